@@ -1,0 +1,1 @@
+"""The marketplace: the Django site and admin customers and staff use."""

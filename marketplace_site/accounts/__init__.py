@@ -1,0 +1,1 @@
+"""Sign-up; log in and out come from django.contrib.auth."""

@@ -1,0 +1,1 @@
+"""The book catalog: categories and books, and the events their changes produce."""

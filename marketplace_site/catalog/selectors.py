@@ -1,0 +1,50 @@
+"""Reads of the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+
+from marketplace_site.catalog.models import Book, Category
+
+PAGE_SIZE = 12
+
+
+def category_list() -> QuerySet[Category]:
+    return Category.objects.all()
+
+
+def category_get(*, slug: str) -> Category | None:
+    return Category.objects.filter(slug=slug).first()
+
+
+def book_page(*, category: Category | None, page: int) -> Page:
+    """One page of books on sale, by title. Raises django's InvalidPage past the end."""
+    books = Book.objects.filter(active=True).select_related("category")
+    if category is not None:
+        books = books.filter(category=category)
+    return Paginator(books.order_by("title", "id"), PAGE_SIZE).page(page)
+
+
+def book_get(*, book_id: int) -> Book | None:
+    return Book.objects.select_related("category").filter(pk=book_id, active=True).first()
+
+
+def books_in_order(book_ids: Sequence[int]) -> list[Book]:
+    """The active books among ``book_ids``, in the order given."""
+    found = Book.objects.select_related("category").filter(active=True).in_bulk(book_ids)
+    return [found[i] for i in book_ids if i in found]
+
+
+def best_sellers(
+    *, category_code: int | None, exclude: Iterable[int] = (), limit: int
+) -> list[Book]:
+    """Books on sale by units sold (then title), from the shop's own orders."""
+    books = Book.objects.select_related("category").filter(active=True).exclude(pk__in=exclude)
+    if category_code is not None:
+        books = books.filter(category__code=category_code)
+    books = books.annotate(units=Coalesce(Sum("order_lines__quantity"), Value(0)))
+    return list(books.order_by("-units", "title", "id")[:limit])

@@ -1,0 +1,135 @@
+"""Writes to the catalog. Every change to a book records a BookUpserted event."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.core.management.color import no_style
+from django.db import connection, transaction
+
+from bookstore.recommendations.v1 import recommendations_pb2
+from marketplace_site.catalog.events import book_upserted
+from marketplace_site.catalog.models import CATEGORY_CODES, Book, Category
+from marketplace_site.outbox.services import outbox_record
+
+
+class CatalogError(ValueError):
+    """A catalog change cannot be made; the message says why."""
+
+
+def book_save(*, book: Book) -> Book:
+    """Save a book (new or changed) and record the event in one transaction."""
+    with transaction.atomic():
+        book.full_clean()
+        book.save()
+        outbox_record(payload=book_upserted(book))
+    return book
+
+
+def book_publish_all() -> int:
+    """Record a BookUpserted for every book, so a fresh consumer learns the catalog."""
+    count = 0
+    with transaction.atomic():
+        for book in Book.objects.select_related("category").order_by("id").iterator():
+            outbox_record(payload=book_upserted(book))
+            count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def categories_ensure() -> dict[int, Category]:
+    """One Category per contract value; staff may rename them, codes stay."""
+    categories = {c.code: c for c in Category.objects.all()}
+    for code, label in CATEGORY_CODES:
+        if code not in categories:
+            slug = recommendations_pb2.BookCategory.Name(code).lower().replace("_", "-")
+            categories[code] = Category.objects.create(code=code, name=label, slug=slug)
+    return categories
+
+
+def catalog_load(*, path: Path) -> LoadResult:
+    """Load a catalog CSV (id,title,author,category,year,price,stock).
+
+    Idempotent: books already as in the file are left alone (no event);
+    new and changed ones are saved with their events. A bad line refuses the
+    whole file.
+    """
+    rows = _read_rows(path)
+    created = updated = unchanged = 0
+    with transaction.atomic():
+        categories = categories_ensure()
+        existing = Book.objects.select_related("category").in_bulk([r["id"] for r in rows])
+        for row in rows:
+            fields = {
+                "title": row["title"],
+                "author": row["author"],
+                "category": categories[row["category"]],
+                "year": row["year"],
+                "price": row["price"],
+            }
+            book = existing.get(row["id"])
+            if book is None:
+                book_save(book=Book(id=row["id"], stock=row["stock"], **fields))
+                created += 1
+            elif any(getattr(book, name) != value for name, value in fields.items()):
+                # Stock is the shop's own once loaded: a reload must not undo sales.
+                for name, value in fields.items():
+                    setattr(book, name, value)
+                book_save(book=book)
+                updated += 1
+            else:
+                unchanged += 1
+        if created:
+            _reset_id_sequence()
+    return LoadResult(created, updated, unchanged)
+
+
+def _reset_id_sequence() -> None:
+    # Explicit ids do not advance PostgreSQL's sequence; without this the
+    # next book added in the admin would collide with a loaded one.
+    for sql in connection.ops.sequence_reset_sql(no_style(), [Book]):
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+
+
+def _read_rows(path: Path) -> list[dict]:
+    names = dict(recommendations_pb2.BookCategory.items())
+    rows = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                try:
+                    category = names[(row.get("category") or "").strip().upper()]
+                    parsed = {
+                        "id": int(row["id"]),
+                        "title": row["title"].strip(),
+                        "author": row["author"].strip(),
+                        "category": category,
+                        "year": int(row["year"]) if row.get("year") else None,
+                        "price": Decimal(row["price"]),
+                        "stock": int(row.get("stock") or 0),
+                    }
+                except (KeyError, ValueError, TypeError, AttributeError, InvalidOperation):
+                    raise CatalogError(
+                        f"{where}: expected id,title,author,category,year,price,stock "
+                        f"with a known category, got {row}"
+                    ) from None
+                if not parsed["title"] or not parsed["author"] or parsed["price"] <= 0:
+                    raise CatalogError(f"{where}: title, author and a positive price are required")
+                rows.append(parsed)
+    except OSError as exc:
+        raise CatalogError(f"{path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{path}: not UTF-8 text") from exc
+    return rows

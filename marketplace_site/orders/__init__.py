@@ -1,0 +1,1 @@
+"""Cart and checkout: orders and their lines."""

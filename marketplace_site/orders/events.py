@@ -1,0 +1,44 @@
+"""The order's event payloads."""
+
+from __future__ import annotations
+
+from bookstore.events.v1 import events_pb2
+from marketplace_site.orders.models import Order
+from marketplace_site.orders.pricing import Quote
+
+
+def purchase_completed(order: Order, quote: Quote) -> events_pb2.PurchaseCompleted:
+    return events_pb2.PurchaseCompleted(
+        order_id=order.pk,
+        user_id=order.user_id,
+        lines=[
+            events_pb2.PurchaseLine(
+                book_id=line.book_id,
+                title=line.title,
+                category=line.category_code,
+                quantity=line.quantity,
+                unit_price=str(line.unit_price),
+                line_total=str(line.line_total),
+            )
+            for line in quote.lines
+        ],
+        subtotal=str(order.subtotal),
+        discount=str(order.discount),
+        total=str(order.total),
+        currency=order.currency,
+        promotion_id=order.promotion_id or 0,
+    )
+
+
+def promotion_applied(order: Order, quote: Quote) -> events_pb2.PromotionApplied:
+    if quote.promotion is None or quote.free_book_id is None:
+        raise ValueError("the quote applies no promotion")
+    return events_pb2.PromotionApplied(
+        promotion_id=quote.promotion.promotion_id,
+        promotion_name=quote.promotion.name,
+        order_id=order.pk,
+        user_id=order.user_id,
+        discount=str(order.discount),
+        currency=order.currency,
+        free_book_ids=[quote.free_book_id],
+    )

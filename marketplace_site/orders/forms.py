@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django import forms
+
+from marketplace_site.orders.cart import MAX_QUANTITY
+
+
+class AddToCartForm(forms.Form):
+    quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, initial=1)
+
+
+class UpdateCartForm(forms.Form):
+    quantity = forms.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+
+
+class CheckoutForm(forms.Form):
+    # The total the customer saw; checkout refuses if it no longer holds.
+    expected_total = forms.DecimalField(max_digits=10, decimal_places=2, min_value=0)

@@ -1,0 +1,75 @@
+"""Pricing a cart: pure functions over plain values (Decimal money), no database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    book_id: int
+    title: str
+    category_code: int
+    unit_price: Decimal
+    quantity: int
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionRule:
+    """Buy ``buy_quantity``, get the cheapest eligible book free."""
+
+    promotion_id: int
+    name: str
+    buy_quantity: int
+    category_code: int | None = None
+
+    def applies_to(self, line: PricedLine) -> bool:
+        return self.category_code is None or line.category_code == self.category_code
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    lines: tuple[PricedLine, ...]
+    subtotal: Decimal
+    discount: Decimal
+    total: Decimal
+    promotion: PromotionRule | None = None
+    free_book_id: int | None = None
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+def free_book(lines: Iterable[PricedLine], rule: PromotionRule) -> tuple[Decimal, int] | None:
+    """(price, book id) of the unit the rule gives free, if the cart qualifies."""
+    eligible = [line for line in lines if rule.applies_to(line)]
+    if sum(line.quantity for line in eligible) <= rule.buy_quantity:
+        return None
+    return min((line.unit_price, line.book_id) for line in eligible)
+
+
+def quote(lines: Sequence[PricedLine], rules: Iterable[PromotionRule]) -> Quote:
+    """Price the lines with the one rule that saves the most (ties: the oldest rule)."""
+    subtotal = sum((line.line_total for line in lines), ZERO)
+    best: tuple[Decimal, int, PromotionRule, int] | None = None
+    for rule in rules:
+        free = free_book(lines, rule)
+        if free is None:
+            continue
+        price, book_id = free
+        candidate = (price, -rule.promotion_id, rule, book_id)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    if best is None:
+        return Quote(tuple(lines), subtotal, ZERO, subtotal)
+    discount, _, rule, book_id = best
+    return Quote(tuple(lines), subtotal, discount, subtotal - discount, rule, book_id)

@@ -1,0 +1,48 @@
+"""Reads for the cart and the order history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from marketplace_site.catalog.models import Book
+from marketplace_site.orders.models import Order
+from marketplace_site.orders.pricing import PricedLine, Quote, quote
+from marketplace_site.promotions.selectors import promotion_rule, promotions_available
+
+
+def priced_lines(books: Mapping[int, Book], items: Mapping[int, int]) -> list[PricedLine]:
+    return [
+        PricedLine(
+            book_id=book_id,
+            title=books[book_id].title,
+            category_code=books[book_id].category.code,
+            unit_price=books[book_id].price,
+            quantity=quantity,
+        )
+        for book_id, quantity in sorted(items.items())
+        if book_id in books
+    ]
+
+
+def cart_quote(*, user: AbstractBaseUser | AnonymousUser, items: Mapping[int, int]) -> Quote:
+    """What the cart costs now, with the best promotion the customer can use."""
+    books = Book.objects.select_related("category").filter(active=True).in_bulk(list(items))
+    rules = [promotion_rule(p) for p in promotions_available(user=user)]
+    return quote(priced_lines(books, items), rules)
+
+
+def order_list(*, user: AbstractBaseUser) -> QuerySet[Order]:
+    return Order.objects.filter(user=user).prefetch_related("lines").select_related("promotion")
+
+
+def order_get(*, user: AbstractBaseUser, order_id: int) -> Order | None:
+    return order_list(user=user).filter(pk=order_id).first()
+
+
+def purchased_book_ids(*, user: AbstractBaseUser | AnonymousUser) -> set[int]:
+    if not user.is_authenticated:
+        return set()
+    return set(Order.objects.filter(user=user).values_list("lines__book_id", flat=True))

@@ -1,0 +1,146 @@
+"""Cart changes and checkout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from marketplace_site.catalog.models import Book
+from marketplace_site.orders.cart import MAX_QUANTITY, Cart
+from marketplace_site.orders.events import promotion_applied, purchase_completed
+from marketplace_site.orders.models import Order, OrderLine
+from marketplace_site.orders.pricing import Quote, quote
+from marketplace_site.orders.selectors import priced_lines
+from marketplace_site.outbox.services import outbox_record
+from marketplace_site.promotions.models import Promotion, Redemption
+from marketplace_site.promotions.selectors import promotion_rule, promotions_available
+
+
+class OrderError(ValueError):
+    """The cart or checkout request cannot be honoured; the message is for the customer."""
+
+
+def cart_set(*, cart: Cart, book: Book, quantity: int) -> None:
+    """Set a line's quantity (0 removes it), within stock and the per-line cap."""
+    if quantity < 0 or quantity > MAX_QUANTITY:
+        raise OrderError(f"Quantity must be between 0 and {MAX_QUANTITY}.")
+    if quantity > book.stock:
+        raise OrderError(f"Only {book.stock} left of “{book.title}”.")
+    cart.set(book.pk, quantity)
+
+
+def cart_add(*, cart: Cart, book: Book, quantity: int) -> None:
+    if quantity < 1:
+        raise OrderError("Quantity must be at least 1.")
+    cart_set(cart=cart, book=book, quantity=cart.quantity(book.pk) + quantity)
+
+
+def order_checkout(
+    *,
+    user: AbstractBaseUser,
+    items: Mapping[int, int],
+    expected_total: Decimal | None = None,
+    correlation_id: str = "",
+) -> Order:
+    """Place the order in one transaction: lines priced from the catalog, stock
+    taken, the promotion redeemed, events recorded. Any failure changes nothing."""
+    if not items:
+        raise OrderError("Your cart is empty.")
+    if any(q < 1 or q > MAX_QUANTITY for q in items.values()):
+        raise OrderError(f"Quantities must be between 1 and {MAX_QUANTITY}.")
+    try:
+        with transaction.atomic():
+            order, the_quote = _place(user, items, expected_total, correlation_id)
+    except IntegrityError as exc:
+        # Only the redemption ledger's constraint can race here: another
+        # checkout of this customer took the promotion first.
+        raise OrderError(
+            "This promotion was just used on another of your orders; "
+            "please review your cart's new total."
+        ) from exc
+    order.quote = the_quote
+    return order
+
+
+def _place(
+    user: AbstractBaseUser,
+    items: Mapping[int, int],
+    expected_total: Decimal | None,
+    correlation_id: str,
+) -> tuple[Order, Quote]:
+    # Locked in id order, so concurrent checkouts cannot deadlock on books.
+    books = {
+        b.pk: b
+        for b in Book.objects.select_for_update(of=("self",))
+        .select_related("category")
+        .filter(pk__in=list(items), active=True)
+        .order_by("pk")
+    }
+    gone = [book_id for book_id in items if book_id not in books]
+    if gone:
+        raise OrderError("A book in your cart is no longer sold; it has been removed.")
+    for book_id, quantity in items.items():
+        if books[book_id].stock < quantity:
+            book = books[book_id]
+            raise OrderError(f"Only {book.stock} left of “{book.title}”.")
+
+    # Promotions with a global limit are counted by one checkout at a time.
+    # The per-customer limit needs no lock: the redemption ledger's unique
+    # (promotion, user, sequence) refuses a second concurrent use.
+    list(
+        Promotion.objects.select_for_update()
+        .filter(active=True, global_limit__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    promotions = {p.pk: p for p in promotions_available(user=user)}
+    the_quote = quote(priced_lines(books, items), [promotion_rule(p) for p in promotions.values()])
+    if expected_total is not None and the_quote.total != expected_total:
+        raise OrderError(
+            "Your cart's total changed since you saw it; please review it and check out again."
+        )
+
+    order = Order.objects.create(
+        user=user,
+        currency=settings.SHOP_CURRENCY,
+        subtotal=the_quote.subtotal,
+        discount=the_quote.discount,
+        total=the_quote.total,
+        promotion_id=the_quote.promotion.promotion_id if the_quote.promotion else None,
+        correlation_id=correlation_id,
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            book_id=line.book_id,
+            title=line.title,
+            unit_price=line.unit_price,
+            quantity=line.quantity,
+            line_total=line.line_total,
+        )
+        for line in the_quote.lines
+    )
+    for line in the_quote.lines:
+        taken = Book.objects.filter(pk=line.book_id, stock__gte=line.quantity).update(
+            stock=F("stock") - line.quantity
+        )
+        if not taken:
+            raise OrderError(f"“{line.title}” just sold out.")
+
+    outbox_record(payload=purchase_completed(order, the_quote), correlation_id=correlation_id)
+    if the_quote.promotion is not None:
+        promotion = promotions[the_quote.promotion.promotion_id]
+        Redemption.objects.create(
+            promotion=promotion,
+            user=user,
+            sequence=promotion.redemptions.filter(user=user).count() + 1,
+            order=order,
+            discount=the_quote.discount,
+        )
+        outbox_record(payload=promotion_applied(order, the_quote), correlation_id=correlation_id)
+    return order, the_quote

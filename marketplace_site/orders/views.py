@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from marketplace_site.catalog.models import Book
+from marketplace_site.orders.cart import Cart
+from marketplace_site.orders.forms import AddToCartForm, CheckoutForm, UpdateCartForm
+from marketplace_site.orders.selectors import cart_quote, order_get, order_list
+from marketplace_site.orders.services import OrderError, cart_add, cart_set, order_checkout
+
+
+def _refuse(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    return render(request, "error.html", {"message": message}, status=status)
+
+
+def _form_error(form: AddToCartForm | UpdateCartForm | CheckoutForm) -> str:
+    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
+def cart_detail(request: HttpRequest) -> HttpResponse:
+    quote = cart_quote(user=request.user, items=Cart(request.session).items())
+    return render(request, "orders/cart.html", {"quote": quote, "checkout_form": CheckoutForm()})
+
+
+@require_POST
+def cart_add_view(request: HttpRequest, book_id: int) -> HttpResponse:
+    book = get_object_or_404(Book, pk=book_id, active=True)
+    form = AddToCartForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, _form_error(form))
+    try:
+        cart_add(cart=Cart(request.session), book=book, quantity=form.cleaned_data["quantity"])
+    except OrderError as exc:
+        return _refuse(request, str(exc), status=409)
+    messages.success(request, f"Added “{book.title}” to your cart.")
+    return redirect("cart")
+
+
+@require_POST
+def cart_update_view(request: HttpRequest, book_id: int) -> HttpResponse:
+    cart = Cart(request.session)
+    if book_id not in cart.items():
+        raise Http404("That book is not in your cart.")
+    book = get_object_or_404(Book, pk=book_id)
+    form = UpdateCartForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, _form_error(form))
+    try:
+        cart_set(cart=cart, book=book, quantity=form.cleaned_data["quantity"])
+    except OrderError as exc:
+        return _refuse(request, str(exc), status=409)
+    return redirect("cart")
+
+
+@require_POST
+def cart_remove_view(request: HttpRequest, book_id: int) -> HttpResponse:
+    cart = Cart(request.session)
+    if book_id not in cart.items():
+        raise Http404("That book is not in your cart.")
+    cart.set(book_id, 0)
+    return redirect("cart")
+
+
+@require_POST
+def checkout(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        messages.info(request, "Please log in or sign up to check out.")
+        return redirect_to_login(reverse("cart"))
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, _form_error(form))
+    cart = Cart(request.session)
+    try:
+        order = order_checkout(
+            user=request.user,
+            items=cart.items(),
+            expected_total=form.cleaned_data["expected_total"],
+            correlation_id=request.correlation_id,
+        )
+    except OrderError as exc:
+        # The cart again, with what went wrong and the current total.
+        messages.error(request, str(exc))
+        response = cart_detail(request)
+        response.status_code = 409
+        return response
+    cart.clear()
+    messages.success(request, f"Thank you! Order #{order.pk} is placed.")
+    return redirect(order)
+
+
+@login_required
+def order_list_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "orders/order_list.html", {"orders": order_list(user=request.user)})
+
+
+@login_required
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = order_get(user=request.user, order_id=order_id)
+    if order is None:
+        raise Http404("No such order.")
+    return render(request, "orders/order_detail.html", {"order": order})

@@ -1,0 +1,1 @@
+"""The transactional outbox: events recorded with the change they report."""

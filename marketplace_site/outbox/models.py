@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class OutboxMessage(models.Model):
+    """An event waiting to be published (or published), written in the same
+    transaction as the change it reports, so neither exists without the other."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+
+    event_id = models.UUIDField(unique=True, editable=False)
+    event_type = models.CharField(max_length=64, help_text="Also the routing key.")
+    # The serialized EventEnvelope, published as is.
+    envelope = models.BinaryField(editable=False)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The relay's query: the oldest pending rows.
+            models.Index(
+                fields=["id"],
+                name="outbox_pending_idx",
+                condition=models.Q(state="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.state})"

@@ -1,0 +1,49 @@
+"""Which promotions a customer can still use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+from marketplace_site.orders.pricing import PromotionRule
+from marketplace_site.promotions.models import Promotion
+
+
+def promotions_running(*, now: datetime | None = None) -> QuerySet[Promotion]:
+    """Active, within their dates, and under their global limit."""
+    now = now or timezone.now()
+    return (
+        Promotion.objects.filter(active=True, starts_at__lte=now, ends_at__gt=now)
+        .annotate(used=Count("redemptions"))
+        .filter(Q(global_limit__isnull=True) | Q(used__lt=F("global_limit")))
+        .select_related("category")
+        .order_by("id")
+    )
+
+
+def promotions_available(
+    *, user: AbstractBaseUser | AnonymousUser, now: datetime | None = None
+) -> list[Promotion]:
+    """Running promotions the customer has not used up (all running ones for visitors)."""
+    running = list(promotions_running(now=now))
+    if not user.is_authenticated:
+        return running
+    used = dict(
+        user.redemptions.filter(promotion__in=running)
+        .values("promotion")
+        .annotate(n=Count("id"))
+        .values_list("promotion", "n")
+    )
+    return [p for p in running if used.get(p.pk, 0) < p.per_customer_limit]
+
+
+def promotion_rule(promotion: Promotion) -> PromotionRule:
+    return PromotionRule(
+        promotion_id=promotion.pk,
+        name=promotion.name,
+        buy_quantity=promotion.buy_quantity,
+        category_code=promotion.category.code if promotion.category_id else None,
+    )

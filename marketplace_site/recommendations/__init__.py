@@ -1,0 +1,1 @@
+"""The client of the recommender service: deadline, retries, breaker, fallback."""

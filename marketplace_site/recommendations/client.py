@@ -1,0 +1,130 @@
+"""The one place the marketplace talks to the recommender.
+
+One channel per process, opened lazily in the process that uses it (so
+gunicorn workers forked from a master each get their own); a deadline on
+every call; retries of UNAVAILABLE only, by the channel's service config; a
+circuit breaker so a dead recommender costs nothing after a few failures.
+Callers get plain values or RecommenderUnavailable, never a gRPC error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+import grpc
+import pybreaker
+
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE = "bookstore.recommendations.v1.Recommendations"
+SERVICE_CONFIG = json.dumps(
+    {
+        # Replicas behind one DNS name (dns:///recommender:50051) share the load.
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": [{"service": SERVICE}],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.01s",
+                    "maxBackoff": "0.05s",
+                    "backoffMultiplier": 2,
+                    # Only a refused or dropped connection is safe to try again.
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
+    }
+)
+# A client bug, not a sick recommender: it must not open the breaker.
+NOT_A_FAILURE = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
+
+
+class RecommenderUnavailable(RuntimeError):
+    """No answer from the recommender (down, slow, refusing, or the breaker is open)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendedBook:
+    id: int
+    title: str
+    author: str
+
+
+def _not_a_failure(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.RpcError) and exc.code() in NOT_A_FAILURE
+
+
+class RecommenderClient:
+    def __init__(
+        self,
+        *,
+        target: str,
+        timeout: float,
+        breaker_failures: int = 5,
+        breaker_reset: float = 30.0,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=breaker_failures,
+            reset_timeout=breaker_reset,
+            exclude=[_not_a_failure],
+            name="recommender",
+        )
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._channel: grpc.Channel | None = None
+        self._stub: pb_grpc.RecommendationsStub | None = None
+
+    def _get_stub(self) -> pb_grpc.RecommendationsStub:
+        pid = os.getpid()
+        if self._pid != pid:
+            with self._lock:
+                if self._pid != pid:
+                    # A channel inherited across fork() is unusable; start afresh.
+                    self._channel = grpc.insecure_channel(
+                        self.target,
+                        options=[
+                            ("grpc.service_config", SERVICE_CONFIG),
+                            ("grpc.enable_retries", 1),
+                        ],
+                    )
+                    self._stub = pb_grpc.RecommendationsStub(self._channel)
+                    self._pid = pid
+        assert self._stub is not None
+        return self._stub
+
+    def close(self) -> None:
+        with self._lock:
+            if self._channel is not None and self._pid == os.getpid():
+                self._channel.close()
+            self._channel = self._stub = self._pid = None
+
+    def recommend(
+        self, *, user_id: int, category: int, max_results: int, correlation_id: str = ""
+    ) -> list[RecommendedBook]:
+        request = pb.RecommendationRequest(
+            user_id=user_id, category=category, max_results=max_results
+        )
+        metadata = (("x-correlation-id", correlation_id),) if correlation_id else ()
+        try:
+            response = self.breaker.call(
+                self._get_stub().Recommend, request, timeout=self.timeout, metadata=metadata
+            )
+        except pybreaker.CircuitBreakerError as exc:
+            raise RecommenderUnavailable("breaker_open", str(exc)) from exc
+        except grpc.RpcError as exc:
+            raise RecommenderUnavailable(exc.code().name.lower(), exc.details() or "") from exc
+        return [RecommendedBook(r.id, r.title, r.author) for r in response.recommendations]

@@ -1,0 +1,96 @@
+"""Books to recommend on a page: from the recommender, or the shop's best sellers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from prometheus_client import Counter
+
+from marketplace_site.catalog.models import Book
+from marketplace_site.catalog.selectors import best_sellers, books_in_order
+from marketplace_site.orders.selectors import purchased_book_ids
+from marketplace_site.recommendations.client import RecommenderClient, RecommenderUnavailable
+
+log = logging.getLogger(__name__)
+
+CALLS = Counter(
+    "marketplace_recommender_calls",
+    "Calls to the recommender by outcome (ok, or why the fallback was shown).",
+    ["outcome"],
+)
+
+_client: RecommenderClient | None = None
+
+
+def recommender_client() -> RecommenderClient:
+    """The process's client, built from settings on first use."""
+    global _client
+    if _client is None:
+        _client = RecommenderClient(
+            target=settings.RECOMMENDER_TARGET,
+            timeout=settings.RECOMMENDER_TIMEOUT,
+            breaker_failures=settings.RECOMMENDER_BREAKER_FAILURES,
+            breaker_reset=settings.RECOMMENDER_BREAKER_RESET,
+        )
+    return _client
+
+
+def reset_recommender_client() -> None:
+    """Forget the client (after settings change, e.g. in tests)."""
+    global _client
+    if _client is not None:
+        _client.close()
+    _client = None
+
+
+@dataclass
+class Recommendations:
+    books: list[Book] = field(default_factory=list)
+    # True when the recommender could not answer and best sellers stand in.
+    fallback: bool = False
+
+
+def recommendations_for(
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    category_code: int,
+    limit: int,
+    correlation_id: str = "",
+    exclude: tuple[int, ...] = (),
+) -> Recommendations:
+    """Never raises because of the recommender: a failure shows best sellers."""
+    user_id = user.pk if user.is_authenticated else 0
+    try:
+        answer = recommender_client().recommend(
+            user_id=user_id,
+            category=category_code,
+            max_results=limit + len(exclude),
+            correlation_id=correlation_id,
+        )
+    except RecommenderUnavailable as exc:
+        CALLS.labels(outcome=exc.reason).inc()
+        log.warning("recommender unavailable (%s); showing best sellers", exc)
+        bought = purchased_book_ids(user=user)
+        books = best_sellers(category_code=category_code, exclude={*bought, *exclude}, limit=limit)
+        return Recommendations(books, fallback=True)
+    CALLS.labels(outcome="ok").inc()
+    ids = [book.id for book in answer if book.id not in exclude][:limit]
+    return Recommendations(books_in_order(ids))
+
+
+def default_category_code(*, user: AbstractBaseUser | AnonymousUser) -> int:
+    """The category to recommend from when the page has none: the customer's
+    latest purchase's, else the first category."""
+    if user.is_authenticated:
+        latest = (
+            Book.objects.filter(order_lines__order__user=user)
+            .order_by("-order_lines__order__created_at", "-order_lines__id")
+            .values_list("category__code", flat=True)
+            .first()
+        )
+        if latest is not None:
+            return latest
+    return 0

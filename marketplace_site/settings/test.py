@@ -1,0 +1,14 @@
+"""The test suite: fast hashing, in-memory e-mail, a short recommender deadline."""
+
+from marketplace_site.settings.base import *  # noqa: F403
+from marketplace_site.settings.base import env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Each test points the client at its own server (or at nothing).
+RECOMMENDER_TARGET = env.str("RECOMMENDER_TARGET", "127.0.0.1:1")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,1 @@
+"""The bookstore's contracts: Python generated from the .proto files beside it."""

@@ -1,0 +1,63 @@
+"""python -m recommender [serve | import-catalog FILE | synthesize]"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from recommender.catalog_file import CatalogFileError, read_catalog
+from recommender.config import ConfigError, Settings
+from recommender.server import ListenError, serve
+from recommender.store import Store, StoreError
+from recommender.synthetic import write_synthetic_store
+
+log = logging.getLogger("recommender")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recommender", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve gRPC on RECOMMENDER_LISTEN (the default)")
+    importer = commands.add_parser(
+        "import-catalog", help="add or update the books of a catalog CSV in the store"
+    )
+    importer.add_argument("file", type=Path, help="CSV with id,title,author,category columns")
+    synth = commands.add_parser(
+        "synthesize", help="fill the store with a large synthetic catalog and history"
+    )
+    synth.add_argument("--books", type=int, default=100_000)
+    synth.add_argument("--purchases", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        parser.exit(2, f"configuration error: {exc}\n")
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "import-catalog":
+            books = read_catalog(args.file)
+            with Store(settings.db_path) as store:
+                store.upsert_books(books)
+            print(f"imported {len(books)} books from {args.file} into {settings.db_path}")
+            print("running servers pick them up on restart")
+        elif args.command == "synthesize":
+            write_synthetic_store(settings.db_path, books=args.books, purchases=args.purchases)
+            print(f"wrote {args.books} books and {args.purchases} purchases to {settings.db_path}")
+        else:
+            asyncio.run(serve(settings))
+    except (CatalogFileError, StoreError, ListenError) as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Server interceptors: cross-cutting concerns kept out of the servicer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+log = logging.getLogger("recommender.access")
+
+CORRELATION_HEADER = "x-correlation-id"
+
+
+class AccessLogInterceptor(grpc.aio.ServerInterceptor):
+    """One log line per call: method, status code, duration, peer, correlation id."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        correlation_id = metadata.get(CORRELATION_HEADER, "-")
+
+        def finish(context: grpc.aio.ServicerContext, started: float, code: Any) -> None:
+            log.info(
+                "rpc method=%s code=%s duration_ms=%.2f peer=%s correlation_id=%s",
+                method,
+                getattr(code, "name", code),
+                (time.perf_counter() - started) * 1000,
+                context.peer(),
+                correlation_id,
+            )
+
+        def outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> Any:
+            if exc is None or isinstance(exc, grpc.aio.AbortError):
+                return context.code() or grpc.StatusCode.OK
+            if isinstance(exc, asyncio.CancelledError):
+                return grpc.StatusCode.CANCELLED
+            return "UNKNOWN"  # an uncaught exception: gRPC answers UNKNOWN
+
+        if handler.unary_unary:
+            behavior = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                started, exc = time.perf_counter(), None
+                try:
+                    return await behavior(request, context)
+                except BaseException as error:
+                    exc = error
+                    raise
+                finally:
+                    finish(context, started, outcome(context, exc))
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        if handler.stream_stream:
+            behavior = handler.stream_stream
+
+            async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+                started, exc = time.perf_counter(), None
+                try:
+                    async for response in behavior(requests, context):
+                        yield response
+                except BaseException as error:
+                    exc = error
+                    raise
+                finally:
+                    finish(context, started, outcome(context, exc))
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        # Unary-stream and stream-unary (health Watch) pass through.
+        return handler

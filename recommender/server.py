@@ -1,0 +1,119 @@
+"""Assembling and running the grpc.aio server: services, health, reflection, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from bookstore.legacy import recommendations_pb2 as legacy_pb  # noqa: F401  (reflection)
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from recommender.config import Settings
+from recommender.engine import RecommendationIndex
+from recommender.interceptors import AccessLogInterceptor
+from recommender.servicer import LEGACY_SERVICE_NAME, RecommendationsServicer, legacy_handler
+from recommender.store import Store
+
+log = logging.getLogger("recommender")
+
+V1_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Recommendations"].full_name
+SERVED = (V1_SERVICE_NAME, LEGACY_SERVICE_NAME)
+
+
+class ListenError(RuntimeError):
+    """The listen address could not be bound."""
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    servicer: RecommendationsServicer
+    health: health.aio.HealthServicer
+
+    async def ready(self, index: RecommendationIndex) -> None:
+        """Start answering from ``index`` and tell health checkers so."""
+        self.servicer.index = index
+        for name in ("", *SERVED):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def drain(self, *, grace: float, delay: float = 0.0) -> None:
+        """NOT_SERVING first, then refuse new calls and give in-flight ones ``grace`` s."""
+        await self.health.enter_graceful_shutdown()
+        if delay:
+            await asyncio.sleep(delay)
+        await self.server.stop(grace)
+
+
+async def start_server(*, listen: str, index: RecommendationIndex | None = None) -> RunningServer:
+    """Bind and start. Without an index it answers UNAVAILABLE until ``ready()``."""
+    server = grpc.aio.server(interceptors=[AccessLogInterceptor()])
+    servicer = RecommendationsServicer(index)
+    pb_grpc.add_RecommendationsServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers((legacy_handler(servicer),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVED, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        raise ListenError(f"cannot listen on {listen}: {exc}") from exc
+    await server.start()
+    running = RunningServer(server, port, servicer, health_servicer)
+    if index is None:
+        for name in ("", *SERVED):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    else:
+        await running.ready(index)
+    return running
+
+
+def load_index(settings: Settings) -> RecommendationIndex:
+    """Open the store (importing the demo catalog into an empty one) and index it."""
+    from recommender.catalog_file import read_catalog
+
+    started = time.perf_counter()
+    with Store(settings.db_path) as store:
+        if store.is_empty():
+            books = read_catalog(settings.demo_catalog)
+            store.upsert_books(books)
+            log.info(
+                "empty store: imported %d demo books from %s", len(books), settings.demo_catalog
+            )
+        index = RecommendationIndex.build(store.books(), store.purchases())
+    log.info(
+        "indexed %d books and %d purchases from %s in %.2fs",
+        len(index),
+        index.purchase_count,
+        settings.db_path,
+        time.perf_counter() - started,
+    )
+    return index
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then drain."""
+    running = await start_server(listen=settings.listen)
+    host = settings.listen.rsplit(":", 1)[0]
+    log.info("serving on %s:%d (loading the store)", host, running.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await running.ready(await asyncio.to_thread(load_index, settings))
+        log.info("ready")
+        await stop.wait()
+        log.info("draining (grace %.1fs)", settings.grace_seconds)
+    finally:
+        await running.drain(grace=settings.grace_seconds, delay=settings.drain_delay_seconds)
+    log.info("stopped")

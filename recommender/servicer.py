@@ -1,0 +1,95 @@
+"""The gRPC edge: protobuf in, a plain call into the engine, protobuf out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+import grpc
+
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from recommender.engine import InvalidRequest, Recommendation, RecommendationIndex
+
+# The seed tutorial's proto has no package, so its clients call this name.
+LEGACY_SERVICE_NAME = "Recommendations"
+
+
+class NotReady(RuntimeError):
+    """The index is not loaded yet."""
+
+
+def to_response(recommendations: list[Recommendation]) -> pb.RecommendationResponse:
+    return pb.RecommendationResponse(
+        recommendations=[
+            pb.BookRecommendation(
+                id=r.book.id,
+                title=r.book.title,
+                author=r.book.author,
+                category=int(r.book.category),
+                reason=int(r.reason),
+            )
+            for r in recommendations
+        ]
+    )
+
+
+class RecommendationsServicer(pb_grpc.RecommendationsServicer):
+    def __init__(self, index: RecommendationIndex | None = None) -> None:
+        # None while the store is loading: calls get UNAVAILABLE, which
+        # clients retry, and health says NOT_SERVING.
+        self.index = index
+
+    def _answer(self, request: pb.RecommendationRequest) -> pb.RecommendationResponse:
+        if self.index is None:
+            raise NotReady("the recommender is still loading its store")
+        return to_response(
+            self.index.recommend(
+                user_id=request.user_id,
+                category=request.category,
+                max_results=request.max_results,
+            )
+        )
+
+    async def Recommend(
+        self, request: pb.RecommendationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecommendationResponse:
+        try:
+            return self._answer(request)
+        except InvalidRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except NotReady as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+    async def RecommendStream(
+        self,
+        request_iterator: AsyncIterable[pb.RecommendationRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.RecommendationResponse]:
+        position = 0
+        async for request in request_iterator:
+            try:
+                response = self._answer(request)
+            except InvalidRequest as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request #{position}: {exc}")
+            except NotReady as exc:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            yield response
+            position += 1
+
+
+def legacy_handler(servicer: RecommendationsServicer) -> grpc.GenericRpcHandler:
+    """The tutorial's service name, answered by the same handler.
+
+    Its messages share field numbers with v1, so v1's (de)serializers read
+    them; the fields it does not know (author, ...) are skipped by old clients.
+    """
+    return grpc.method_handlers_generic_handler(
+        LEGACY_SERVICE_NAME,
+        {
+            "Recommend": grpc.unary_unary_rpc_method_handler(
+                servicer.Recommend,
+                request_deserializer=pb.RecommendationRequest.FromString,
+                response_serializer=pb.RecommendationResponse.SerializeToString,
+            )
+        },
+    )

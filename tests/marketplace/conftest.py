@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from marketplace_site.catalog.models import Book, Category
+from marketplace_site.catalog.services import categories_ensure
+from marketplace_site.promotions.models import Promotion
+from marketplace_site.recommendations.selectors import reset_recommender_client
+
+_ids = itertools.count(1000)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_recommender_client():
+    """Each test's settings decide the client's target, deadline and breaker."""
+    reset_recommender_client()
+    yield
+    reset_recommender_client()
+
+
+@pytest.fixture
+def categories(db) -> dict[str, Category]:
+    return {c.slug: c for c in categories_ensure().values()}
+
+
+@pytest.fixture
+def make_book(categories):
+    def make_book(
+        price: str = "10.00", *, category: str = "mystery", stock: int = 10, **fields
+    ) -> Book:
+        book_id = next(_ids)
+        fields.setdefault("title", f"Book {book_id}")
+        fields.setdefault("author", "An Author")
+        return Book.objects.create(
+            id=book_id,
+            price=Decimal(price),
+            category=categories[category],
+            stock=stock,
+            **fields,
+        )
+
+    return make_book
+
+
+@pytest.fixture
+def make_user(db):
+    def make_user(username: str = "reader", **fields) -> User:
+        fields.setdefault("email", f"{username}@example.com")
+        return User.objects.create_user(
+            username=username, password="correct horse battery", **fields
+        )
+
+    return make_user
+
+
+@pytest.fixture
+def customer(make_user) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def make_promotion(db):
+    def make_promotion(**fields) -> Promotion:
+        now = timezone.now()
+        fields.setdefault("name", "Buy 2, get the cheapest free")
+        fields.setdefault("starts_at", now - timedelta(days=1))
+        fields.setdefault("ends_at", now + timedelta(days=7))
+        return Promotion.objects.create(**fields)
+
+    return make_promotion

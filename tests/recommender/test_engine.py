@@ -1,0 +1,139 @@
+"""The ranking rules, on the index alone (no I/O)."""
+
+from __future__ import annotations
+
+import pytest
+
+from recommender.engine import (
+    DEFAULT_MAX_RESULTS,
+    MAX_RESULTS_CAP,
+    Book,
+    Category,
+    InvalidRequest,
+    Purchase,
+    Reason,
+    RecommendationIndex,
+)
+from tests.recommender.conftest import BOOKS, PURCHASES, SF
+
+
+def ids(recommendations):
+    return [r.book.id for r in recommendations]
+
+
+def test_anonymous_users_get_best_sellers_then_the_rest_of_the_category(index):
+    got = index.recommend(user_id=0, category=SF, max_results=10)
+    # Dune sold 3, Neuromancer 2, Le Guin none: catalog order after sellers.
+    assert ids(got) == [5, 6, 7]
+    assert [r.reason for r in got] == [Reason.BEST_SELLER, Reason.BEST_SELLER, Reason.CATALOG]
+
+
+def test_books_bought_together_come_first(index):
+    # User 3 bought only Dune; Neuromancer was bought with Dune twice.
+    got = index.recommend(user_id=3, category=SF, max_results=10)
+    assert ids(got) == [6, 7]
+    assert got[0].reason is Reason.BOUGHT_TOGETHER
+
+
+def test_a_customer_who_bought_a_is_recommended_b_after_others_bought_a_and_b():
+    books = [Book(i, f"Book {i}", "Author", Category.FANTASY) for i in range(1, 6)]
+    # Book 5 is the best seller, but 3 was bought together with 1.
+    purchases = [Purchase(1, 10, 1), Purchase(1, 10, 3)]
+    purchases += [Purchase(o, 20 + o, 5) for o in range(2, 8)]
+    purchases += [Purchase(9, 30, 1)]
+    index = RecommendationIndex.build(books, purchases)
+    assert ids(index.recommend(user_id=30, category=Category.FANTASY, max_results=2)) == [3, 5]
+
+
+def test_more_shared_orders_rank_higher():
+    books = [Book(i, f"Book {i}", "Author", Category.HISTORY) for i in range(1, 5)]
+    purchases = [
+        Purchase(1, 10, 1),
+        Purchase(1, 10, 2),
+        Purchase(2, 11, 1),
+        Purchase(2, 11, 3),
+        Purchase(3, 12, 1),
+        Purchase(3, 12, 3),
+        Purchase(4, 13, 1),
+    ]
+    index = RecommendationIndex.build(books, purchases)
+    got = index.recommend(user_id=13, category=Category.HISTORY, max_results=10)
+    assert ids(got) == [3, 2, 4]
+    assert [r.reason for r in got] == [
+        Reason.BOUGHT_TOGETHER,
+        Reason.BOUGHT_TOGETHER,
+        Reason.CATALOG,
+    ]
+
+
+def test_never_recommends_a_book_the_user_bought(index):
+    for user_id in (1, 2, 3):
+        got = ids(index.recommend(user_id=user_id, category=SF, max_results=50))
+        bought = {p.book_id for p in PURCHASES if p.user_id == user_id}
+        assert not bought & set(got)
+    assert ids(index.recommend(user_id=1, category=SF, max_results=50)) == [7]
+
+
+def test_only_the_requested_category_each_book_once(index):
+    got = index.recommend(user_id=0, category=Category.MYSTERY, max_results=50)
+    assert ids(got) == [3, 1, 2, 4]
+    assert {r.book.category for r in got} == {Category.MYSTERY}
+
+
+def test_inactive_books_are_not_recommended(index):
+    index.upsert_book(Book(5, "Dune", "Frank Herbert", SF, active=False))
+    assert ids(index.recommend(user_id=0, category=SF, max_results=10)) == [6, 7]
+
+
+def test_a_changed_category_moves_the_book(index):
+    index.upsert_book(Book(7, "The Left Hand of Darkness", "Ursula K. Le Guin", Category.FANTASY))
+    assert 7 not in ids(index.recommend(user_id=0, category=SF, max_results=10))
+    assert ids(index.recommend(user_id=0, category=Category.FANTASY, max_results=10)) == [7]
+
+
+def test_new_purchases_change_the_ranking(index):
+    index.add_purchase(Purchase(200, 9, 7, quantity=5))
+    assert ids(index.recommend(user_id=0, category=SF, max_results=10)) == [7, 5, 6]
+
+
+def test_same_state_same_answer_whatever_the_feed_order():
+    forward = RecommendationIndex.build(BOOKS, PURCHASES)
+    backward = RecommendationIndex.build(reversed(BOOKS), reversed(PURCHASES))
+    for user_id in (0, 1, 2, 3, 4, 99):
+        for category in Category:
+            assert forward.recommend(
+                user_id=user_id, category=category, max_results=10
+            ) == backward.recommend(user_id=user_id, category=category, max_results=10)
+
+
+def test_unknown_users_are_treated_as_new_customers(index):
+    assert ids(index.recommend(user_id=12345, category=SF, max_results=10)) == [5, 6, 7]
+
+
+def test_max_results_zero_means_the_default_and_large_values_are_capped():
+    books = [Book(i, f"Book {i}", "Author", Category.ROMANCE) for i in range(1, 80)]
+    index = RecommendationIndex.build(books, [])
+    assert len(index.recommend(user_id=0, category=Category.ROMANCE, max_results=0)) == (
+        DEFAULT_MAX_RESULTS
+    )
+    assert len(index.recommend(user_id=0, category=Category.ROMANCE, max_results=3)) == 3
+    assert len(index.recommend(user_id=0, category=Category.ROMANCE, max_results=10_000)) == (
+        MAX_RESULTS_CAP
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"user_id": 0, "category": 0, "max_results": -1}, "max_results must be >= 0"),
+        ({"user_id": 0, "category": 42, "max_results": 5}, "unknown category 42"),
+        ({"user_id": -7, "category": 0, "max_results": 5}, "user_id must be >= 0"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_reason(index, kwargs, message):
+    with pytest.raises(InvalidRequest, match=message):
+        index.recommend(**kwargs)
+
+
+def test_an_empty_category_gives_an_empty_answer(index):
+    assert index.recommend(user_id=0, category=Category.BIOGRAPHY, max_results=5) == []

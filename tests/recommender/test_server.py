@@ -1,0 +1,137 @@
+"""The v1 API over a real server on port 0: answers, status codes, health, reflection."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
+
+SF = pb.SCIENCE_FICTION
+
+
+def request(**fields) -> pb.RecommendationRequest:
+    return pb.RecommendationRequest(**fields)
+
+
+def test_recommend_returns_books_with_their_details(server):
+    response = server.stub.Recommend(request(user_id=3, category=SF, max_results=5), timeout=5)
+    assert [(r.id, r.title, r.author) for r in response.recommendations] == [
+        (6, "Neuromancer", "William Gibson"),
+        (7, "The Left Hand of Darkness", "Ursula K. Le Guin"),
+    ]
+    assert {r.category for r in response.recommendations} == {SF}
+    assert [r.reason for r in response.recommendations] == [pb.BOUGHT_TOGETHER, pb.CATALOG]
+
+
+def test_stream_answers_each_request_in_order(server):
+    requests = [
+        request(user_id=0, category=SF, max_results=1),
+        request(user_id=0, category=pb.MYSTERY, max_results=2),
+        request(user_id=1, category=SF, max_results=5),
+        request(user_id=0, category=pb.BIOGRAPHY, max_results=5),
+    ]
+    responses = list(server.stub.RecommendStream(iter(requests), timeout=5))
+    assert [[r.id for r in resp.recommendations] for resp in responses] == [[5], [3, 1], [7], []]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"category": SF, "max_results": -1}, "max_results must be >= 0, got -1"),
+        ({"category": 99, "max_results": 5}, "unknown category 99"),
+        ({"user_id": -1, "category": SF}, "user_id must be >= 0"),
+    ],
+)
+def test_bad_input_is_invalid_argument_with_a_message(server, fields, message):
+    with pytest.raises(grpc.RpcError) as error:
+        server.stub.Recommend(request(**fields), timeout=5)
+    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert message in error.value.details()
+
+
+def test_a_bad_request_ends_the_stream_naming_its_position(server):
+    requests = [request(category=SF), request(category=SF, max_results=-5), request(category=SF)]
+    call = server.stub.RecommendStream(iter(requests), timeout=5)
+    first = next(call)
+    assert [r.id for r in first.recommendations] == [5, 6, 7]
+    with pytest.raises(grpc.RpcError) as error:
+        next(call)
+    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "request #1: max_results must be >= 0" in error.value.details()
+
+
+def test_max_results_zero_gives_the_default_count(server):
+    response = server.stub.Recommend(request(category=pb.MYSTERY), timeout=5)
+    assert len(response.recommendations) == 4  # the whole (small) category, under 10
+
+
+def test_health_is_serving_for_every_service(server):
+    stub = health_pb2_grpc.HealthStub(server.channel)
+    for service in ("", "bookstore.recommendations.v1.Recommendations", "Recommendations"):
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_while_loading_health_is_not_serving_and_calls_are_unavailable(loading_server):
+    stub = health_pb2_grpc.HealthStub(loading_server.channel)
+    assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == (
+        health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        loading_server.stub.Recommend(request(category=SF), timeout=5)
+    assert error.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "loading" in error.value.details()
+
+
+def test_reflection_describes_the_api(server):
+    db = ProtoReflectionDescriptorDatabase(server.channel)
+    services = set(db.get_services())
+    assert {
+        "bookstore.recommendations.v1.Recommendations",
+        "Recommendations",
+        "grpc.health.v1.Health",
+    } <= services
+    from google.protobuf.descriptor_pool import DescriptorPool
+
+    pool = DescriptorPool(db)
+    service = pool.FindServiceByName("bookstore.recommendations.v1.Recommendations")
+    assert {m.name for m in service.methods} == {"Recommend", "RecommendStream"}
+    method = service.methods_by_name["RecommendStream"]
+    assert method.client_streaming
+    assert method.server_streaming
+
+
+def access_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "recommender.access"]
+
+
+def test_each_call_is_logged_once_with_status_and_correlation_id(server, caplog):
+    caplog.set_level(logging.INFO, logger="recommender.access")
+    server.stub.Recommend(
+        request(category=SF), metadata=[("x-correlation-id", "req-42")], timeout=5
+    )
+    with pytest.raises(grpc.RpcError):
+        server.stub.Recommend(request(category=77), timeout=5)
+    # The server logs once the call ends, which may be just after the client hears back.
+    deadline = time.monotonic() + 5
+    while len(lines := access_lines(caplog)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # room for a wrong, second line about the same call
+    lines = access_lines(caplog)
+    assert len(lines) == 2
+    ok, bad = lines
+    assert "method=/bookstore.recommendations.v1.Recommendations/Recommend" in ok
+    assert "code=OK" in ok
+    assert "correlation_id=req-42" in ok
+    assert "peer=ipv" in ok
+    assert "duration_ms=" in ok
+    assert "code=INVALID_ARGUMENT" in bad
+    assert "correlation_id=-" in bad
