@@ -8,6 +8,9 @@ include .env
 export
 endif
 
+# The PostgreSQL pass of `make test`; its database is created and dropped by the tests.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bookstore
+
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,11 +23,18 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	@touch $@
 
+# Migrate, load the demo catalog (idempotent), then the recommender and the
+# site side by side under honcho (Procfile); Ctrl-C stops both.
 run: $(INSTALLED)
-	$(BIN)/python -m recommender
+	$(BIN)/python marketplace_site/manage.py migrate --no-input
+	$(BIN)/python marketplace_site/manage.py load_catalog
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
+# Every test on SQLite, then the database tests again on PostgreSQL.
 test: $(INSTALLED) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python scripts/ensure_services.py postgres
+	$(BIN)/python -m pytest -m "not postgres"
+	DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest tests/marketplace
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

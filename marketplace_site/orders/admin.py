@@ -21,7 +21,16 @@ class OrderLineInline(admin.TabularInline):
 class OrderAdmin(admin.ModelAdmin):
     """Orders are records of what happened: staff read them, nobody edits them."""
 
-    list_display = ("id", "user", "created_at", "subtotal", "discount", "total", "promotion")
+    list_display = (
+        "id",
+        "user",
+        "created_at",
+        "subtotal",
+        "discount",
+        "voucher_discount",
+        "total",
+        "promotion",
+    )
     list_filter = ("promotion", "created_at")
     search_fields = ("id", "user__username", "user__email", "correlation_id")
     date_hierarchy = "created_at"
@@ -34,6 +43,8 @@ class OrderAdmin(admin.ModelAdmin):
         "discount",
         "total",
         "promotion",
+        "voucher",
+        "voucher_discount",
         "correlation_id",
     )
 

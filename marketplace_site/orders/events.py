@@ -27,6 +27,7 @@ def purchase_completed(order: Order, quote: Quote) -> events_pb2.PurchaseComplet
         total=str(order.total),
         currency=order.currency,
         promotion_id=order.promotion_id or 0,
+        voucher_code=order.voucher.code if order.voucher_id else "",
     )
 
 

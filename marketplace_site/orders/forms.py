@@ -16,3 +16,10 @@ class UpdateCartForm(forms.Form):
 class CheckoutForm(forms.Form):
     # The total the customer saw; checkout refuses if it no longer holds.
     expected_total = forms.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+    # The voucher applied on the cart page, if any.
+    voucher_code = forms.CharField(required=False, max_length=40)
+
+
+class VoucherForm(forms.Form):
+    # Empty removes the applied voucher.
+    voucher_code = forms.CharField(required=False, max_length=40, label="Voucher code")

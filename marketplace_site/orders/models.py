@@ -23,15 +23,28 @@ class Order(models.Model):
         on_delete=models.PROTECT,
         related_name="orders",
     )
+    voucher = models.ForeignKey(
+        "vouchers.Voucher",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
+    # Taken off after the promotion's discount.
+    voucher_discount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     correlation_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(total=models.F("subtotal") - models.F("discount")),
-                name="order_total_is_subtotal_minus_discount",
+                condition=models.Q(
+                    total=models.F("subtotal") - models.F("discount") - models.F("voucher_discount")
+                ),
+                name="order_total_is_subtotal_minus_discounts",
             ),
+            # A voucher is one-time: the database refuses a second order with it.
+            models.UniqueConstraint(fields=["voucher"], name="order_voucher_used_once"),
             models.CheckConstraint(
                 condition=models.Q(total__gte=0), name="order_total_not_negative"
             ),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,9 @@ class Quote:
     total: Decimal
     promotion: PromotionRule | None = None
     free_book_id: int | None = None
+    # Set by with_voucher(); total is then after the voucher too.
+    voucher_percent_off: Decimal | None = None
+    voucher_discount: Decimal = ZERO
 
     @property
     def item_count(self) -> int:
@@ -73,3 +77,16 @@ def quote(lines: Sequence[PricedLine], rules: Iterable[PromotionRule]) -> Quote:
         return Quote(tuple(lines), subtotal, ZERO, subtotal)
     discount, _, rule, book_id = best
     return Quote(tuple(lines), subtotal, discount, subtotal - discount, rule, book_id)
+
+
+def percent_of(amount: Decimal, percent: Decimal) -> Decimal:
+    """``percent`` % of ``amount``, rounded half-up to the cent."""
+    return (amount * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def with_voucher(priced: Quote, percent_off: Decimal) -> Quote:
+    """The quote with a voucher's percentage taken off its total after the promotion."""
+    off = min(percent_of(priced.total, percent_off), priced.total)
+    return replace(
+        priced, total=priced.total - off, voucher_percent_off=percent_off, voucher_discount=off
+    )

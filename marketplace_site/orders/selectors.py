@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from marketplace_site.catalog.models import Book
 from marketplace_site.orders.models import Order
-from marketplace_site.orders.pricing import PricedLine, Quote, quote
+from marketplace_site.orders.pricing import PricedLine, Quote, quote, with_voucher
 from marketplace_site.promotions.selectors import promotion_rule, promotions_available
 
 
@@ -27,11 +28,18 @@ def priced_lines(books: Mapping[int, Book], items: Mapping[int, int]) -> list[Pr
     ]
 
 
-def cart_quote(*, user: AbstractBaseUser | AnonymousUser, items: Mapping[int, int]) -> Quote:
-    """What the cart costs now, with the best promotion the customer can use."""
+def cart_quote(
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    items: Mapping[int, int],
+    voucher_percent_off: Decimal | None = None,
+) -> Quote:
+    """What the cart costs now, with the best promotion the customer can use
+    and, if given, a voucher's percentage off."""
     books = Book.objects.select_related("category").filter(active=True).in_bulk(list(items))
     rules = [promotion_rule(p) for p in promotions_available(user=user)]
-    return quote(priced_lines(books, items), rules)
+    priced = quote(priced_lines(books, items), rules)
+    return priced if voucher_percent_off is None else with_voucher(priced, voucher_percent_off)
 
 
 def order_list(*, user: AbstractBaseUser) -> QuerySet[Order]:

@@ -14,15 +14,21 @@ from marketplace_site.catalog.models import Book
 from marketplace_site.orders.cart import MAX_QUANTITY, Cart
 from marketplace_site.orders.events import promotion_applied, purchase_completed
 from marketplace_site.orders.models import Order, OrderLine
-from marketplace_site.orders.pricing import Quote, quote
+from marketplace_site.orders.pricing import Quote, quote, with_voucher
 from marketplace_site.orders.selectors import priced_lines
 from marketplace_site.outbox.services import outbox_record
 from marketplace_site.promotions.models import Promotion, Redemption
 from marketplace_site.promotions.selectors import promotion_rule, promotions_available
+from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
+from marketplace_site.vouchers.services import voucher_redeem
 
 
 class OrderError(ValueError):
     """The cart or checkout request cannot be honoured; the message is for the customer."""
+
+
+class VoucherRefused(OrderError):
+    """The voucher code given at checkout cannot be used; nothing else was wrong yet."""
 
 
 def cart_set(*, cart: Cart, book: Book, quantity: int) -> None:
@@ -46,16 +52,20 @@ def order_checkout(
     items: Mapping[int, int],
     expected_total: Decimal | None = None,
     correlation_id: str = "",
+    voucher_code: str = "",
 ) -> Order:
     """Place the order in one transaction: lines priced from the catalog, stock
-    taken, the promotion redeemed, events recorded. Any failure changes nothing."""
+    taken, the promotion and the voucher redeemed, events recorded. Any failure
+    changes nothing."""
     if not items:
         raise OrderError("Your cart is empty.")
     if any(q < 1 or q > MAX_QUANTITY for q in items.values()):
         raise OrderError(f"Quantities must be between 1 and {MAX_QUANTITY}.")
     try:
         with transaction.atomic():
-            order, the_quote = _place(user, items, expected_total, correlation_id)
+            order, the_quote = _place(user, items, expected_total, correlation_id, voucher_code)
+    except VoucherInvalid as exc:
+        raise VoucherRefused(str(exc)) from None
     except IntegrityError as exc:
         # Only the redemption ledger's constraint can race here: another
         # checkout of this customer took the promotion first.
@@ -72,6 +82,7 @@ def _place(
     items: Mapping[int, int],
     expected_total: Decimal | None,
     correlation_id: str,
+    voucher_code: str,
 ) -> tuple[Order, Quote]:
     # Locked in id order, so concurrent checkouts cannot deadlock on books.
     books = {
@@ -100,6 +111,10 @@ def _place(
     )
     promotions = {p.pk: p for p in promotions_available(user=user)}
     the_quote = quote(priced_lines(books, items), [promotion_rule(p) for p in promotions.values()])
+    voucher = None
+    if voucher_code.strip():
+        voucher = voucher_usable(user=user, code=voucher_code, lock=True)
+        the_quote = with_voucher(the_quote, voucher.percent_off)
     if expected_total is not None and the_quote.total != expected_total:
         raise OrderError(
             "Your cart's total changed since you saw it; please review it and check out again."
@@ -112,6 +127,8 @@ def _place(
         discount=the_quote.discount,
         total=the_quote.total,
         promotion_id=the_quote.promotion.promotion_id if the_quote.promotion else None,
+        voucher=voucher,
+        voucher_discount=the_quote.voucher_discount,
         correlation_id=correlation_id,
     )
     OrderLine.objects.bulk_create(
@@ -131,6 +148,8 @@ def _place(
         )
         if not taken:
             raise OrderError(f"“{line.title}” just sold out.")
+    if voucher is not None:
+        voucher_redeem(voucher=voucher, order=order)
 
     outbox_record(payload=purchase_completed(order, the_quote), correlation_id=correlation_id)
     if the_quote.promotion is not None:

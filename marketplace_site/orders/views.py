@@ -10,22 +10,71 @@ from django.views.decorators.http import require_POST
 
 from marketplace_site.catalog.models import Book
 from marketplace_site.orders.cart import Cart
-from marketplace_site.orders.forms import AddToCartForm, CheckoutForm, UpdateCartForm
+from marketplace_site.orders.forms import AddToCartForm, CheckoutForm, UpdateCartForm, VoucherForm
 from marketplace_site.orders.selectors import cart_quote, order_get, order_list
-from marketplace_site.orders.services import OrderError, cart_add, cart_set, order_checkout
+from marketplace_site.orders.services import (
+    OrderError,
+    VoucherRefused,
+    cart_add,
+    cart_set,
+    order_checkout,
+)
+from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
+
+# The voucher code the customer applied on the cart page.
+VOUCHER_SESSION_KEY = "voucher_code"
 
 
 def _refuse(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
     return render(request, "error.html", {"message": message}, status=status)
 
 
-def _form_error(form: AddToCartForm | UpdateCartForm | CheckoutForm) -> str:
+def _form_error(form: AddToCartForm | UpdateCartForm | CheckoutForm | VoucherForm) -> str:
     return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
 
 
+def _cart_page(request: HttpRequest, *, status: int = 200, voucher_error: str = "") -> HttpResponse:
+    voucher = None
+    code = request.session.get(VOUCHER_SESSION_KEY, "")
+    if code:
+        try:
+            voucher = voucher_usable(user=request.user, code=code)
+        except VoucherInvalid as exc:
+            # Used or expired since it was applied: say so once, then forget it.
+            voucher_error = voucher_error or str(exc)
+            del request.session[VOUCHER_SESSION_KEY]
+    quote = cart_quote(
+        user=request.user,
+        items=Cart(request.session).items(),
+        voucher_percent_off=voucher.percent_off if voucher else None,
+    )
+    context = {
+        "quote": quote,
+        "checkout_form": CheckoutForm(),
+        "voucher": voucher,
+        "voucher_error": voucher_error,
+    }
+    return render(request, "orders/cart.html", context, status=status)
+
+
 def cart_detail(request: HttpRequest) -> HttpResponse:
-    quote = cart_quote(user=request.user, items=Cart(request.session).items())
-    return render(request, "orders/cart.html", {"quote": quote, "checkout_form": CheckoutForm()})
+    """GET shows the cart; POST applies (or, with an empty code, removes) a voucher."""
+    if request.method != "POST":
+        return _cart_page(request)
+    form = VoucherForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, _form_error(form))
+    code = form.cleaned_data["voucher_code"]
+    if not code:
+        request.session.pop(VOUCHER_SESSION_KEY, None)
+        return redirect("cart")
+    try:
+        voucher = voucher_usable(user=request.user, code=code)
+    except VoucherInvalid as exc:
+        return _cart_page(request, status=400, voucher_error=str(exc))
+    request.session[VOUCHER_SESSION_KEY] = voucher.code
+    messages.success(request, f"Voucher {voucher.code} applied: {voucher.percent_label}% off.")
+    return redirect("cart")
 
 
 @require_POST
@@ -82,14 +131,24 @@ def checkout(request: HttpRequest) -> HttpResponse:
             items=cart.items(),
             expected_total=form.cleaned_data["expected_total"],
             correlation_id=request.correlation_id,
+            voucher_code=form.cleaned_data["voucher_code"],
         )
+    except VoucherRefused as exc:
+        return _cart_page(request, status=409, voucher_error=str(exc))
     except OrderError as exc:
+        # Books no longer sold leave the cart (as the message says), or no
+        # checkout could ever succeed: the cart page does not even list them.
+        on_sale = set(
+            Book.objects.filter(pk__in=list(cart.items()), active=True).values_list("pk", flat=True)
+        )
+        for book_id in cart.items():
+            if book_id not in on_sale:
+                cart.set(book_id, 0)
         # The cart again, with what went wrong and the current total.
         messages.error(request, str(exc))
-        response = cart_detail(request)
-        response.status_code = 409
-        return response
+        return _cart_page(request, status=409)
     cart.clear()
+    request.session.pop(VOUCHER_SESSION_KEY, None)
     messages.success(request, f"Thank you! Order #{order.pk} is placed.")
     return redirect(order)
 

@@ -96,3 +96,18 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.promotion} by {self.user} (#{self.sequence})"
+
+
+class PromotionStats(models.Model):
+    """Running totals per promotion, kept by the worker from PromotionApplied events."""
+
+    promotion = models.OneToOneField(Promotion, on_delete=models.CASCADE, related_name="stats")
+    redemptions = models.PositiveIntegerField(default=0)
+    discount_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    last_redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "promotion stats"
+
+    def __str__(self) -> str:
+        return f"{self.promotion}: {self.redemptions} redemptions"

@@ -81,6 +81,9 @@ class RecommenderClient:
             fail_max=breaker_failures,
             reset_timeout=breaker_reset,
             exclude=[_not_a_failure],
+            # The call that trips the breaker did reach the recommender: report
+            # its own error (unavailable, deadline_exceeded), not "breaker_open".
+            throw_new_error_on_trip=False,
             name="recommender",
         )
         self._lock = threading.Lock()

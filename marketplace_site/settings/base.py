@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from celery.schedules import crontab
+
 from marketplace_site.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -26,6 +28,10 @@ INSTALLED_APPS = [
     "marketplace_site.promotions",
     "marketplace_site.outbox",
     "marketplace_site.accounts",
+    "marketplace_site.inbox",
+    "marketplace_site.campaigns",
+    "marketplace_site.notifications",
+    "marketplace_site.vouchers",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +73,14 @@ DATABASES = {
         "DATABASE_URL", f"sqlite:///{REPO_ROOT / 'var' / 'marketplace.sqlite3'}"
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The site, the relay and the worker share the file: WAL lets readers
+    # and one writer work at once; IMMEDIATE transactions take the write lock
+    # up front, so writers queue (up to the timeout) instead of failing with
+    # "database is locked" when a read turns into a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -86,6 +100,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = REPO_ROOT / "var" / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise looks here at start-up
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -102,11 +117,17 @@ RECOMMENDER_TIMEOUT = env.float("RECOMMENDER_TIMEOUT", 0.25)
 RECOMMENDER_BREAKER_FAILURES = env.int("RECOMMENDER_BREAKER_FAILURES", 5)
 RECOMMENDER_BREAKER_RESET = env.float("RECOMMENDER_BREAKER_RESET", 30.0)
 RECOMMENDATIONS_ENABLED = env.bool("RECOMMENDATIONS_ENABLED", True)
+# The weekly digest's one stream carries every customer: a deadline for all of it.
+RECOMMENDER_DIGEST_TIMEOUT = env.float("RECOMMENDER_DIGEST_TIMEOUT", 60.0)
+
+# Links in e-mails are absolute: there is no request to build them from.
+SITE_URL = env.str("SITE_URL", "http://127.0.0.1:8000")
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", "shop@localhost")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "marketplace_site.correlation.CorrelationIdFilter"}},
+    "filters": {"correlation": {"()": "events.correlation.CorrelationIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"}
     },
@@ -119,4 +140,34 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- events and Celery --------------------------------------------------------
+AMQP_URL = env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+EVENTS_NAMESPACE = env.str("EVENTS_NAMESPACE", "bookstore")
+# Deliveries of a failing event before it is parked in its dead-letter queue.
+EVENTS_DELIVERY_LIMIT = env.int("EVENTS_DELIVERY_LIMIT", 5)
+# Unacknowledged events a worker holds per queue.
+EVENTS_PREFETCH = env.int("EVENTS_PREFETCH", 16)
+# Rows the relay publishes per round, and its idle poll interval (seconds).
+RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", 200)
+RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", 0.05)
+
+CELERY_BROKER_URL = AMQP_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = f"{EVENTS_NAMESPACE}.tasks"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_EVENTS_CONSUMERS_FACTORY = "marketplace_site.event_handlers:event_consumers"
+CELERY_BEAT_SCHEDULE = {
+    "weekly-digest": {
+        "task": "marketplace_site.notifications.tasks.send_weekly_digest",
+        "schedule": crontab(minute=0, hour=8, day_of_week="mon"),
+    }
 }

@@ -12,3 +12,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    import os
+
+    # A file, not memory: worker and relay processes started by the tests
+    # open the same test database. One per test run, so runs never collide.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(REPO_ROOT / "var" / f"test-{os.getpid()}.sqlite3")  # noqa: F405
+    }

@@ -1,3 +1,5 @@
+"""Fixtures shared by the marketplace and events tests: catalog, customers, promotions."""
+
 from __future__ import annotations
 
 import itertools
@@ -74,3 +76,17 @@ def make_promotion(db):
         return Promotion.objects.create(**fields)
 
     return make_promotion
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request):
+    """Tests marked postgres need it: fail loudly elsewhere, never skip."""
+    if request.node.get_closest_marker("postgres") is None:
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.fail(
+            "this test needs PostgreSQL: run it with DATABASE_URL=postgres://... "
+            "(make test does), or deselect it with -m 'not postgres'"
+        )

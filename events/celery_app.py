@@ -1,0 +1,21 @@
+"""The Celery application: Django-aware, with the domain-event ConsumerStep.
+
+celery -A events.celery_app worker   # tasks and domain events
+celery -A events.celery_app beat     # the weekly digest schedule
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from events.celery_consumer import DomainEventConsumerStep
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace_site.settings.local")
+
+app = Celery("bookstore")
+# CELERY_* Django settings configure it (broker, schedule, the consumers).
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+app.steps["consumer"].add(DomainEventConsumerStep)

@@ -1,0 +1,124 @@
+"""What an operator does with parked messages: list them, replay them.
+
+    python -m events dead-letters list [--consumer worker.emails] [--limit 20]
+    python -m events dead-letters replay --consumer worker.emails [--event-id ID | --all]
+
+Listing does not consume: the messages go back to the dead-letter queue
+when the listing channel closes. Replaying publishes a message to its
+consumer's queue only (not to every consumer again), confirmed, and then
+removes it from the dead-letter queue; the consumer's inbox makes a replay
+of an already applied event a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from kombu import Connection, Producer
+
+from events.contracts import MalformedEvent, unwrap
+from events.dead_letters import CONSUMER_HEADER, DELIVERY_COUNT_HEADER, QUEUE_HEADER, REASON_HEADER
+from events.topology import QueueSpec, Topology
+
+# Headers describing the parking; a replayed message starts afresh without them.
+PARKING_HEADERS = {REASON_HEADER, CONSUMER_HEADER, QUEUE_HEADER, DELIVERY_COUNT_HEADER, "x-death"}
+
+
+@dataclass(frozen=True)
+class ParkedMessage:
+    event_id: str
+    event_type: str
+    reason: str
+    consumer: str
+    size: int
+
+
+@contextmanager
+def _channel(amqp_url: str) -> Iterator[object]:
+    with Connection(
+        amqp_url, connect_timeout=10, transport_options={"confirm_publish": True}
+    ) as conn:
+        channel = conn.channel()
+        try:
+            yield channel
+        finally:
+            channel.close()
+
+
+def _describe(message: object, consumer: str) -> ParkedMessage:
+    headers = message.headers or {}
+    try:
+        event = unwrap(message.body)
+        event_id, event_type = event.event_id, event.event_type
+    except MalformedEvent:
+        event_id = message.properties.get("message_id") or "?"
+        event_type = message.properties.get("type") or "?"
+    return ParkedMessage(
+        event_id=event_id,
+        event_type=event_type,
+        reason=str(headers.get(REASON_HEADER) or _death_reason(headers)),
+        consumer=str(headers.get(CONSUMER_HEADER) or consumer),
+        size=len(message.body),
+    )
+
+
+def _death_reason(headers: dict) -> str:
+    # Parked by the broker itself (delivery limit reached without a consumer verdict).
+    deaths = headers.get("x-death") or []
+    return f"broker: {deaths[0].get('reason')}" if deaths else "unknown"
+
+
+def dead_letters(amqp_url: str, spec: QueueSpec, *, limit: int = 100) -> list[ParkedMessage]:
+    found = []
+    with _channel(amqp_url) as channel:
+        while len(found) < limit:
+            message = channel.basic_get(spec.dead_letter_queue, no_ack=False)
+            if message is None:
+                break
+            found.append(_describe(message, spec.name))
+        # Closing the channel without acks returns every message to the queue.
+    return found
+
+
+def replay(
+    amqp_url: str, spec: QueueSpec, *, event_id: str | None = None, everything: bool = False
+) -> int:
+    """Move parked messages (one event id, or all) back to their consumer's queue."""
+    if not everything and not event_id:
+        raise ValueError("say which: an event id, or all")
+    replayed = 0
+    with _channel(amqp_url) as channel:
+        producer = Producer(channel)
+        while True:
+            message = channel.basic_get(spec.dead_letter_queue, no_ack=False)
+            if message is None:
+                break
+            if not everything and _describe(message, spec.name).event_id != event_id:
+                continue  # left unacked: it returns to the queue when we close
+            headers = {k: v for k, v in (message.headers or {}).items() if k not in PARKING_HEADERS}
+            # The default exchange routes by queue name: only this consumer sees it again.
+            producer.publish(
+                message.body,
+                exchange="",
+                routing_key=spec.name,
+                headers=headers,
+                content_type=message.properties.get("content_type"),
+                content_encoding=message.properties.get("content_encoding"),
+                delivery_mode=2,
+                message_id=message.properties.get("message_id"),
+                correlation_id=message.properties.get("correlation_id"),
+                type=message.properties.get("type"),
+            )
+            channel.basic_ack(message.delivery_tag)
+            replayed += 1
+    return replayed
+
+
+def consumer_queues(topology: Topology, consumer: str | None) -> list[QueueSpec]:
+    if consumer is None:
+        return topology.worker_queues()
+    if consumer.startswith("recommender."):
+        return [topology.recommender_queue(consumer.removeprefix("recommender."))]
+    return [topology.queue(consumer)]

@@ -1,0 +1,218 @@
+"""The outbox relay: publishes recorded events to RabbitMQ, losing none.
+
+A round claims a batch of pending rows (locked, so a second relay skips
+them), publishes every row at once as a persistent, mandatory message on a
+channel with publisher confirms, waits for all the confirms together
+(pipelining, not one round trip per row), then marks the confirmed rows sent
+and commits. A row is marked sent only after its confirm; a crash before the
+commit leaves it pending, so it is published again and consumers drop the
+duplicate by event id. A row the broker refuses (unroutable, nacked) gets
+its attempt and error recorded and is retried later with backoff.
+
+The database side is a small synchronous interface (OutboxSource) run on one
+dedicated thread, so a batch's claim and its marking share one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+import aio_pika
+from aio_pika.abc import AbstractConnection, AbstractExchange
+from aio_pika.exceptions import DeliveryError
+
+from events.amqp import declare_exchanges
+from events.topology import Topology
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CONTENT_TYPE = "application/x-protobuf"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    event_id: str
+    event_type: str
+    envelope: bytes
+    correlation_id: str
+    created_at: datetime
+    attempts: int = 0
+
+
+class OutboxSource(Protocol):
+    """The outbox table, seen by the relay. Every call runs on the same thread."""
+
+    def claim(self, limit: int) -> list[OutboxRow]:
+        """Begin a transaction and lock up to ``limit`` due pending rows, oldest first."""
+
+    def finish(self, sent: Sequence[int], failed: dict[int, str]) -> None:
+        """Mark ``sent`` rows sent, record ``failed`` rows' errors, and commit."""
+
+    def abandon(self) -> None:
+        """Roll the claim back; the rows stay pending."""
+
+    def close(self) -> None:
+        """Release the database connection."""
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    failed: int = 0
+    rounds: int = 0
+    # Seconds from a row's commit to its confirm, for the last published row.
+    last_lag: float = 0.0
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        source_factory: Callable[[], OutboxSource],
+        amqp_url: str,
+        topology: Topology,
+        batch_size: int = 200,
+        poll_interval: float = 0.05,
+        publish_timeout: float = 10.0,
+        max_backoff: float = 10.0,
+        on_published: Callable[[Sequence[OutboxRow]], None] | None = None,
+    ) -> None:
+        self._source_factory = source_factory
+        self._amqp_url = amqp_url
+        self._topology = topology
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._publish_timeout = publish_timeout
+        self._max_backoff = max_backoff
+        self._on_published = on_published
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db")
+        self._source: OutboxSource | None = None
+        self._connection: AbstractConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self.stats = RelayStats()
+
+    async def _db(self, call: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, call, *args)
+
+    async def _ensure_connected(self) -> AbstractExchange:
+        if self._exchange is None:
+            # A plain connection: on any failure run() drops it and reconnects
+            # with backoff, so no publish is in flight across a reconnect.
+            self._connection = await aio_pika.connect(self._amqp_url, timeout=10)
+            # Confirms on, and a returned (unroutable) mandatory message raises.
+            channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchange, _ = await declare_exchanges(channel, self._topology)
+            log.info("relay connected; publishing to %s", self._topology.exchange)
+        return self._exchange
+
+    async def _publish(self, exchange: AbstractExchange, row: OutboxRow) -> None:
+        message = aio_pika.Message(
+            body=row.envelope,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=row.event_id,
+            correlation_id=row.correlation_id or None,
+            type=row.event_type,
+            timestamp=row.created_at,
+        )
+        await exchange.publish(
+            message, routing_key=row.event_type, mandatory=True, timeout=self._publish_timeout
+        )
+
+    async def relay_once(self) -> int:
+        """One round; returns how many rows were published and marked sent."""
+        if self._source is None:
+            self._source = await self._db(self._source_factory)
+        source = self._source
+        rows = await self._db(source.claim, self._batch_size)
+        if not rows:
+            await self._db(source.abandon)
+            return 0
+        try:
+            exchange = await self._ensure_connected()
+            results = await asyncio.gather(
+                *(self._publish(exchange, row) for row in rows), return_exceptions=True
+            )
+        except BaseException:
+            await self._db(source.abandon)
+            raise
+        # Only the broker's verdict on a row (returned as unroutable, or
+        # nacked) is the row's failure; anything else is the connection's,
+        # and the whole batch stays pending for the next connection.
+        transport_errors = [
+            r for r in results if isinstance(r, BaseException) and not isinstance(r, DeliveryError)
+        ]
+        if transport_errors:
+            await self._db(source.abandon)
+            raise ConnectionError(f"publishing failed: {transport_errors[0]!r}")
+        sent = [row for row, result in zip(rows, results, strict=True) if result is None]
+        failed = {
+            row.id: f"{type(result).__name__}: {result}"
+            for row, result in zip(rows, results, strict=True)
+            if isinstance(result, BaseException)
+        }
+        await self._db(source.finish, [row.id for row in sent], failed)
+        self.stats.rounds += 1
+        self.stats.published += len(sent)
+        self.stats.failed += len(failed)
+        if sent:
+            self.stats.last_lag = max(0.0, time.time() - sent[-1].created_at.timestamp())
+            if self._on_published is not None:
+                self._on_published(sent)
+        if failed:
+            log.warning(
+                "relay: %d row(s) refused by the broker, retried later: %s",
+                len(failed),
+                next(iter(failed.values())),
+            )
+        return len(sent)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set, riding out broker and database outages."""
+        backoff = self._poll_interval
+        while not stop.is_set():
+            try:
+                published = await self.relay_once()
+            except Exception as exc:
+                log.warning(
+                    "relay round failed (%s: %s); retrying in %.1fs",
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                await self._drop_connection()
+                await _wait(stop, backoff)
+                backoff = min(max(backoff * 2, 0.5), self._max_backoff)
+                continue
+            backoff = self._poll_interval
+            if published < self._batch_size:
+                await _wait(stop, self._poll_interval)
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection, self._exchange = self._connection, None, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception:  # already broken; nothing more to release
+                log.debug("closing a broken connection failed", exc_info=True)
+
+    async def close(self) -> None:
+        await self._drop_connection()
+        if self._source is not None:
+            await self._db(self._source.close)
+        self._db_thread.shutdown(wait=True)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

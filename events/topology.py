@@ -1,0 +1,103 @@
+"""The RabbitMQ topology, declared in one place; everything else uses its names.
+
+One durable topic exchange carries every domain event, routed by event type.
+Each consumer has its own durable quorum queue bound to the event types it
+handles, so one event reaches every interested consumer. A message that keeps
+failing is dead-lettered (after ``delivery_limit`` deliveries, counted by the
+broker) to that queue's own dead-letter queue, where an operator can inspect
+and replay it.
+
+Names are prefixed by a namespace (``EVENTS_NAMESPACE``, default
+"bookstore"), so tests and parallel environments never share queues.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETED
+
+DEFAULT_NAMESPACE = "bookstore"
+DEFAULT_DELIVERY_LIMIT = 5
+
+# Consumer name -> the event types it handles. The Celery worker's handlers
+# each have a queue, so a failing e-mail never holds back the ledger.
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    "worker.promotions": (PROMOTION_APPLIED,),
+    "worker.campaigns": (PURCHASE_COMPLETED,),
+    "worker.emails": (PURCHASE_COMPLETED,),
+    "worker.vouchers": (PURCHASE_COMPLETED,),
+    # Every recommender replica keeps its own store, so each has its own
+    # queue: "recommender.<instance>" (see Topology.recommender_queue).
+    "recommender": (BOOK_UPSERTED, PURCHASE_COMPLETED),
+}
+WORKER_CONSUMERS = tuple(name for name in CONSUMERS if name.startswith("worker."))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    name: str
+    routing_keys: tuple[str, ...]
+    dead_letter_queue: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    namespace: str = DEFAULT_NAMESPACE
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Topology:
+        env = os.environ if env is None else env
+        raw_limit = env.get("EVENTS_DELIVERY_LIMIT") or str(DEFAULT_DELIVERY_LIMIT)
+        if not raw_limit.isdigit() or int(raw_limit) < 1:
+            raise ValueError(
+                f"EVENTS_DELIVERY_LIMIT must be a whole number >= 1, got {raw_limit!r}"
+            )
+        return cls(
+            namespace=env.get("EVENTS_NAMESPACE") or DEFAULT_NAMESPACE,
+            delivery_limit=int(raw_limit),
+        )
+
+    @property
+    def exchange(self) -> str:
+        return f"{self.namespace}.events"
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return f"{self.namespace}.events.dead"
+
+    def queue(self, consumer: str, *, instance: str = "") -> QueueSpec:
+        """The queue of ``consumer`` (for the recommender, of one ``instance``)."""
+        if consumer not in CONSUMERS:
+            raise KeyError(f"unknown consumer {consumer!r}; known: {', '.join(CONSUMERS)}")
+        name = f"{self.namespace}.{consumer}" + (f".{instance}" if instance else "")
+        return QueueSpec(
+            name=name,
+            routing_keys=CONSUMERS[consumer],
+            dead_letter_queue=f"{name}.dead",
+            arguments={
+                "x-queue-type": "quorum",
+                # After this many deliveries the broker parks the message.
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-exchange": self.dead_letter_exchange,
+                "x-dead-letter-routing-key": name,
+                # Dead-lettering confirmed by the dead-letter queue: a parked
+                # message cannot be lost on the way (needs reject-publish).
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+
+    def worker_queues(self) -> list[QueueSpec]:
+        return [self.queue(name) for name in WORKER_CONSUMERS]
+
+    def recommender_queue(self, instance: str) -> QueueSpec:
+        return self.queue("recommender", instance=instance)
+
+
+DEAD_LETTER_QUEUE_ARGUMENTS: Mapping[str, Any] = {"x-queue-type": "quorum"}

@@ -1,0 +1,1 @@
+"""The inbox: which events each consumer has applied, so a redelivery is a no-op."""

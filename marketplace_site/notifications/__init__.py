@@ -1,0 +1,1 @@
+"""E-mails to customers: order confirmations and the weekly "books for you" digest."""

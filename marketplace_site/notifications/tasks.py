@@ -1,0 +1,13 @@
+"""Celery tasks: translate, then call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from marketplace_site.notifications.services import digest_send_all
+
+
+# Named explicitly: the beat schedule refers to this name.
+@shared_task(name="marketplace_site.notifications.tasks.send_weekly_digest")
+def send_weekly_digest() -> int:
+    return digest_send_all()

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from events.relay import Relay
+from marketplace_site.event_handlers import event_topology
+from marketplace_site.outbox.relay_source import outbox_source_class
+
+log = logging.getLogger("marketplace_site.relay")
+
+
+class Command(BaseCommand):
+    help = "Publish the outbox to RabbitMQ until SIGTERM / Ctrl-C. Safe to run twice."
+
+    def handle(self, *args: object, **options: object) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        relay = Relay(
+            source_factory=outbox_source_class(),
+            amqp_url=settings.AMQP_URL,
+            topology=event_topology(),
+            batch_size=settings.RELAY_BATCH_SIZE,
+            poll_interval=settings.RELAY_POLL_INTERVAL,
+        )
+        log.info("relay started (namespace %s)", settings.EVENTS_NAMESPACE)
+        try:
+            await relay.run(stop)
+        finally:
+            await relay.close()
+        log.info("relay stopped after publishing %d events", relay.stats.published)

@@ -1,0 +1,32 @@
+"""Publishing envelopes straight to the exchange, as the relay would."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message as ProtoMessage
+from kombu import Exchange, Producer
+
+from events.contracts import wrap
+from events.topology import Topology
+from tests.events.broker import connection
+
+
+def envelope_bytes(payload: ProtoMessage, *, event_id: str | None = None) -> bytes:
+    return wrap(
+        payload, correlation_id="test-corr", producer="tests", event_id=event_id
+    ).SerializeToString()
+
+
+def publish(topology: Topology, routing_key: str, *bodies: bytes) -> None:
+    exchange = Exchange(topology.exchange, "topic", durable=True)
+    with connection() as conn:
+        conn.transport_options["confirm_publish"] = True
+        producer = Producer(conn.channel(), exchange=exchange)
+        for body in bodies:
+            producer.publish(
+                body,
+                routing_key=routing_key,
+                content_type="application/x-protobuf",
+                content_encoding="binary",
+                delivery_mode=2,
+                declare=[exchange],
+            )

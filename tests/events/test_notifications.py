@@ -1,0 +1,240 @@
+"""E-mails: the order confirmation (an event handler) and the weekly digest over one stream."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from django.conf import settings as django_settings
+
+from events.contracts import PURCHASE_COMPLETED, Event, unwrap
+from marketplace_site.inbox.services import inbox_apply
+from marketplace_site.notifications.services import digest_send_all, order_confirmation_send
+from marketplace_site.notifications.tasks import send_weekly_digest
+from marketplace_site.orders.models import Order
+from marketplace_site.orders.services import order_checkout
+from marketplace_site.outbox.models import OutboxMessage
+from marketplace_site.recommendations.client import RecommenderUnavailable
+from marketplace_site.vouchers.models import Voucher, VoucherRule
+from marketplace_site.vouchers.services import voucher_code_new
+from recommender.engine import Book as IndexBook
+from recommender.engine import Category, Purchase, RecommendationIndex
+from recommender.server import start_server
+from recommender.servicer import RecommendationsServicer
+from tests.grpc_server import ServerThread
+
+pytestmark = pytest.mark.django_db
+
+CONSUMER = "worker.emails"
+
+
+def purchase_event(order: Order) -> Event:
+    for row in OutboxMessage.objects.filter(event_type=PURCHASE_COMPLETED).order_by("id"):
+        event = unwrap(bytes(row.envelope))
+        if event.payload.order_id == order.pk:
+            return event
+    raise AssertionError(f"no PurchaseCompleted for order {order.pk}")
+
+
+def confirm(order: Order) -> bool:
+    return inbox_apply(
+        consumer=CONSUMER, event=purchase_event(order), handler=order_confirmation_send
+    )
+
+
+# --- the order confirmation ------------------------------------------------------
+
+
+def test_the_confirmation_lists_the_order(
+    customer, make_book, make_promotion, mailoutbox, settings
+):
+    settings.SITE_URL = "https://shop.example/"
+    settings.DEFAULT_FROM_EMAIL = "orders@shop.example"
+    make_promotion(name="Three for two")
+    dune = make_book("15.00", title="Dune")
+    emma = make_book("6.00", title="Emma & Friends")
+    order = order_checkout(user=customer, items={dune.pk: 2, emma.pk: 1})
+
+    assert confirm(order) is True
+    [email] = mailoutbox
+    assert email.to == ["alice@example.com"]
+    assert email.from_email == "orders@shop.example"
+    assert f"#{order.pk}" in email.subject
+    body = email.body
+    assert "2 x Dune at 15.00: 30.00 USD" in body
+    # Plain text is not HTML-escaped.
+    assert "1 x Emma & Friends at 6.00: 6.00 USD" in body
+    assert "Subtotal: 36.00 USD" in body
+    assert "Promotion discount: -6.00 USD" in body
+    assert "Voucher" not in body
+    assert "Total: 30.00 USD" in body
+    assert f"https://shop.example/orders/{order.pk}/" in body
+    html, mimetype = email.alternatives[0]
+    assert mimetype == "text/html"
+    assert "Emma &amp; Friends" in html
+    assert "<strong>30.00 USD</strong>" in html
+    assert f'href="https://shop.example/orders/{order.pk}/"' in html
+
+
+def test_the_confirmation_shows_the_voucher(customer, make_book, mailoutbox):
+    rule = VoucherRule.objects.create(name="Welcome back", nth_purchase=1, percent_off=25)
+    voucher = Voucher.objects.create(
+        code=voucher_code_new(),
+        owner=customer,
+        rule=rule,
+        percent_off=Decimal("25"),
+        granted_for_order_id=1,
+    )
+    order = order_checkout(
+        user=customer, items={make_book("10.00").pk: 3}, voucher_code=voucher.code
+    )
+
+    confirm(order)
+    [email] = mailoutbox
+    assert f"Voucher {voucher.code}: -7.50 USD" in email.body
+    assert "Promotion discount" not in email.body
+    assert "Total: 22.50 USD" in email.body
+
+
+def test_a_redelivered_purchase_sends_no_second_email(customer, make_book, mailoutbox):
+    order = order_checkout(user=customer, items={make_book().pk: 1})
+    assert confirm(order) is True
+    assert confirm(order) is False
+    assert len(mailoutbox) == 1
+
+
+def test_a_customer_without_an_address_gets_no_email(make_user, make_book, mailoutbox):
+    order = order_checkout(user=make_user("no-mail", email=""), items={make_book().pk: 1})
+    assert confirm(order) is True
+    assert mailoutbox == []
+
+
+# --- the weekly digest -------------------------------------------------------------
+
+
+@pytest.fixture
+def recommender(monkeypatch):
+    """Start a real recommender on port 0 over a given index; counts the
+    calls it serves and the deadline each stream carried."""
+    calls: Counter[str] = Counter()
+    deadlines: list[float | None] = []
+    real_stream = RecommendationsServicer.RecommendStream
+    real_unary = RecommendationsServicer.Recommend
+
+    async def counting_stream(self, request_iterator, context):
+        calls["stream"] += 1
+        deadlines.append(context.time_remaining())
+
+        async def counted():
+            async for request in request_iterator:
+                calls["stream requests"] += 1
+                yield request
+
+        async for response in real_stream(self, counted(), context):
+            yield response
+
+    async def counting_unary(self, request, context):
+        calls["unary"] += 1
+        return await real_unary(self, request, context)
+
+    monkeypatch.setattr(RecommendationsServicer, "RecommendStream", counting_stream)
+    monkeypatch.setattr(RecommendationsServicer, "Recommend", counting_unary)
+    thread = ServerThread()
+    servers = []
+
+    def start(index: RecommendationIndex | None) -> str:
+        running = thread.run(start_server(listen="127.0.0.1:0", index=index))
+        servers.append(running)
+        return f"127.0.0.1:{running.port}"
+
+    start.calls = calls
+    start.deadlines = deadlines
+    yield start
+    for running in servers:
+        thread.run(running.server.stop(None))
+    thread.close()
+
+
+def index_book(book) -> IndexBook:
+    return IndexBook(book.pk, book.title, book.author, Category(book.category.code))
+
+
+def test_the_digest_asks_once_over_one_stream_and_emails_everyone_their_books(
+    make_user, make_book, recommender, mailoutbox, settings
+):
+    settings.SITE_URL = "https://shop.example"
+    settings.RECOMMENDER_DIGEST_TIMEOUT = 30.0
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    make_user("no-mail", email="")
+    make_user("gone", is_active=False)
+    sf = [make_book(category="science-fiction", title=f"SF {i}") for i in range(4)]
+    mystery = [make_book(category="mystery", title=f"Mystery {i}") for i in range(7)]
+    # Latest purchases in the shop: alice science fiction (after a mystery
+    # earlier), bob a mystery, carol nothing.
+    order_checkout(user=alice, items={mystery[0].pk: 1})
+    order_checkout(user=alice, items={sf[0].pk: 1})
+    order_checkout(user=bob, items={mystery[1].pk: 1})
+
+    # The recommender's own history: others bought sf[0] with sf[2], and
+    # mystery[5] is its best seller.
+    index = RecommendationIndex.build(
+        [index_book(b) for b in sf + mystery],
+        [
+            Purchase(1, alice.pk, sf[0].pk),
+            Purchase(2, bob.pk, mystery[1].pk),
+            Purchase(3, 999, sf[0].pk),
+            Purchase(3, 999, sf[2].pk),
+            Purchase(4, 998, mystery[5].pk, quantity=3),
+        ],
+    )
+    settings.RECOMMENDER_TARGET = recommender(index)
+
+    assert digest_send_all() == 3
+
+    assert recommender.calls == {"stream": 1, "stream requests": 3}
+    [deadline] = recommender.deadlines
+    assert deadline is not None
+    assert 0 < deadline <= 30.0
+    emails = {email.to[0]: email for email in mailoutbox}
+    assert sorted(emails) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    asked = {alice: (Category.SCIENCE_FICTION, 3), bob: (Category.MYSTERY, 5), carol: (0, 5)}
+    for user, (category, count) in asked.items():
+        expected = index.recommend(user_id=user.pk, category=category, max_results=5)
+        assert len(expected) == count
+        email = emails[user.email]
+        titles = [line.strip() for line in email.body.splitlines() if line.startswith("  ")]
+        assert titles[::2] == [f"{r.book.title} by An Author" for r in expected]
+        assert titles[1::2] == [f"https://shop.example/books/{r.book.id}/" for r in expected]
+        html, _ = email.alternatives[0]
+        for r in expected:
+            assert f'<a href="https://shop.example/books/{r.book.id}/">{r.book.title}</a>' in html
+    # Each got their own: alice the book bought with hers, not the one she has.
+    assert "SF 2" in emails["alice@example.com"].body
+    assert "SF 0" not in emails["alice@example.com"].body
+    assert "Mystery 1" not in emails["bob@example.com"].body
+    assert emails["carol@example.com"].body.index("Mystery 5") < emails[
+        "carol@example.com"
+    ].body.index("Mystery 0")
+
+
+@pytest.mark.parametrize("state", ["nothing listening", "still loading"])
+def test_the_digest_fails_loudly_when_the_recommender_is_down(
+    customer, recommender, mailoutbox, settings, state
+):
+    settings.RECOMMENDER_TARGET = (
+        "127.0.0.1:1" if state == "nothing listening" else recommender(None)
+    )
+    with pytest.raises(RecommenderUnavailable, match="unavailable"):
+        digest_send_all()
+    # The Celery task lets it through, so the failure is recorded, not swallowed.
+    with pytest.raises(RecommenderUnavailable):
+        send_weekly_digest()
+    assert mailoutbox == []
+
+
+def test_the_digest_is_scheduled_for_monday_morning():
+    entry = django_settings.CELERY_BEAT_SCHEDULE["weekly-digest"]
+    assert entry["task"] == send_weekly_digest.name
+    schedule = entry["schedule"]
+    assert (schedule.day_of_week, schedule.hour, schedule.minute) == ({1}, {8}, {0})

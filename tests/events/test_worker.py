@@ -1,0 +1,120 @@
+"""A real Celery worker consuming domain events from the real RabbitMQ."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from bookstore.events.v1 import events_pb2
+from events.contracts import PROMOTION_APPLIED
+from events.dead_letters import CONSUMER_HEADER, REASON_HEADER
+from marketplace_site.inbox.models import InboxEvent
+from marketplace_site.promotions.models import PromotionStats
+from tests.events.broker import take, wait_until
+from tests.events.publish import envelope_bytes, publish
+from tests.processes import celery_worker, child_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def worker(topology):
+    process = celery_worker(child_env())
+    try:
+        process.wait_for_output(" ready.", timeout=60)
+        yield process
+    finally:
+        process.stop()
+
+
+def applied(promotion_id: int, discount: str, *, event_id: str | None = None) -> bytes:
+    return envelope_bytes(
+        events_pb2.PromotionApplied(
+            promotion_id=promotion_id, order_id=1, user_id=1, discount=discount, currency="USD"
+        ),
+        event_id=event_id,
+    )
+
+
+def stats(promotion) -> tuple[int, Decimal]:
+    row = PromotionStats.objects.filter(promotion=promotion).first()
+    return (row.redemptions, row.discount_total) if row else (0, Decimal("0"))
+
+
+def test_events_are_applied_and_a_redelivery_is_a_no_op(worker, topology, make_promotion):
+    promotion = make_promotion()
+    event_id = str(uuid.uuid4())
+    first = applied(promotion.pk, "4.50", event_id=event_id)
+    publish(topology, PROMOTION_APPLIED, first, first, applied(promotion.pk, "2.00"))
+    wait_until(lambda: stats(promotion) == (2, Decimal("6.50")), what="two redemptions counted")
+    wait_until(lambda: worker.text().count("result=duplicate") == 1, what="the duplicate seen")
+    assert InboxEvent.objects.filter(consumer="worker.promotions").count() == 2
+    assert stats(promotion) == (2, Decimal("6.50"))
+
+
+def test_a_malformed_message_is_parked_at_once_with_its_reason(worker, topology, make_promotion):
+    promotion = make_promotion()
+    publish(topology, PROMOTION_APPLIED, b"\x00not protobuf at all", applied(promotion.pk, "1.00"))
+    wait_until(lambda: stats(promotion) == (1, Decimal("1.00")), what="the good event applied")
+    [parked] = take(topology.queue("worker.promotions").dead_letter_queue, expected=1)
+    assert parked.body == b"\x00not protobuf at all"
+    assert parked.headers[REASON_HEADER].startswith("malformed: ")
+    assert parked.headers[CONSUMER_HEADER] == "worker.promotions"
+
+
+def test_a_poison_event_is_retried_to_the_limit_then_parked_while_others_flow(
+    worker, topology, make_promotion
+):
+    promotion = make_promotion()
+    poison_id = str(uuid.uuid4())
+    poison = applied(999_999, "3.00", event_id=poison_id)  # no such promotion
+    publish(topology, PROMOTION_APPLIED, poison)
+    publish(topology, PROMOTION_APPLIED, *(applied(promotion.pk, "1.00") for _ in range(5)))
+    wait_until(lambda: stats(promotion) == (5, Decimal("5.00")), what="good events applied")
+    dead = topology.queue("worker.promotions").dead_letter_queue
+    [parked] = take(dead, expected=1)
+    assert parked.body == poison
+    assert "UnknownPromotion: promotion 999999 does not exist" in parked.headers[REASON_HEADER]
+    # Three deliveries (the limit), the last one parking it.
+    assert worker.text().count("result=retry") == 2
+    assert not InboxEvent.objects.filter(event_id=poison_id).exists()
+
+
+def test_an_unknown_schema_version_is_parked_not_guessed(worker, topology):
+    from bookstore.events.v1 import envelope_pb2
+
+    envelope = envelope_pb2.EventEnvelope.FromString(applied(1, "1.00"))
+    envelope.schema_version = 99
+    publish(topology, PROMOTION_APPLIED, envelope.SerializeToString())
+    [parked] = take(topology.queue("worker.promotions").dead_letter_queue, expected=1)
+    assert "unknown schema version 99" in parked.headers[REASON_HEADER]
+
+
+def test_a_parked_event_fixed_and_replayed_is_applied_once(worker, topology, make_promotion):
+    from events.operators import dead_letters, replay
+    from marketplace_site.promotions.models import Promotion
+    from tests.events.broker import AMQP_URL, message_count
+
+    spec = topology.queue("worker.promotions")
+    event_id = str(uuid.uuid4())
+    publish(topology, PROMOTION_APPLIED, applied(4242, "2.50", event_id=event_id))
+    wait_until(lambda: message_count(spec.dead_letter_queue) == 1, what="the event parked")
+
+    [listed] = dead_letters(AMQP_URL, spec)
+    assert (listed.event_id, listed.event_type) == (event_id, PROMOTION_APPLIED)
+    assert "promotion 4242 does not exist" in listed.reason
+    assert message_count(spec.dead_letter_queue) == 1  # listing consumed nothing
+
+    # The operator fixes the cause, then replays it: applied once, queue empty.
+    fixed = make_promotion(name="Recovered")
+    Promotion.objects.filter(pk=fixed.pk).update(id=4242)
+    assert replay(AMQP_URL, spec, event_id=event_id) == 1
+    wait_until(
+        lambda: InboxEvent.objects.filter(event_id=event_id).exists(), what="the replay applied"
+    )
+    assert stats(Promotion.objects.get(pk=4242)) == (1, Decimal("2.50"))
+    assert message_count(spec.dead_letter_queue) == 0
+    # A second replay finds nothing; the inbox would ignore a duplicate anyway.
+    assert replay(AMQP_URL, spec, event_id=event_id) == 0

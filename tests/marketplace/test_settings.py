@@ -1,0 +1,76 @@
+"""Settings: the production checklist passes, and bad configuration is refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from marketplace_site.env import Env
+from recommender.config import REPO_ROOT
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "marketplace_site.settings.production",
+    "DJANGO_SECRET_KEY": "k" * 20 + "a-long-random-production-secret-for-the-check-only",
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "marketplace_site" / "manage.py"), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_production_settings_pass_the_deployment_checklist():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"DJANGO_SECRET_KEY": ""}, "set the environment variable DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY must be a random string"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "set DJANGO_ALLOWED_HOSTS"),
+    ],
+)
+def test_production_refuses_to_start_without_its_secrets(override, message):
+    result = manage("check", env={**PRODUCTION_ENV, **override})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda env: env.int("N", 1), "N must be a whole number, got 'many'"),
+        (lambda env: env.float("N", 1.0), "N must be a number, got 'many'"),
+        (lambda env: env.bool("N", False), "N must be true or false, got 'many'"),
+    ],
+)
+def test_typed_reader_names_the_variable_and_the_bad_value(call, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        call(Env({"N": "many"}))
+
+
+def test_typed_reader_reads_values_and_defaults():
+    env = Env({"A": "7", "B": "yes", "C": "a, b,,c", "D": "postgres://u:p@db:5432/shop"})
+    assert env.int("A", 0) == 7
+    assert env.bool("B", False) is True
+    assert env.list("C", []) == ["a", "b", "c"]
+    assert env.int("MISSING", 3) == 3
+    database = env.database("D", "sqlite:///x")
+    assert (database["ENGINE"], database["NAME"], database["HOST"]) == (
+        "django.db.backends.postgresql",
+        "shop",
+        "db",
+    )
