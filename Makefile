@@ -23,18 +23,22 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	@touch $@
 
-# Migrate, load the demo catalog (idempotent), then the recommender and the
-# site side by side under honcho (Procfile); Ctrl-C stops both.
+# The whole shop in the foreground under honcho (Procfile), logs prefixed by
+# process; Ctrl-C stops everything. Safe to re-run: every step is idempotent.
 run: $(INSTALLED)
+	$(BIN)/python scripts/ensure_services.py rabbitmq
 	$(BIN)/python marketplace_site/manage.py migrate --no-input
 	$(BIN)/python marketplace_site/manage.py load_catalog
+	$(BIN)/python marketplace_site/manage.py ensure_demo_staff
+	$(BIN)/python marketplace_site/manage.py ensure_demo_promotion
+	$(BIN)/python marketplace_site/manage.py publish_catalog
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 # Every test on SQLite, then the database tests again on PostgreSQL.
 test: $(INSTALLED) lint
-	$(BIN)/python scripts/ensure_services.py postgres
+	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
 	$(BIN)/python -m pytest -m "not postgres"
-	DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest tests/marketplace
+	DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest tests/marketplace tests/events
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

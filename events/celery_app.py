@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 from events.celery_consumer import DomainEventConsumerStep
+from events.metrics import serve_metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace_site.settings.local")
 
@@ -19,3 +21,9 @@ app = Celery("bookstore")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.steps["consumer"].add(DomainEventConsumerStep)
+
+
+@worker_init.connect
+def _serve_metrics(**kwargs: object) -> None:
+    # One worker process per host in our setup (--pool=solo or threads).
+    serve_metrics("WORKER_METRICS_PORT")

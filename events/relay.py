@@ -70,7 +70,7 @@ class RelayStats:
     published: int = 0
     failed: int = 0
     rounds: int = 0
-    # Seconds from a row's commit to its confirm, for the last published row.
+    # Seconds from commit to confirm of the oldest row in the last batch.
     last_lag: float = 0.0
 
 
@@ -85,7 +85,7 @@ class Relay:
         poll_interval: float = 0.05,
         publish_timeout: float = 10.0,
         max_backoff: float = 10.0,
-        on_published: Callable[[Sequence[OutboxRow]], None] | None = None,
+        on_published: Callable[[Sequence[OutboxRow], float], None] | None = None,
     ) -> None:
         self._source_factory = source_factory
         self._amqp_url = amqp_url
@@ -166,9 +166,9 @@ class Relay:
         self.stats.published += len(sent)
         self.stats.failed += len(failed)
         if sent:
-            self.stats.last_lag = max(0.0, time.time() - sent[-1].created_at.timestamp())
+            self.stats.last_lag = max(0.0, time.time() - sent[0].created_at.timestamp())
             if self._on_published is not None:
-                self._on_published(sent)
+                self._on_published(sent, self.stats.last_lag)
         if failed:
             log.warning(
                 "relay: %d row(s) refused by the broker, retried later: %s",

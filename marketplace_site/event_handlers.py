@@ -14,6 +14,7 @@ from django.conf import settings
 from events.celery_consumer import EventConsumers
 from events.contracts import PROMOTION_APPLIED, PURCHASE_COMPLETED, Event
 from events.dispatch import Handler
+from events.metrics import consumer_outcome
 from events.topology import Topology
 from marketplace_site.campaigns.services import sales_record
 from marketplace_site.inbox.services import inbox_apply
@@ -45,4 +46,5 @@ def event_consumers() -> EventConsumers:
         routes=ROUTES,
         apply=_apply,
         prefetch=settings.EVENTS_PREFETCH,
+        on_outcome=consumer_outcome,
     )

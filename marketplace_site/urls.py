@@ -3,7 +3,8 @@ from django.urls import include, path
 
 from marketplace_site.accounts import views as accounts
 from marketplace_site.catalog import views as catalog
-from marketplace_site.health import healthz
+from marketplace_site.health import healthz, readyz
+from marketplace_site.metrics import metrics_view
 from marketplace_site.orders import views as orders
 
 urlpatterns = [
@@ -20,4 +21,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -17,6 +17,7 @@ from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from recommender.config import Settings
 from recommender.engine import RecommendationIndex
+from recommender.events_consumer import EventsConsumer
 from recommender.interceptors import AccessLogInterceptor
 from recommender.servicer import LEGACY_SERVICE_NAME, RecommendationsServicer, legacy_handler
 from recommender.store import Store
@@ -100,6 +101,25 @@ def load_index(settings: Settings) -> RecommendationIndex:
     return index
 
 
+async def start_consumer(settings: Settings, index: RecommendationIndex) -> EventsConsumer:
+    """Consume this replica's queue into its store and ``index``, in the background."""
+    store = await asyncio.to_thread(Store, settings.db_path)
+    consumer = EventsConsumer(
+        store=store,
+        index=index,
+        amqp_url=settings.amqp_url,
+        topology=settings.topology,
+        instance=settings.instance,
+    )
+    consumer.start()
+    return consumer
+
+
+async def stop_consumer(consumer: EventsConsumer) -> None:
+    await consumer.stop()
+    await asyncio.to_thread(consumer.store.close)
+
+
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain."""
     running = await start_server(listen=settings.listen)
@@ -109,11 +129,24 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    consumer: EventsConsumer | None = None
     try:
-        await running.ready(await asyncio.to_thread(load_index, settings))
+        index = await asyncio.to_thread(load_index, settings)
+        await running.ready(index)
         log.info("ready")
+        # Only now: the index was built from the store, and each event must
+        # reach both after that, in the order the store commits them.
+        if settings.consume_events:
+            consumer = await start_consumer(settings, index)
+        else:
+            log.info("not consuming events (RECOMMENDER_CONSUME_EVENTS is off)")
         await stop.wait()
         log.info("draining (grace %.1fs)", settings.grace_seconds)
     finally:
-        await running.drain(grace=settings.grace_seconds, delay=settings.drain_delay_seconds)
+        try:
+            # First, so the message in hand is acked before the process goes.
+            if consumer is not None:
+                await stop_consumer(consumer)
+        finally:
+            await running.drain(grace=settings.grace_seconds, delay=settings.drain_delay_seconds)
     log.info("stopped")

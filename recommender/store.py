@@ -1,4 +1,4 @@
-"""The recommender's own store: a SQLite file of books and purchases.
+"""The recommender's own store: a SQLite file of books, purchases and applied events.
 
 Nothing else reads or writes it (each service owns its data); the serving
 path reads the in-memory index built from it, never the file.
@@ -9,29 +9,54 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from recommender.engine import Book, Category, Purchase
 
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS books (
-    id       INTEGER PRIMARY KEY,
-    title    TEXT    NOT NULL,
-    author   TEXT    NOT NULL,
-    category INTEGER NOT NULL,
-    active   INTEGER NOT NULL DEFAULT 1
-);
--- One row per order line: (order, book) is unique, so replaying an order
--- cannot count it twice.
-CREATE TABLE IF NOT EXISTS purchases (
-    order_id INTEGER NOT NULL,
-    book_id  INTEGER NOT NULL,
-    user_id  INTEGER NOT NULL,
-    quantity INTEGER NOT NULL CHECK (quantity > 0),
-    PRIMARY KEY (order_id, book_id)
-) WITHOUT ROWID;
-"""
+# Step N brings a file from user_version N-1 to N; each runs in one transaction.
+MIGRATIONS = (
+    """
+    CREATE TABLE IF NOT EXISTS books (
+        id       INTEGER PRIMARY KEY,
+        title    TEXT    NOT NULL,
+        author   TEXT    NOT NULL,
+        category INTEGER NOT NULL,
+        active   INTEGER NOT NULL DEFAULT 1
+    );
+    -- One row per order line: (order, book) is unique, so replaying an order
+    -- cannot count it twice.
+    CREATE TABLE IF NOT EXISTS purchases (
+        order_id INTEGER NOT NULL,
+        book_id  INTEGER NOT NULL,
+        user_id  INTEGER NOT NULL,
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        PRIMARY KEY (order_id, book_id)
+    ) WITHOUT ROWID;
+    """,
+    """
+    -- The events already applied: written in the transaction of their
+    -- effects, so a redelivered event finds its row and changes nothing.
+    CREATE TABLE IF NOT EXISTS inbox (
+        event_id   TEXT PRIMARY KEY,
+        event_type TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedEvent:
+    """What ``Store.apply_event`` did."""
+
+    # False for an event already in the inbox: nothing was applied.
+    new: bool
+    # The purchases recorded; fewer than given when an order line was
+    # already known (the same order arriving under another event id).
+    purchases: tuple[Purchase, ...] = ()
 
 
 class StoreError(RuntimeError):
@@ -65,41 +90,80 @@ class Store:
             raise StoreError(
                 f"{self.path} has schema version {version}; this build knows {SCHEMA_VERSION}"
             )
-        # WAL lets the (later) event consumer write while a loader reads.
+        # WAL lets the event consumer write while a loader reads.
         self._db.execute("PRAGMA journal_mode=WAL")
-        with self._db:
-            self._db.executescript(SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            # executescript() ignores the module's transaction handling, so the
+            # step and its version bump are made atomic explicitly.
+            self._db.executescript(
+                f"BEGIN; {MIGRATIONS[target - 1]} PRAGMA user_version = {target}; COMMIT;"
+            )
 
     def is_empty(self) -> bool:
         return self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM books)").fetchone()[0] == 1
 
     def upsert_books(self, books: Iterable[Book]) -> int:
         with self._db:
-            cursor = self._db.executemany(
-                """
-                INSERT INTO books (id, title, author, category, active)
-                VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET
-                    title = excluded.title, author = excluded.author,
-                    category = excluded.category, active = excluded.active
-                """,
-                ((b.id, b.title, b.author, int(b.category), int(b.active)) for b in books),
-            )
-            return cursor.rowcount
+            return self._upsert_books(books)
 
     def add_purchases(self, purchases: Iterable[Purchase]) -> list[Purchase]:
         """Record purchases; returns those that were new (replays are ignored)."""
-        added = []
         with self._db:
-            for p in purchases:
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO purchases (order_id, book_id, user_id, quantity)"
-                    " VALUES (?, ?, ?, ?)",
-                    (p.order_id, p.book_id, p.user_id, p.quantity),
-                )
-                if cursor.rowcount:
-                    added.append(p)
+            return self._add_purchases(purchases)
+
+    def apply_event(
+        self,
+        *,
+        event_id: str,
+        event_type: str,
+        books: Iterable[Book] = (),
+        purchases: Iterable[Purchase] = (),
+        applied_at: datetime | None = None,
+    ) -> AppliedEvent:
+        """Record ``event_id`` in the inbox and apply its effects, in one transaction.
+
+        An event already in the inbox changes nothing. If anything fails,
+        nothing is recorded, so the event can be applied again.
+        """
+        applied_at = applied_at or datetime.now(UTC)
+        with self._db:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO inbox (event_id, event_type, applied_at) VALUES (?, ?, ?)",
+                (event_id, event_type, applied_at.isoformat(timespec="milliseconds")),
+            )
+            if not cursor.rowcount:
+                return AppliedEvent(new=False)
+            self._upsert_books(books)
+            added = self._add_purchases(purchases)
+        return AppliedEvent(new=True, purchases=tuple(added))
+
+    def is_applied(self, event_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM inbox WHERE event_id = ?", (event_id,)).fetchone()
+        return row is not None
+
+    def _upsert_books(self, books: Iterable[Book]) -> int:
+        cursor = self._db.executemany(
+            """
+            INSERT INTO books (id, title, author, category, active)
+            VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET
+                title = excluded.title, author = excluded.author,
+                category = excluded.category, active = excluded.active
+            """,
+            ((b.id, b.title, b.author, int(b.category), int(b.active)) for b in books),
+        )
+        return cursor.rowcount
+
+    def _add_purchases(self, purchases: Iterable[Purchase]) -> list[Purchase]:
+        added = []
+        for p in purchases:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO purchases (order_id, book_id, user_id, quantity)"
+                " VALUES (?, ?, ?, ?)",
+                (p.order_id, p.book_id, p.user_id, p.quantity),
+            )
+            if cursor.rowcount:
+                added.append(p)
         return added
 
     def books(self) -> Iterator[Book]:

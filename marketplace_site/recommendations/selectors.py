@@ -5,24 +5,36 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import pybreaker
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from prometheus_client import Counter
 
 from marketplace_site.catalog.models import Book
 from marketplace_site.catalog.selectors import best_sellers, books_in_order
+from marketplace_site.metrics import BREAKER_OPEN, RECOMMENDER_CALLS
 from marketplace_site.orders.selectors import purchased_book_ids
 from marketplace_site.recommendations.client import RecommenderClient, RecommenderUnavailable
 
 log = logging.getLogger(__name__)
 
-CALLS = Counter(
-    "marketplace_recommender_calls",
-    "Calls to the recommender by outcome (ok, or why the fallback was shown).",
-    ["outcome"],
-)
+CALLS = RECOMMENDER_CALLS
 
 _client: RecommenderClient | None = None
+
+
+class _BreakerGauge(pybreaker.CircuitBreakerListener):
+    """Mirrors the breaker's state in a gauge, and logs each change."""
+
+    def state_change(
+        self,
+        cb: pybreaker.CircuitBreaker,
+        old_state: pybreaker.CircuitBreakerState | None,
+        new_state: pybreaker.CircuitBreakerState,
+    ) -> None:
+        BREAKER_OPEN.set(0 if new_state.name == pybreaker.STATE_CLOSED else 1)
+        log.warning(
+            "recommender circuit breaker: %s -> %s", getattr(old_state, "name", "-"), new_state.name
+        )
 
 
 def recommender_client() -> RecommenderClient:
@@ -35,6 +47,7 @@ def recommender_client() -> RecommenderClient:
             breaker_failures=settings.RECOMMENDER_BREAKER_FAILURES,
             breaker_reset=settings.RECOMMENDER_BREAKER_RESET,
         )
+        _client.breaker.add_listener(_BreakerGauge())
     return _client
 
 

@@ -39,6 +39,7 @@ MIDDLEWARE = [
     # Serves static files from any WSGI server, gunicorn included.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "marketplace_site.correlation.CorrelationIdMiddleware",
+    "marketplace_site.metrics.RequestMetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,6 +107,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", "USD")
+MARKETPLACE_PORT = env.int("MARKETPLACE_PORT", 8000)
 # The demo catalog the loader reads by default (shared with the recommender).
 DEMO_CATALOG = Path(
     env.str("MARKETPLACE_DEMO_CATALOG", str(REPO_ROOT / "data" / "demo_catalog.csv"))

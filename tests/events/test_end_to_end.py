@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def recommend(target: str, user_id: int, category: int) -> list[tuple[int, int]]:
     with grpc.insecure_channel(target) as channel:
         reply = pb_grpc.RecommendationsStub(channel).Recommend(
-            pb.RecommendationRequest(user_id=user_id, category=category, max_results=5),
+            pb.RecommendationRequest(user_id=user_id, category=category, max_results=50),
             timeout=5,
         )
     return [(r.id, r.reason) for r in reply.recommendations]
@@ -94,8 +94,12 @@ def test_a_checkout_reaches_every_consumer_and_changes_recommendations(
         # Bob buys only X: alice bought X with Y and Z, so those come first for him.
         order_checkout(user=bob, items={x.pk: 1})
         wait_until(
-            lambda: recommend(target, bob.pk, pb.FANTASY)[:2]
-            and all(r == pb.BOUGHT_TOGETHER for _, r in recommend(target, bob.pk, pb.FANTASY)[:2]),
+            lambda: (
+                recommend(target, bob.pk, pb.FANTASY)[:2]
+                and all(
+                    r == pb.BOUGHT_TOGETHER for _, r in recommend(target, bob.pk, pb.FANTASY)[:2]
+                )
+            ),
             what="bob's recommendations to follow alice's basket",
         )
         assert {b for b, _ in recommend(target, bob.pk, pb.FANTASY)[:2]} == {y.pk, z.pk}
@@ -103,7 +107,7 @@ def test_a_checkout_reaches_every_consumer_and_changes_recommendations(
         assert order.correlation_id
         assert order.correlation_id in worker.text()
     except AssertionError as exc:
-        logs = "\n".join(f"--- {p.name} ---\n{p.text()[-2500:]}" for p in processes)
+        logs = "\n".join(f"--- {p.name} ---\n{p.text()[:2500]}" for p in processes)
         raise AssertionError(f"{exc}\n{logs}") from None
     finally:
         for process in processes:

@@ -67,6 +67,8 @@ def start(tmp_path) -> Iterator:
 
     def start(**env: str) -> tuple[RecommenderProcess, str]:
         env.setdefault("RECOMMENDER_DB", str(tmp_path / "recommender.sqlite3"))
+        # Events have tests of their own, each in its own namespace.
+        env.setdefault("RECOMMENDER_CONSUME_EVENTS", "false")
         process = RecommenderProcess({"RECOMMENDER_LISTEN": "127.0.0.1:0", **env})
         started.append(process)
         port = process.wait_for(r"serving on 127\.0\.0\.1:(\d+)").group(1)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
-from recommender.store import Store, StoreError
+from recommender.store import SCHEMA_VERSION, AppliedEvent, Store, StoreError
 from tests.recommender.conftest import BOOKS, PURCHASES
 
 
@@ -67,3 +68,67 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match=r"junk\.sqlite3"):
         Store(path)
+
+
+V1_SCHEMA = """
+CREATE TABLE books (id INTEGER PRIMARY KEY, title TEXT NOT NULL, author TEXT NOT NULL,
+                    category INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE purchases (order_id INTEGER NOT NULL, book_id INTEGER NOT NULL,
+                        user_id INTEGER NOT NULL, quantity INTEGER NOT NULL CHECK (quantity > 0),
+                        PRIMARY KEY (order_id, book_id)) WITHOUT ROWID;
+INSERT INTO books VALUES (5, 'Dune', 'Frank Herbert', 1, 1);
+INSERT INTO purchases VALUES (100, 5, 1, 2);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_store_is_migrated_in_place_keeping_its_data(tmp_path):
+    path = tmp_path / "v1.sqlite3"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(V1_SCHEMA)
+    with Store(path) as store:
+        assert list(store.books()) == [Book(5, "Dune", "Frank Herbert", Category.SCIENCE_FICTION)]
+        assert list(store.purchases()) == [Purchase(100, 1, 5, quantity=2)]
+        assert store.apply_event(event_id="e-1", event_type="t").new
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert db.execute("SELECT event_id, event_type FROM inbox").fetchall() == [("e-1", "t")]
+
+
+def test_an_event_is_applied_once_with_its_inbox_row(tmp_path):
+    with Store(tmp_path / "s.sqlite3") as store:
+        first = store.apply_event(
+            event_id="e-1",
+            event_type="orders.purchase_completed",
+            books=[BOOKS[0]],
+            purchases=PURCHASES[:2],
+        )
+        replay = store.apply_event(
+            event_id="e-1",
+            event_type="orders.purchase_completed",
+            books=[Book(1, "Changed", "Someone", Category.ROMANCE)],
+            purchases=[Purchase(999, 1, 1)],
+        )
+        assert first == AppliedEvent(new=True, purchases=tuple(PURCHASES[:2]))
+        assert replay == AppliedEvent(new=False)
+        assert list(store.books()) == [BOOKS[0]]
+        assert list(store.purchases()) == PURCHASES[:2]
+        assert store.is_applied("e-1")
+        assert not store.is_applied("e-2")
+
+
+def test_a_failing_event_leaves_neither_effects_nor_inbox_row(tmp_path):
+    with Store(tmp_path / "s.sqlite3") as store:
+        # Fails on the last row, after the inbox row, a book and a purchase.
+        with pytest.raises(OverflowError):
+            store.apply_event(
+                event_id="e-1",
+                event_type="orders.purchase_completed",
+                books=[BOOKS[0]],
+                purchases=[Purchase(100, 1, 5), Purchase(100, 1, 6, quantity=2**70)],
+            )
+        assert not store.is_applied("e-1")
+        assert store.is_empty()
+        assert list(store.purchases()) == []
+        # So a later delivery of it can still be applied.
+        assert store.apply_event(event_id="e-1", event_type="t", purchases=[PURCHASES[0]]).new

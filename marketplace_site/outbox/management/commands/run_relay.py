@@ -7,6 +7,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from events.metrics import relay_published, serve_metrics
 from events.relay import Relay
 from marketplace_site.event_handlers import event_topology
 from marketplace_site.outbox.relay_source import outbox_source_class
@@ -31,7 +32,9 @@ class Command(BaseCommand):
             topology=event_topology(),
             batch_size=settings.RELAY_BATCH_SIZE,
             poll_interval=settings.RELAY_POLL_INTERVAL,
+            on_published=relay_published,
         )
+        serve_metrics("RELAY_METRICS_PORT")
         log.info("relay started (namespace %s)", settings.EVENTS_NAMESPACE)
         try:
             await relay.run(stop)

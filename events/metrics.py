@@ -1,0 +1,54 @@
+"""Prometheus metrics of the relay and the event consumers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+from prometheus_client import Counter, Gauge, start_http_server
+
+from events.dispatch import Action, Outcome
+from events.relay import OutboxRow
+
+log = logging.getLogger(__name__)
+
+RELAY_PUBLISHED = Counter(
+    "events_relay_published", "Outbox rows published and confirmed by the broker.", ["event_type"]
+)
+RELAY_LAG = Gauge(
+    "events_relay_outbox_lag_seconds",
+    "Age of the last published row when its confirm arrived (0 when idle).",
+)
+HANDLED = Counter(
+    "events_handled",
+    "Events taken from a queue, by consumer, type and result.",
+    ["consumer", "event_type", "result"],
+)
+DEAD_LETTERED = Counter(
+    "events_dead_lettered", "Messages parked in a dead-letter queue.", ["consumer"]
+)
+
+
+def relay_published(rows: Sequence[OutboxRow], lag_seconds: float) -> None:
+    for row in rows:
+        RELAY_PUBLISHED.labels(event_type=row.event_type).inc()
+    RELAY_LAG.set(lag_seconds)
+
+
+def consumer_outcome(consumer: str, outcome: Outcome) -> None:
+    event_type = outcome.event.event_type if outcome.event else "malformed"
+    HANDLED.labels(consumer=consumer, event_type=event_type, result=outcome.result).inc()
+    if outcome.action is Action.PARK:
+        DEAD_LETTERED.labels(consumer=consumer).inc()
+
+
+def serve_metrics(variable: str) -> None:
+    """Expose /metrics on the port named by ``variable``, if it is set."""
+    port = os.environ.get(variable, "").strip()
+    if not port:
+        return
+    if not port.isdigit():
+        raise ValueError(f"{variable} must be a port number, got {port!r}")
+    start_http_server(int(port), addr=os.environ.get("METRICS_ADDR", "127.0.0.1"))
+    log.info("metrics on :%s/metrics", port)

@@ -1,0 +1,432 @@
+"""The recommender learns books and purchases from domain events.
+
+Three layers, the first two testable without a broker:
+
+- ``changes_of``: what an event means for the recommender (books, purchases).
+- ``apply_delivery``: one delivered message into the store, idempotently.
+  events.dispatch decides ack, requeue or park, exactly as for the Celery
+  consumers. Synchronous; the consumer runs it on a worker thread.
+- ``EventsConsumer``: aio-pika, on the server's event loop beside gRPC.
+
+A message is acked only after its effects and its inbox row commit in one
+SQLite transaction; the in-memory index learns only what was new, so a
+redelivery changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import ChannelInvalidStateError
+from yarl import URL
+
+from bookstore.events.v1 import events_pb2
+from events.amqp import declare_exchanges, declare_queue
+from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, Event
+from events.dead_letters import is_last_delivery, parked_headers
+from events.dispatch import Action, Outcome, dispatch
+from events.topology import Topology
+from recommender.engine import Book, Category, Purchase, RecommendationIndex
+from recommender.store import Store
+
+log = logging.getLogger("recommender.events")
+
+CONSUMER = "recommender"
+DEFAULT_PREFETCH = 32
+CONTENT_TYPE = "application/x-protobuf"
+
+
+class UnsupportedEvent(ValueError):
+    """A well-formed event this build cannot apply; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    books: tuple[Book, ...] = ()
+    purchases: tuple[Purchase, ...] = ()
+
+
+def _category(value: int, what: str) -> Category:
+    try:
+        return Category(value)
+    except ValueError:
+        known = ", ".join(f"{c.name}={c.value}" for c in Category)
+        raise UnsupportedEvent(
+            f"{what} has category {value}, unknown to this build (known: {known})"
+        ) from None
+
+
+def book_changes(event: Event) -> Changes:
+    book: events_pb2.BookUpserted = event.payload
+    if book.book_id <= 0:
+        raise UnsupportedEvent(f"book_id must be > 0, got {book.book_id}")
+    category = _category(book.category, f"book {book.book_id}")
+    return Changes(books=(Book(book.book_id, book.title, book.author, category, book.active),))
+
+
+def purchase_changes(event: Event) -> Changes:
+    order: events_pb2.PurchaseCompleted = event.payload
+    if order.order_id <= 0:
+        raise UnsupportedEvent(f"order_id must be > 0, got {order.order_id}")
+    if order.user_id < 0:
+        raise UnsupportedEvent(f"order {order.order_id}: user_id must be >= 0, got {order.user_id}")
+    quantities: dict[int, int] = {}
+    for number, line in enumerate(order.lines, start=1):
+        what = f"order {order.order_id} line {number} (book {line.book_id})"
+        if line.book_id <= 0 or line.quantity <= 0:
+            raise UnsupportedEvent(f"{what}: book_id and quantity must be > 0")
+        # The category is not stored, but one this build does not know means
+        # a newer producer: better parked for a replay after an upgrade than
+        # applied on a guess.
+        _category(line.category, what)
+        # The store keeps one row per (order, book); split lines add up.
+        quantities[line.book_id] = quantities.get(line.book_id, 0) + line.quantity
+    return Changes(
+        purchases=tuple(
+            Purchase(order.order_id, order.user_id, book_id, quantity)
+            for book_id, quantity in quantities.items()
+        )
+    )
+
+
+TRANSLATORS: Mapping[str, Callable[[Event], Changes]] = {
+    BOOK_UPSERTED: book_changes,
+    PURCHASE_COMPLETED: purchase_changes,
+}
+
+
+def changes_of(event: Event) -> Changes:
+    translate = TRANSLATORS.get(event.event_type)
+    if translate is None:
+        raise UnsupportedEvent(f"the recommender does not apply {event.event_type} events")
+    return translate(event)
+
+
+def learn(index: RecommendationIndex, changes: Changes) -> None:
+    """Teach the in-memory index what the store has just committed."""
+    for book in changes.books:
+        index.upsert_book(book)
+    for purchase in changes.purchases:
+        index.add_purchase(purchase)
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    outcome: Outcome
+    # What the index must learn; None unless the event was new to the store.
+    learned: Changes | None = None
+
+
+def apply_delivery(
+    store: Store, *, body: bytes, headers: Mapping[str, Any] | None, delivery_limit: int
+) -> Handled:
+    """Decode, apply to the store once (inbox), and say what to do with the message."""
+    learned: list[Changes] = []
+
+    def apply(consumer: str, event: Event, translate: Callable[[Event], Changes]) -> bool:
+        changes = translate(event)
+        result = store.apply_event(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            books=changes.books,
+            purchases=changes.purchases,
+        )
+        if result.new:
+            learned.append(Changes(changes.books, result.purchases))
+        return result.new
+
+    try:
+        outcome = dispatch(
+            consumer=CONSUMER,
+            body=body,
+            headers=headers,
+            # dispatch only hands the handler back to ``apply``.
+            handlers=TRANSLATORS,
+            apply=apply,
+            delivery_limit=delivery_limit,
+        )
+    except Exception as exc:  # the decoder failing in a way unwrap() does not name
+        reason = f"{type(exc).__name__}: {exc}"
+        if is_last_delivery(headers, delivery_limit):
+            return Handled(Outcome(Action.PARK, reason=f"failed: {reason}", result="failed"))
+        return Handled(Outcome(Action.REQUEUE, reason=reason, result="retry"))
+    return Handled(outcome, learned[0] if learned else None)
+
+
+def _redacted(url: str) -> str:
+    parsed = URL(url)
+    return str(parsed.with_password("***")) if parsed.password else url
+
+
+class EventsConsumer:
+    """Consumes this replica's queue into ``store`` and ``index``, beside the gRPC server.
+
+    ``start()`` returns at once: connecting (with backoff while the broker is
+    unreachable) happens in the background, so a dead broker never keeps
+    the server from serving. After a connection loss aio-pika's robust
+    connection reconnects and resumes consuming.
+
+    Messages are handled one at a time, in delivery order: the index must
+    learn changes in the order the store committed them.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        index: RecommendationIndex,
+        amqp_url: str,
+        topology: Topology,
+        instance: str,
+        prefetch: int = DEFAULT_PREFETCH,
+        connect_timeout: float = 10.0,
+        reconnect_interval: float = 2.0,
+        max_backoff: float = 30.0,
+        publish_timeout: float = 10.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.topology = topology
+        self.spec = topology.recommender_queue(instance)
+        self._amqp_url = amqp_url
+        self._instance = instance
+        self._prefetch = prefetch
+        self._connect_timeout = connect_timeout
+        self._reconnect_interval = reconnect_interval
+        self._max_backoff = max_backoff
+        self._publish_timeout = publish_timeout
+        self._stop_timeout = stop_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._dead_letters: AbstractExchange | None = None
+        self._deliveries: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = False
+        self._busy = False
+        self._stopping = False
+        # Messages handled, by dispatch result ("applied", "duplicate", "malformed", ...).
+        self.results: Counter[str] = Counter()
+
+    @property
+    def consuming(self) -> bool:
+        """Connected, with the queue declared and bound (now publishing reaches it)."""
+        connection = self._connection
+        return (
+            self._subscribed
+            and connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+        )
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"consume {self.spec.name}")
+
+    async def stop(self) -> None:
+        """Finish the message in hand (so it is acked), then disconnect.
+
+        Messages prefetched but not started go back to the queue when the
+        connection closes; the next start (or another replica) gets them.
+        """
+        self._stopping = True
+        self._deliveries.put_nowait(None)
+        task, self._task = self._task, None
+        if task is not None:
+            if not self._busy:
+                task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=self._stop_timeout)
+            if not done:
+                log.warning(
+                    "events: a message took over %.0fs to apply; abandoned", self._stop_timeout
+                )
+                task.cancel()
+                await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is not None:
+                log.error("events: the consumer had failed", exc_info=task.exception())
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await asyncio.wait_for(connection.close(), self._stop_timeout)
+            except Exception as exc:  # a dead broker; the socket goes with the process
+                log.debug("events: closing the connection failed: %r", exc)
+        log.info("events: stopped consuming %s", self.spec.name)
+
+    async def _run(self) -> None:
+        await self._connect()
+        while not self._stopping:
+            message = await self._deliveries.get()
+            if message is None:
+                break
+            self._busy = True
+            try:
+                await self._handle(message)
+            except Exception:  # a bug here must not end consumption for good
+                log.exception("events: handling a message failed; it will be redelivered")
+            finally:
+                self._busy = False
+
+    async def _connect(self) -> None:
+        backoff = min(0.5, self._max_backoff)
+        where = _redacted(self._amqp_url)
+        while True:
+            try:
+                # Held by self at once, so stop() closes it whatever happens next.
+                self._connection = connection = await self._open()
+                await self._subscribe(connection)
+            except Exception as exc:
+                log.warning(
+                    "events: cannot consume %s from %s (%s: %s); retrying in %.1fs",
+                    self.spec.name,
+                    where,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                connection, self._connection = self._connection, None
+                if connection is not None:
+                    await _close_quietly(connection)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            self._subscribed = True
+            connection.close_callbacks.add(self._on_connection_lost)
+            connection.reconnect_callbacks.add(self._on_reconnected)
+            log.info(
+                "events: consuming %s from %s (prefetch %d)", self.spec.name, where, self._prefetch
+            )
+            return
+
+    async def _open(self) -> AbstractRobustConnection:
+        attempt = asyncio.ensure_future(
+            aio_pika.connect_robust(
+                self._amqp_url,
+                timeout=self._connect_timeout,
+                reconnect_interval=self._reconnect_interval,
+                client_properties={"connection_name": f"recommender {self._instance}"},
+            )
+        )
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            # Stopped mid-connect: a connection made after all must not live
+            # on, reconnecting forever.
+            attempt.add_done_callback(_close_if_connected)
+            raise
+
+    async def _subscribe(self, connection: AbstractRobustConnection) -> None:
+        # on_return_raises: a parked message the broker cannot route is an error.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        queue = await declare_queue(channel, self.topology, self.spec)
+        _, self._dead_letters = await declare_exchanges(channel, self.topology)
+        await queue.consume(self._on_message)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._deliveries.put_nowait(message)
+
+    def _on_connection_lost(self, _connection: object, exc: BaseException | None = None) -> None:
+        if not self._stopping:
+            log.warning("events: lost the broker connection (%r); reconnecting", exc)
+
+    def _on_reconnected(self, _connection: object) -> None:
+        log.info("events: reconnected; consuming %s again", self.spec.name)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            message.channel  # noqa: B018  (raises for a closed channel)
+        except ChannelInvalidStateError:
+            # Delivered before a reconnect: the broker has requeued it already.
+            return
+        handled = await asyncio.to_thread(
+            apply_delivery,
+            self.store,
+            body=message.body,
+            headers=message.headers,
+            delivery_limit=self.topology.delivery_limit,
+        )
+        if handled.learned is not None:
+            learn(self.index, handled.learned)
+        outcome = handled.outcome
+        event = outcome.event
+        log.info(
+            "event consumer=%s type=%s id=%s correlation_id=%s result=%s%s",
+            CONSUMER,
+            event.event_type if event else message.type or "?",
+            event.event_id if event else message.message_id or "?",
+            event.correlation_id if event else message.correlation_id or "-",
+            outcome.result,
+            f" reason={outcome.reason!r}" if outcome.reason else "",
+        )
+        try:
+            await self._settle(message, outcome)
+        except Exception as exc:
+            # Unacked, it comes back (on this channel's end at the latest);
+            # the inbox makes that a no-op.
+            log.warning("events: could not settle a message (%r); it will be redelivered", exc)
+            return
+        self.results[outcome.result] += 1
+
+    async def _settle(self, message: AbstractIncomingMessage, outcome: Outcome) -> None:
+        if outcome.action is Action.PARK:
+            try:
+                await self._park(message, outcome.reason)
+            except Exception as exc:
+                log.error("events: parking a message failed (%r); requeued instead", exc)
+                await message.nack(requeue=True)
+                raise
+            await message.ack()
+        elif outcome.action is Action.REQUEUE:
+            await message.nack(requeue=True)
+        else:
+            await message.ack()
+
+    async def _park(self, message: AbstractIncomingMessage, reason: str) -> None:
+        """Republish to the dead-letter queue with the reason; returns once confirmed."""
+        if self._dead_letters is None:
+            raise RuntimeError("not connected")
+        parked = aio_pika.Message(
+            body=message.body,
+            headers=parked_headers(
+                message.headers, reason=reason, consumer=CONSUMER, queue=self.spec.name
+            ),
+            content_type=message.content_type or CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            # A returned message is matched to its publish by id.
+            message_id=message.message_id or str(uuid.uuid4()),
+            correlation_id=message.correlation_id,
+            type=message.type,
+            timestamp=message.timestamp,
+        )
+        await self._dead_letters.publish(
+            parked, routing_key=self.spec.name, mandatory=True, timeout=self._publish_timeout
+        )
+
+
+def _close_if_connected(attempt: asyncio.Future[AbstractRobustConnection]) -> None:
+    if not attempt.cancelled() and attempt.exception() is None:
+        closing = asyncio.ensure_future(_close_quietly(attempt.result()))
+        _background.add(closing)
+        closing.add_done_callback(_background.discard)
+
+
+# Strong references to fire-and-forget tasks, which the loop holds only weakly.
+_background: set[asyncio.Future[None]] = set()
+
+
+async def _close_quietly(connection: AbstractRobustConnection) -> None:
+    try:
+        await asyncio.wait_for(connection.close(), 5)
+    except Exception as exc:  # never opened, or already gone
+        log.debug("events: closing a failed connection: %r", exc)

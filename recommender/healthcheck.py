@@ -1,0 +1,81 @@
+"""python -m recommender.healthcheck: is the recommender of this host serving?
+
+For container health checks (compose/docker-compose.yml runs it inside each
+recommender replica): asks ``grpc.health.v1.Health/Check`` at the port of
+RECOMMENDER_LISTEN, on 127.0.0.1 when the server listens on every address,
+with a deadline (2 s by default). Exits 0 only for SERVING; 1 for anything
+else: NOT_SERVING (the store is still loading, or the server is draining), no
+answer before the deadline, a refused connection, an unusable address.
+Docker reserves exit code 2, so nothing here exits with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from recommender.config import ConfigError, Settings
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+DEFAULT_TIMEOUT = 2.0
+# A server bound to every address answers on loopback.
+_ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]", "*"}
+
+
+def health_target(listen: str) -> str:
+    """The address to check a server listening on ``listen`` (host:port) at."""
+    host, sep, port = listen.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"RECOMMENDER_LISTEN must be host:port, port 1-65535; got {listen!r}")
+    if host in _ANY_ADDRESS:
+        host = "127.0.0.1"
+    return f"{host}:{int(port)}"
+
+
+def check(target: str, *, service: str = "", timeout: float = DEFAULT_TIMEOUT) -> tuple[bool, str]:
+    """(serving?, what was seen) for ``service`` ("" is the whole server) at ``target``."""
+    # Never through an HTTP proxy a container's environment may name.
+    options = [("grpc.enable_http_proxy", 0)]
+    with grpc.insecure_channel(target, options=options) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as exc:
+            return False, f"{exc.code().name}: {exc.details()}"
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    return response.status == SERVING, status
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m recommender.healthcheck",
+        description="Exit 0 if the recommender at RECOMMENDER_LISTEN's port says SERVING, else 1.",
+    )
+    parser.add_argument(
+        "--service", default="", help='the service to ask about (default "": the whole server)'
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="deadline in seconds (default 2)"
+    )
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage; Docker reserves 2
+        return 0 if exc.code == 0 else 1
+    try:
+        target = health_target(Settings.from_env(env).listen)
+    except (ConfigError, ValueError) as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    serving, seen = check(target, service=args.service, timeout=args.timeout)
+    # Docker keeps the output of the last checks: `docker inspect` shows why.
+    out = sys.stdout if serving else sys.stderr
+    print(f"{target} {args.service or '(server)'}: {seen}", file=out)
+    return 0 if serving else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

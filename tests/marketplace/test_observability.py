@@ -1,0 +1,82 @@
+"""Health, readiness, metrics and correlation ids on the site."""
+
+from __future__ import annotations
+
+import pytest
+
+from marketplace_site import health
+from recommender.engine import RecommendationIndex
+from recommender.server import start_server
+from tests.grpc_server import ServerThread
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recommender(settings):
+    thread = ServerThread()
+    running = thread.run(start_server(listen="127.0.0.1:0", index=RecommendationIndex()))
+    settings.RECOMMENDER_TARGET = f"127.0.0.1:{running.port}"
+    yield running
+    thread.run(running.server.stop(None))
+    thread.close()
+
+
+def test_healthz_says_the_process_is_up(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_each_dependency_up(client, recommender):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert {name: c["state"] for name, c in body["checks"].items()} == {
+        "database": "up",
+        "broker": "up",
+        "recommender": "up",
+    }
+
+
+def test_readyz_stays_ready_but_degraded_without_the_recommender(client, settings):
+    settings.RECOMMENDER_TARGET = "127.0.0.1:1"
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["recommender"]["state"] == "down"
+    assert body["checks"]["recommender"]["error"]
+
+
+def test_readyz_is_503_without_the_database(client, monkeypatch):
+    def broken() -> None:
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setitem(health.CHECKS, "database", (broken, True))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == {
+        "state": "down",
+        "error": "ConnectionError: connection refused",
+        "ms": response.json()["checks"]["database"]["ms"],
+    }
+
+
+def test_metrics_count_requests_by_view_and_recommender_fallbacks(client, settings):
+    settings.RECOMMENDER_TARGET = "127.0.0.1:1"
+    client.get("/")
+    text = client.get("/metrics").content.decode()
+    assert 'marketplace_request_seconds_count{status="2xx",view="home"}' in text
+    assert 'marketplace_recommender_calls_total{outcome="unavailable"}' in text
+    assert "marketplace_recommender_breaker_open" in text
+
+
+def test_a_correlation_id_is_echoed_or_made(client):
+    given = client.get("/healthz", headers={"X-Correlation-ID": "checkout-42"})
+    assert given["X-Correlation-ID"] == "checkout-42"
+    hostile = client.get("/healthz", headers={"X-Correlation-ID": "bad id\nInjected: yes"})
+    made = hostile["X-Correlation-ID"]
+    assert made != "bad id\nInjected: yes"
+    assert len(made) == 32

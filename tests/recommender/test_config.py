@@ -1,0 +1,53 @@
+"""Reading the recommender's settings from the environment."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from events.amqp import DEFAULT_AMQP_URL
+from events.topology import Topology
+from recommender.config import ConfigError, Settings
+
+
+def test_events_are_consumed_by_default_on_a_queue_named_after_the_host():
+    settings = Settings.from_env({})
+    assert settings.consume_events
+    assert settings.amqp_url == DEFAULT_AMQP_URL
+    assert settings.instance == socket.gethostname()
+    assert settings.topology == Topology()
+
+
+def test_event_settings_come_from_the_environment():
+    settings = Settings.from_env(
+        {
+            "RECOMMENDER_CONSUME_EVENTS": "off",
+            "AMQP_URL": "amqp://u:p@broker:5672/shop",
+            "RECOMMENDER_INSTANCE": " replica-2 ",
+            "EVENTS_NAMESPACE": "staging",
+            "EVENTS_DELIVERY_LIMIT": "7",
+        }
+    )
+    assert not settings.consume_events
+    assert settings.amqp_url == "amqp://u:p@broker:5672/shop"
+    assert settings.topology == Topology(namespace="staging", delivery_limit=7)
+    assert settings.topology.recommender_queue(settings.instance).name == (
+        "staging.recommender.replica-2"
+    )
+    assert "u:p@" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"RECOMMENDER_CONSUME_EVENTS": "maybe"},
+            "RECOMMENDER_CONSUME_EVENTS must be true or false",
+        ),
+        ({"EVENTS_DELIVERY_LIMIT": "0"}, "EVENTS_DELIVERY_LIMIT must be a whole number >= 1"),
+    ],
+)
+def test_bad_event_settings_are_a_configuration_error(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)

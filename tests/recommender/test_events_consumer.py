@@ -1,0 +1,679 @@
+"""The recommender learning from domain events: translation alone, then over the real RabbitMQ.
+
+Each broker test has a namespace of its own (queues and exchanges deleted
+afterwards), a real gRPC server on port 0 and the consumer in the server's
+event loop, as ``python -m recommender`` runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import grpc
+import pytest
+from aio_pika.abc import AbstractConnection, AbstractExchange
+from google.protobuf.message import Message as ProtoMessage
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from yarl import URL
+
+from bookstore.events.v1 import events_pb2
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from events.amqp import DEFAULT_AMQP_URL, declare_exchanges
+from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, unwrap, wrap
+from events.dead_letters import CONSUMER_HEADER, QUEUE_HEADER, REASON_HEADER
+from events.dispatch import Action
+from events.topology import Topology
+from recommender.engine import Book, Category, Purchase, RecommendationIndex
+from recommender.events_consumer import (
+    Changes,
+    EventsConsumer,
+    UnsupportedEvent,
+    apply_delivery,
+    changes_of,
+    learn,
+)
+from recommender.server import RunningServer, start_server
+from recommender.store import Store
+from tests.grpc_server import ServerThread
+from tests.recommender.conftest import BOOKS, PURCHASES
+from tests.recommender.test_process import RecommenderProcess
+
+AMQP_URL = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
+INSTANCE = "test"
+H = Category.HISTORY
+
+
+def book_upserted(book_id: int, title: str, category: int, *, active: bool = True, **fields):
+    return events_pb2.BookUpserted(
+        book_id=book_id,
+        title=title,
+        author=fields.pop("author", "An Author"),
+        category=category,
+        active=active,
+        price="9.99",
+        currency="USD",
+        **fields,
+    )
+
+
+def purchase_completed(order_id: int, user_id: int, *lines: tuple[int, int] | tuple[int, int, int]):
+    """``lines``: (book_id, category) or (book_id, category, quantity)."""
+    return events_pb2.PurchaseCompleted(
+        order_id=order_id,
+        user_id=user_id,
+        currency="USD",
+        lines=[
+            events_pb2.PurchaseLine(
+                book_id=line[0],
+                category=line[1],
+                quantity=line[2] if len(line) == 3 else 1,
+                unit_price="9.99",
+            )
+            for line in lines
+        ],
+    )
+
+
+def envelope(payload: ProtoMessage, *, event_id: str | None = None, **fields: Any) -> bytes:
+    wrapped = wrap(payload, correlation_id="test-corr", producer="tests", event_id=event_id)
+    for name, value in fields.items():
+        setattr(wrapped, name, value)
+    return wrapped.SerializeToString()
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float = 10, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+
+
+# --- translation and the store, without a broker ---------------------------
+
+
+def test_a_book_event_becomes_the_book_with_its_active_flag():
+    event = unwrap(envelope(book_upserted(7, "Dune", pb.SCIENCE_FICTION, active=False)))
+    assert changes_of(event) == Changes(
+        books=(Book(7, "Dune", "An Author", Category.SCIENCE_FICTION, active=False),)
+    )
+
+
+def test_a_purchase_becomes_one_purchase_per_book_with_order_user_and_quantity():
+    event = unwrap(envelope(purchase_completed(42, 9, (5, 1, 2), (6, 1), (5, 1, 1))))
+    # Two lines of the same book add up: the store keeps one row per (order, book).
+    assert changes_of(event) == Changes(
+        purchases=(Purchase(42, 9, 5, quantity=3), Purchase(42, 9, 6, quantity=1))
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (book_upserted(7, "Poems", 99), "book 7 has category 99, unknown to this build"),
+        (
+            purchase_completed(42, 9, (5, 1), (6, 77)),
+            "order 42 line 2 (book 6) has category 77, unknown to this build",
+        ),
+        (purchase_completed(42, 9, (5, 1, 0)), "book_id and quantity must be > 0"),
+        (purchase_completed(0, 9, (5, 1)), "order_id must be > 0"),
+    ],
+)
+def test_what_this_build_cannot_apply_is_refused_with_the_reason(payload, message):
+    with pytest.raises(UnsupportedEvent, match=re.escape(message)):
+        changes_of(unwrap(envelope(payload)))
+
+
+def test_a_delivery_is_applied_once_and_the_index_learns_it_once():
+    body = envelope(purchase_completed(42, 9, (5, 1), (6, 1)))
+    with Store(":memory:") as store:
+        first = apply_delivery(store, body=body, headers=None, delivery_limit=3)
+        again = apply_delivery(store, body=body, headers={"x-delivery-count": 1}, delivery_limit=3)
+        assert list(store.purchases()) == [Purchase(42, 9, 5), Purchase(42, 9, 6)]
+    assert (first.outcome.action, first.outcome.result) == (Action.ACK, "applied")
+    assert first.learned == Changes(purchases=(Purchase(42, 9, 5), Purchase(42, 9, 6)))
+    assert (again.outcome.action, again.outcome.result) == (Action.ACK, "duplicate")
+    assert again.learned is None
+
+
+def test_an_order_seen_under_another_event_id_teaches_the_index_nothing_new():
+    with Store(":memory:") as store:
+        apply_delivery(
+            store, body=envelope(purchase_completed(42, 9, (5, 1))), headers=None, delivery_limit=3
+        )
+        second = apply_delivery(
+            store,
+            body=envelope(purchase_completed(42, 9, (5, 1), (6, 1))),
+            headers=None,
+            delivery_limit=3,
+        )
+    assert second.learned == Changes(purchases=(Purchase(42, 9, 6),))
+
+
+def test_malformed_bytes_are_parked_at_once_and_change_nothing():
+    with Store(":memory:") as store:
+        handled = apply_delivery(store, body=b"\x00junk", headers=None, delivery_limit=3)
+        assert store.is_empty()
+    assert handled.outcome.action is Action.PARK
+    assert handled.outcome.reason.startswith("malformed: not an EventEnvelope")
+    assert handled.learned is None
+
+
+def test_a_failing_event_is_retried_then_parked_on_the_last_delivery_recording_nothing():
+    poison = envelope(purchase_completed(42, 9, (5, 99)))
+    event_id = unwrap(poison).event_id
+    with Store(":memory:") as store:
+        outcomes = [
+            apply_delivery(store, body=poison, headers=headers, delivery_limit=3).outcome
+            for headers in (None, {"x-delivery-count": 1}, {"x-delivery-count": 2})
+        ]
+        assert not store.is_applied(event_id)
+        assert list(store.purchases()) == []
+    assert [o.action for o in outcomes] == [Action.REQUEUE, Action.REQUEUE, Action.PARK]
+    assert outcomes[-1].reason.startswith("failed: UnsupportedEvent: order 42 line 1 (book 5)")
+
+
+def test_an_envelope_the_decoder_chokes_on_is_retried_then_parked_not_crashing():
+    # unwrap() lets a timestamp out of range escape as a plain ValueError.
+    wrapped = wrap(book_upserted(7, "Dune", 1), correlation_id="c", producer="tests")
+    wrapped.occurred_at.seconds = 2**62
+    with Store(":memory:") as store:
+        first = apply_delivery(
+            store, body=wrapped.SerializeToString(), headers=None, delivery_limit=2
+        )
+        last = apply_delivery(
+            store,
+            body=wrapped.SerializeToString(),
+            headers={"x-delivery-count": 1},
+            delivery_limit=2,
+        )
+    assert first.outcome.action is Action.REQUEUE
+    assert last.outcome.action is Action.PARK
+    assert "Timestamp is not valid" in last.outcome.reason
+
+
+def test_learning_changes_the_answers():
+    index = RecommendationIndex.build(BOOKS, PURCHASES)
+    learn(
+        index,
+        Changes(
+            books=(Book(30, "SPQR", "Mary Beard", H), Book(31, "The Guns of August", "B. T.", H)),
+            purchases=(Purchase(900, 3, 30), Purchase(900, 3, 31), Purchase(901, 5, 30)),
+        ),
+    )
+    [together] = index.recommend(user_id=5, category=H, max_results=10)
+    assert together.book.id == 31
+    assert together.reason.name == "BOUGHT_TOGETHER"
+
+
+# --- over the real RabbitMQ --------------------------------------------------
+
+
+async def _delete_topology(topology: Topology, instance: str) -> None:
+    spec = topology.recommender_queue(instance)
+    connection = await aio_pika.connect(AMQP_URL, timeout=5)
+    async with connection:
+        channel = await connection.channel()
+        for queue in (spec.name, spec.dead_letter_queue):
+            await channel.queue_delete(queue)
+        for exchange in (topology.exchange, topology.dead_letter_exchange):
+            await channel.exchange_delete(exchange)
+
+
+@pytest.fixture
+def topology() -> Iterator[Topology]:
+    """A namespace of this test's own, removed afterwards."""
+    topology = Topology(namespace=f"test-{uuid.uuid4().hex[:8]}", delivery_limit=3)
+    yield topology
+    asyncio.run(_delete_topology(topology, INSTANCE))
+
+
+class BrokerCutter:
+    """A TCP relay in front of the broker that can drop every connection and
+    refuse new ones for a while: a broker restart, as the consumer sees it,
+    without disturbing anyone else's use of the shared broker."""
+
+    def __init__(self, target: URL) -> None:
+        self._target = target
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self.refusing = False
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
+        up_reader, up_writer = await asyncio.open_connection(self._target.host, self._target.port)
+        self._open |= {writer, up_writer}
+        await asyncio.gather(
+            _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
+        )
+
+    async def cut(self) -> None:
+        for writer in self._open:
+            writer.transport.abort()
+        self._open.clear()
+
+    async def close(self) -> None:
+        await self.cut()
+        if self._server is not None:
+            self._server.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.transport.abort()
+
+
+@dataclass
+class Live:
+    """The gRPC server and the events consumer in one event loop, and a publisher."""
+
+    thread: ServerThread
+    running: RunningServer
+    consumer: EventsConsumer
+    channel: grpc.Channel
+    db_path: Path
+    topology: Topology
+    publisher: AbstractConnection
+    exchange: AbstractExchange
+
+    def recommend(self, *, user_id: int = 0, category: int, max_results: int = 10) -> list:
+        reply = pb_grpc.RecommendationsStub(self.channel).Recommend(
+            pb.RecommendationRequest(user_id=user_id, category=category, max_results=max_results),
+            timeout=5,
+        )
+        return [
+            (r.id, r.title, pb.RecommendationReason.Name(r.reason)) for r in reply.recommendations
+        ]
+
+    def ids(self, **request: int) -> list[int]:
+        return [book_id for book_id, _, _ in self.recommend(**request)]
+
+    def publish(self, routing_key: str, *bodies: bytes) -> None:
+        """Persistent, mandatory, each confirmed by the broker before the next."""
+
+        async def publish() -> None:
+            for body in bodies:
+                await self.exchange.publish(
+                    aio_pika.Message(
+                        body,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=uuid.uuid4().hex,
+                    ),
+                    routing_key=routing_key,
+                    mandatory=True,
+                    timeout=5,
+                )
+
+        self.thread.run(publish())
+
+    def parked(self, *, expected: int, timeout: float = 10) -> list[aio_pika.abc.AbstractMessage]:
+        """Take ``expected`` messages off the dead-letter queue, then any extras after a grace."""
+        name = self.topology.recommender_queue(INSTANCE).dead_letter_queue
+
+        async def take() -> list:
+            channel = await self.publisher.channel()
+            queue = await channel.get_queue(name)
+            got: list = []
+            deadline = time.monotonic() + timeout
+            while len(got) < expected and time.monotonic() < deadline:
+                message = await queue.get(no_ack=True, fail=False)
+                if message is None:
+                    await asyncio.sleep(0.02)
+                else:
+                    got.append(message)
+            grace = time.monotonic() + 0.3
+            while time.monotonic() < grace:
+                if message := await queue.get(no_ack=True, fail=False):
+                    got.append(message)
+                await asyncio.sleep(0.02)
+            await channel.close()
+            return got
+
+        return self.thread.run(take(), timeout=timeout + 5)
+
+    def rows(self, sql: str) -> list[tuple]:
+        with closing(sqlite3.connect(self.db_path)) as db:
+            return db.execute(sql).fetchall()
+
+
+@pytest.fixture
+def start_live(tmp_path, topology) -> Iterator[Callable[..., Live]]:
+    started: list[tuple[Live, Callable[[], None]]] = []
+
+    def start(*, amqp_url: str = AMQP_URL, **consumer_options: Any) -> Live:
+        db_path = tmp_path / f"recommender-{len(started)}.sqlite3"
+        with Store(db_path) as store:
+            store.upsert_books(BOOKS)
+            store.add_purchases(PURCHASES)
+            index = RecommendationIndex.build(store.books(), store.purchases())
+        thread = ServerThread()
+
+        async def begin() -> tuple[RunningServer, EventsConsumer, AbstractConnection, Any]:
+            running = await start_server(listen="127.0.0.1:0", index=index)
+            consumer = EventsConsumer(
+                store=Store(db_path),
+                index=index,
+                amqp_url=amqp_url,
+                topology=topology,
+                instance=INSTANCE,
+                **consumer_options,
+            )
+            consumer.start()
+            publisher = await aio_pika.connect(AMQP_URL, timeout=5)
+            channel = await publisher.channel(publisher_confirms=True, on_return_raises=True)
+            exchange, _ = await declare_exchanges(channel, topology)
+            return running, consumer, publisher, exchange
+
+        running, consumer, publisher, exchange = thread.run(begin())
+        channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        live = Live(thread, running, consumer, channel, db_path, topology, publisher, exchange)
+
+        def close() -> None:
+            channel.close()
+            thread.run(consumer.stop())
+            consumer.store.close()
+            thread.run(publisher.close())
+            thread.run(running.server.stop(None))
+            thread.close()
+
+        started.append((live, close))
+        wait_until(lambda: consumer.consuming, what="the consumer to bind its queue")
+        return live
+
+    yield start
+    for _, close in reversed(started):
+        close()
+
+
+def test_book_events_add_change_and_retire_books_in_the_answers(start_live):
+    live = start_live()
+    assert live.ids(category=pb.FANTASY) == []
+    assert live.ids(category=pb.SCIENCE_FICTION) == [5, 6, 7]
+
+    live.publish(
+        BOOK_UPSERTED,
+        envelope(book_upserted(20, "The Hobbit", pb.FANTASY, author="J. R. R. Tolkien")),
+        envelope(book_upserted(6, "Neuromancer", pb.SCIENCE_FICTION, active=False)),
+        envelope(book_upserted(7, "The Dispossessed", pb.SCIENCE_FICTION)),
+    )
+    wait_until(lambda: live.consumer.results["applied"] == 3, what="three books applied")
+    assert live.recommend(category=pb.FANTASY) == [(20, "The Hobbit", "CATALOG")]
+    assert live.recommend(category=pb.SCIENCE_FICTION) == [
+        (5, "Dune", "BEST_SELLER"),
+        (7, "The Dispossessed", "CATALOG"),
+    ]
+    assert live.rows("SELECT id, title, active FROM books WHERE id IN (6, 20) ORDER BY id") == [
+        (6, "Neuromancer", 0),
+        (20, "The Hobbit", 1),
+    ]
+
+
+def test_after_customers_buy_a_and_b_together_a_buyer_of_a_is_recommended_b(start_live):
+    live = start_live()
+    a, b = 30, 34
+    live.publish(
+        BOOK_UPSERTED,
+        *(envelope(book_upserted(i, f"History {i}", pb.HISTORY)) for i in range(a, b + 1)),
+    )
+    live.publish(PURCHASE_COMPLETED, envelope(purchase_completed(500, 12, (a, pb.HISTORY))))
+    wait_until(lambda: live.consumer.results["applied"] == 6, what="books and a first order")
+    # Customer 12 bought A alone: nothing was bought with it yet.
+    assert live.recommend(user_id=12, category=pb.HISTORY, max_results=1) == [
+        (31, "History 31", "CATALOG")
+    ]
+
+    live.publish(
+        PURCHASE_COMPLETED,
+        envelope(purchase_completed(501, 10, (a, pb.HISTORY), (b, pb.HISTORY))),
+        envelope(purchase_completed(502, 11, (b, pb.HISTORY), (a, pb.HISTORY))),
+    )
+    wait_until(lambda: live.consumer.results["applied"] == 8, what="the two orders of A and B")
+    assert live.recommend(user_id=12, category=pb.HISTORY, max_results=1) == [
+        (b, f"History {b}", "BOUGHT_TOGETHER")
+    ]
+
+
+def test_the_same_event_delivered_twice_is_applied_once(start_live):
+    live = start_live()
+    order = envelope(purchase_completed(600, 20, (1, pb.MYSTERY, 3), (2, pb.MYSTERY)))
+    live.publish(PURCHASE_COMPLETED, order, order)
+    wait_until(
+        lambda: live.consumer.results == {"applied": 1, "duplicate": 1}, what="one applied, one dup"
+    )
+    assert live.rows("SELECT count(*) FROM inbox") == [(1,)]
+    assert live.rows("SELECT book_id, quantity FROM purchases WHERE order_id = 600") == [
+        (1, 3),
+        (2, 1),
+    ]
+    # Three units of book 1 (once, not six) outsell Gone Girl's two.
+    assert live.ids(category=pb.MYSTERY, max_results=2) == [1, 3]
+
+
+def test_malformed_messages_are_parked_with_their_reason_and_good_ones_still_flow(start_live):
+    live = start_live()
+    garbage = b"\x00this is not protobuf"
+    from_the_future = envelope(book_upserted(21, "Later", pb.FANTASY), schema_version=99)
+    live.publish(BOOK_UPSERTED, garbage, from_the_future)
+    live.publish(BOOK_UPSERTED, envelope(book_upserted(22, "Good", pb.FANTASY)))
+    wait_until(lambda: live.consumer.results["applied"] == 1, what="the good event applied")
+
+    parked = live.parked(expected=2)
+    assert [m.body for m in parked] == [garbage, from_the_future]
+    reasons = [m.headers[REASON_HEADER] for m in parked]
+    assert reasons[0].startswith("malformed: not an EventEnvelope")
+    assert reasons[1] == "malformed: unknown schema version 99 (this build reads 1)"
+    for message in parked:
+        assert message.headers[CONSUMER_HEADER] == "recommender"
+        assert message.headers[QUEUE_HEADER] == live.topology.recommender_queue(INSTANCE).name
+    assert live.consumer.results == {"malformed": 2, "applied": 1}
+    assert live.ids(category=pb.FANTASY) == [22]
+
+
+def test_an_event_failing_every_time_is_parked_after_the_delivery_limit_while_others_flow(
+    start_live,
+):
+    live = start_live()
+    poison = envelope(purchase_completed(700, 30, (5, pb.SCIENCE_FICTION), (6, 99)))
+    live.publish(PURCHASE_COMPLETED, poison)
+    live.publish(
+        PURCHASE_COMPLETED,
+        *(envelope(purchase_completed(701 + n, 31 + n, (8, pb.SELF_HELP))) for n in range(3)),
+    )
+    wait_until(lambda: live.consumer.results["applied"] == 3, what="the good orders applied")
+
+    [parked] = live.parked(expected=1)
+    assert parked.body == poison
+    assert parked.headers[REASON_HEADER] == (
+        "failed: UnsupportedEvent: order 700 line 2 (book 6) has category 99, "
+        "unknown to this build (known: MYSTERY=0, SCIENCE_FICTION=1, SELF_HELP=2, FANTASY=3, "
+        "HISTORY=4, BIOGRAPHY=5, ROMANCE=6)"
+    )
+    # Delivered three times (the limit): requeued twice, parked by the third
+    # (counted once acked, just after the parked copy is confirmed).
+    wait_until(
+        lambda: live.consumer.results == {"applied": 3, "retry": 2, "failed": 1},
+        what="two retries and a park",
+    )
+    assert live.rows("SELECT count(*) FROM purchases WHERE order_id = 700") == [(0,)]
+    assert live.rows("SELECT count(*) FROM inbox") == [(3,)]
+
+
+def test_an_index_rebuilt_from_the_store_answers_like_the_live_one(start_live):
+    live = start_live()
+    live.publish(
+        BOOK_UPSERTED,
+        envelope(book_upserted(40, "New Mystery", pb.MYSTERY)),
+        envelope(book_upserted(2, "The Big Sleep", pb.MYSTERY, active=False)),
+        envelope(book_upserted(8, "Atomic Habits", pb.BIOGRAPHY)),
+    )
+    live.publish(
+        PURCHASE_COMPLETED,
+        envelope(purchase_completed(800, 1, (40, 0), (3, 0, 2), (5, 1))),
+        envelope(purchase_completed(801, 7, (40, 0), (1, 0))),
+        envelope(purchase_completed(802, 3, (8, 5, 4))),
+    )
+    wait_until(lambda: live.consumer.results["applied"] == 6, what="six events applied")
+
+    with Store(live.db_path) as store:
+        rebuilt = RecommendationIndex.build(store.books(), store.purchases())
+    for user_id in (0, 1, 3, 4, 7):
+        for category in Category:
+            expected = [
+                (r.book.id, r.book.title, r.reason.name)
+                for r in rebuilt.recommend(user_id=user_id, category=category, max_results=10)
+            ]
+            assert live.recommend(user_id=user_id, category=category) == expected
+
+
+def test_the_consumer_reconnects_after_the_broker_goes_away(start_live, caplog):
+    caplog.set_level(logging.INFO, logger="recommender.events")
+    thread = ServerThread()
+    cutter = BrokerCutter(URL(AMQP_URL))
+    thread.run(cutter.start())
+    try:
+        via_cutter = str(URL(AMQP_URL).with_host("127.0.0.1").with_port(cutter.port))
+        live = start_live(amqp_url=via_cutter, reconnect_interval=0.2)
+        live.publish(BOOK_UPSERTED, envelope(book_upserted(50, "Before", pb.BIOGRAPHY)))
+        wait_until(lambda: live.ids(category=pb.BIOGRAPHY) == [50], what="the first book")
+
+        cutter.refusing = True
+        thread.run(cutter.cut())
+        wait_until(lambda: not live.consumer.consuming, what="the consumer to notice")
+        # Published while the consumer is away: the durable queue keeps it.
+        live.publish(BOOK_UPSERTED, envelope(book_upserted(51, "During", pb.BIOGRAPHY)))
+        time.sleep(0.5)  # a few refused reconnection attempts
+        cutter.refusing = False
+
+        wait_until(lambda: live.ids(category=pb.BIOGRAPHY) == [50, 51], what="the second book")
+        # Logged once the channel is restored, which may be after the first message.
+        wait_until(
+            lambda: any(
+                "reconnected" in r.getMessage()
+                for r in caplog.records
+                if r.name == "recommender.events"
+            ),
+            what="the reconnection logged",
+        )
+    finally:
+        thread.run(cutter.close())
+        thread.close()
+
+
+# --- python -m recommender ------------------------------------------------
+
+
+def _process(tmp_path: Path, **env: str) -> tuple[RecommenderProcess, str]:
+    process = RecommenderProcess(
+        {
+            "RECOMMENDER_LISTEN": "127.0.0.1:0",
+            "RECOMMENDER_DB": str(tmp_path / "recommender.sqlite3"),
+            "RECOMMENDER_INSTANCE": INSTANCE,
+            **env,
+        }
+    )
+    port = process.wait_for(r"serving on 127\.0\.0\.1:(\d+)").group(1)
+    process.wait_for(r" ready$")
+    return process, f"127.0.0.1:{port}"
+
+
+def _stop(process: RecommenderProcess) -> None:
+    process.proc.send_signal(signal.SIGTERM)
+    try:
+        assert process.proc.wait(10) == 0
+    finally:
+        process.stop()
+
+
+def test_the_service_learns_from_its_own_queue_and_stops_cleanly(tmp_path, topology):
+    process, target = _process(
+        tmp_path, EVENTS_NAMESPACE=topology.namespace, EVENTS_DELIVERY_LIMIT="3"
+    )
+    try:
+        process.wait_for(rf"events: consuming {topology.namespace}\.recommender\.{INSTANCE} ")
+
+        async def publish() -> None:
+            async with await aio_pika.connect(AMQP_URL, timeout=5) as connection:
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                exchange, _ = await declare_exchanges(channel, topology)
+                for routing_key, payload in (
+                    (BOOK_UPSERTED, book_upserted(9001, "Proof of Life", pb.ROMANCE)),
+                    (PURCHASE_COMPLETED, purchase_completed(9001, 1, (9001, pb.ROMANCE, 500))),
+                ):
+                    await exchange.publish(
+                        aio_pika.Message(envelope(payload), delivery_mode=2, message_id="m"),
+                        routing_key=routing_key,
+                        mandatory=True,
+                    )
+
+        asyncio.run(publish())
+        with grpc.insecure_channel(target) as channel:
+            stub = pb_grpc.RecommendationsStub(channel)
+
+            def top_romance() -> int:
+                request = pb.RecommendationRequest(category=pb.ROMANCE, max_results=1)
+                return stub.Recommend(request, timeout=5).recommendations[0].id
+
+            wait_until(lambda: top_romance() == 9001, what="the new best seller on top")
+    except BaseException:
+        process.stop()
+        raise
+    _stop(process)
+    process.wait_for(f"events: stopped consuming {topology.namespace}")
+    process.wait_for(" stopped$")
+
+
+def test_with_the_broker_unreachable_the_service_still_serves(tmp_path):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    process, target = _process(
+        tmp_path,
+        AMQP_URL=f"amqp://guest:secret@127.0.0.1:{port}/",
+        EVENTS_NAMESPACE=f"test-{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        # It keeps trying, with backoff, and does not print the password.
+        first = process.wait_for(r"events: cannot consume .* retrying in ([\d.]+)s")
+        second = process.wait_for(r"events: cannot consume .* retrying in ([\d.]+)s")
+        assert float(second.group(1)) > float(first.group(1))
+        assert "secret" not in "".join(process.log)
+        with grpc.insecure_channel(target) as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            reply = pb_grpc.RecommendationsStub(channel).Recommend(
+                pb.RecommendationRequest(category=pb.HISTORY, max_results=3), timeout=5
+            )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        assert len(reply.recommendations) == 3
+    except BaseException:
+        process.stop()
+        raise
+    _stop(process)
