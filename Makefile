@@ -16,7 +16,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint protos lock clean
+# Root installs system packages directly; anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint protos lock clean chromium
 
 $(INSTALLED): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,10 +38,16 @@ run: $(INSTALLED)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 # Every test on SQLite, then the database tests again on PostgreSQL.
-test: $(INSTALLED) lint
+test: $(INSTALLED) lint chromium
 	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
 	$(BIN)/python -m pytest -m "not postgres"
 	DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest tests/marketplace tests/events
+
+# Debian's Chromium for the browser test (Playwright drives it; no browser download).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  command -v apt-get >/dev/null || { echo "the browser test needs Debian's chromium package (/usr/bin/chromium)"; exit 1; }; \
+	  $(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }; }
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from events.log_format import configure_logging
 from recommender.catalog_file import CatalogFileError, read_catalog
 from recommender.config import ConfigError, Settings
 from recommender.server import ListenError, serve
@@ -36,11 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except ConfigError as exc:
         parser.exit(2, f"configuration error: {exc}\n")
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level)
     try:
         if args.command == "import-catalog":
             books = read_catalog(args.file)

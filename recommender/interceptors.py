@@ -9,8 +9,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from prometheus_client import Histogram
 
 log = logging.getLogger("recommender.access")
+
+RPC_LATENCY = Histogram(
+    "recommender_rpc_seconds",
+    "Time to answer an RPC, by method and status code.",
+    ["method", "code"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+# Probes every few seconds would drown the access log; they are still measured.
+QUIET_PREFIXES = ("/grpc.health.v1.Health/",)
 
 CORRELATION_HEADER = "x-correlation-id"
 
@@ -31,11 +41,15 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         correlation_id = metadata.get(CORRELATION_HEADER, "-")
 
         def finish(context: grpc.aio.ServicerContext, started: float, code: Any) -> None:
+            elapsed = time.perf_counter() - started
+            RPC_LATENCY.labels(method=method, code=getattr(code, "name", code)).observe(elapsed)
+            if method.startswith(QUIET_PREFIXES):
+                return
             log.info(
                 "rpc method=%s code=%s duration_ms=%.2f peer=%s correlation_id=%s",
                 method,
                 getattr(code, "name", code),
-                (time.perf_counter() - started) * 1000,
+                elapsed * 1000,
                 context.peer(),
                 correlation_id,
             )

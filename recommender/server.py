@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from bookstore.legacy import recommendations_pb2 as legacy_pb  # noqa: F401  (reflection)
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from events.metrics import serve_metrics
 from recommender.config import Settings
 from recommender.engine import RecommendationIndex
 from recommender.events_consumer import EventsConsumer
@@ -125,6 +126,7 @@ async def serve(settings: Settings) -> None:
     running = await start_server(listen=settings.listen)
     host = settings.listen.rsplit(":", 1)[0]
     log.info("serving on %s:%d (loading the store)", host, running.port)
+    serve_metrics("RECOMMENDER_METRICS_PORT")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -55,7 +55,8 @@ SERVICES = {
         "amqp://guest:guest@127.0.0.1:5672/",
         (("rabbitmq-server", "-detached"),),
         "install it (apt-get install rabbitmq-server) or run "
-        "`docker compose -f compose/docker-compose.yml up -d rabbitmq`",
+        "`docker compose -f compose/docker-compose.yml up -d rabbitmq` "
+        "(compose/README.md lists the variables it needs)",
     ),
 }
 

@@ -130,13 +130,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"correlation": {"()": "events.correlation.CorrelationIdFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"}
-    },
+    "formatters": {"default": {"()": "events.log_format.log_formatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": "default",
             "filters": ["correlation"],
         }
     },

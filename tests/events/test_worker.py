@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from urllib.request import urlopen
 
 import pytest
 
@@ -20,8 +21,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def worker(topology):
-    process = celery_worker(child_env())
+def metrics_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def worker(topology, metrics_port):
+    process = celery_worker(child_env(WORKER_METRICS_PORT=str(metrics_port)))
     try:
         process.wait_for_output(" ready.", timeout=60)
         yield process
@@ -43,7 +53,9 @@ def stats(promotion) -> tuple[int, Decimal]:
     return (row.redemptions, row.discount_total) if row else (0, Decimal("0"))
 
 
-def test_events_are_applied_and_a_redelivery_is_a_no_op(worker, topology, make_promotion):
+def test_events_are_applied_and_a_redelivery_is_a_no_op(
+    worker, topology, make_promotion, metrics_port
+):
     promotion = make_promotion()
     event_id = str(uuid.uuid4())
     first = applied(promotion.pk, "4.50", event_id=event_id)
@@ -52,6 +64,13 @@ def test_events_are_applied_and_a_redelivery_is_a_no_op(worker, topology, make_p
     wait_until(lambda: worker.text().count("result=duplicate") == 1, what="the duplicate seen")
     assert InboxEvent.objects.filter(consumer="worker.promotions").count() == 2
     assert stats(promotion) == (2, Decimal("6.50"))
+    metrics = urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    handled = (
+        'events_handled_total{consumer="worker.promotions",'
+        'event_type="promotions.promotion_applied"'
+    )
+    assert f'{handled},result="applied"}} 2.0' in metrics
+    assert f'{handled},result="duplicate"}} 1.0' in metrics
 
 
 def test_a_malformed_message_is_parked_at_once_with_its_reason(worker, topology, make_promotion):

@@ -573,3 +573,19 @@ def test_the_channel_is_opened_lazily_and_afresh_in_a_forked_child(fake, channel
     assert len(channels) == 2
     assert channels[1] is not parent_channel
     assert len(fake.calls) == 4
+
+
+def test_switched_off_the_pages_show_best_sellers_without_calling(client, settings, make_book):
+    settings.RECOMMENDATIONS_ENABLED = False
+    settings.RECOMMENDER_TARGET = "127.0.0.1:1"
+    make_book(category="mystery")
+    before = REGISTRY.get_sample_value(
+        "marketplace_recommender_calls_total", {"outcome": "unavailable"}
+    )
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b'data-source="best-sellers"' in response.content
+    after = REGISTRY.get_sample_value(
+        "marketplace_recommender_calls_total", {"outcome": "unavailable"}
+    )
+    assert after == before

@@ -135,3 +135,24 @@ def test_each_call_is_logged_once_with_status_and_correlation_id(server, caplog)
     assert "duration_ms=" in ok
     assert "code=INVALID_ARGUMENT" in bad
     assert "correlation_id=-" in bad
+
+
+def test_rpc_latency_is_measured_by_method_and_code(server):
+    from prometheus_client import REGISTRY
+
+    labels = {"method": "/bookstore.recommendations.v1.Recommendations/Recommend"}
+
+    def count(code: str) -> float:
+        return (
+            REGISTRY.get_sample_value("recommender_rpc_seconds_count", {**labels, "code": code})
+            or 0
+        )
+
+    ok, bad = count("OK"), count("INVALID_ARGUMENT")
+    server.stub.Recommend(request(category=SF), timeout=5)
+    with pytest.raises(grpc.RpcError):
+        server.stub.Recommend(request(category=SF, max_results=-1), timeout=5)
+    deadline = time.monotonic() + 5
+    while count("INVALID_ARGUMENT") == bad and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (count("OK"), count("INVALID_ARGUMENT")) == (ok + 1, bad + 1)
