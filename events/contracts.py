@@ -99,10 +99,14 @@ def unwrap(body: bytes) -> Event:
             f"{envelope.event_type} carries {envelope.payload.type_url or 'no payload'}, "
             f"not {message_type.DESCRIPTOR.full_name}"
         )
+    try:
+        occurred_at = envelope.occurred_at.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise MalformedEvent(f"occurred_at is not a valid time: {exc}") from None
     return Event(
         event_id=envelope.event_id,
         event_type=envelope.event_type,
-        occurred_at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
+        occurred_at=occurred_at,
         correlation_id=envelope.correlation_id,
         schema_version=envelope.schema_version,
         producer=envelope.producer,
