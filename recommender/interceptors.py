@@ -19,7 +19,7 @@ RPC_LATENCY = Histogram(
     ["method", "code"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
-# Probes every few seconds would drown the access log; they are still measured.
+# Probes every few seconds would drown the access log: their line is DEBUG.
 QUIET_PREFIXES = ("/grpc.health.v1.Health/",)
 
 CORRELATION_HEADER = "x-correlation-id"
@@ -43,9 +43,8 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         def finish(context: grpc.aio.ServicerContext, started: float, code: Any) -> None:
             elapsed = time.perf_counter() - started
             RPC_LATENCY.labels(method=method, code=getattr(code, "name", code)).observe(elapsed)
-            if method.startswith(QUIET_PREFIXES):
-                return
-            log.info(
+            log.log(
+                logging.DEBUG if method.startswith(QUIET_PREFIXES) else logging.INFO,
                 "rpc method=%s code=%s duration_ms=%.2f peer=%s correlation_id=%s",
                 method,
                 getattr(code, "name", code),
