@@ -19,7 +19,7 @@ INSTALLED := $(VENV)/.installed
 # Root installs system packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint protos lock clean chromium
+.PHONY: run test lint protos lock clean chromium certs loadtest bench bench-quick
 
 $(INSTALLED): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,11 +37,29 @@ run: $(INSTALLED)
 	$(BIN)/python marketplace_site/manage.py publish_catalog
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
-# Every test on SQLite, then the database tests again on PostgreSQL.
+# Every test on SQLite, then the database tests again on PostgreSQL, then the
+# benchmark harness once, small: a smoke check that fails only if it breaks.
 test: $(INSTALLED) lint chromium
 	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
 	$(BIN)/python -m pytest -m "not postgres"
 	DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest tests/marketplace tests/events
+	$(BIN)/python -m bench --quick
+
+# Every hop against its bare baseline (README "Performance"); bench-results/report.{md,json}.
+bench: $(INSTALLED)
+	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
+	$(BIN)/python -m bench --full
+
+bench-quick: $(INSTALLED)
+	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
+	$(BIN)/python -m bench --quick
+
+# Load on a running shop (`make run` in another terminal): browsing, buying and a
+# promotion surge (loadtest/locustfile.py); fails if any request failed.
+MARKETPLACE_URL ?= http://127.0.0.1:8000
+loadtest: $(INSTALLED)
+	$(BIN)/locust -f loadtest/locustfile.py --headless --host "$(MARKETPLACE_URL)" \
+	  -u 20 -r 5 -t 60s --only-summary
 
 # Debian's Chromium for the browser test (Playwright drives it; no browser download).
 chromium:
@@ -52,6 +70,12 @@ chromium:
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Development TLS certificates in var/certs/ (git-ignored): a CA, the
+# recommender's server certificate, the site's client certificate. Keeps an
+# existing set; `make certs FORCE=1` replaces it.
+certs: $(INSTALLED)
+	$(BIN)/python scripts/dev_certs.py $(if $(FORCE),--force)
 
 # Regenerate the Python modules beside every .proto (tests fail when stale).
 protos: $(INSTALLED)

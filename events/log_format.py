@@ -2,12 +2,16 @@
 
 Every line carries the correlation id (see events.correlation), so one
 purchase can be followed through the site, relay, worker and recommender.
+No line carries a password: code that logs a URL passes it through
+``redact_url`` first, and the formatters redact any URL password that still
+slips into a message or a traceback (a library's exception quoting its URL).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -17,13 +21,38 @@ PLAIN = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(correlation_id)s %(message)s"
 
 
+REDACTED = "***"
+# scheme://user:password@ (the user is kept: it helps, and it is no secret).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` (or any text holding URLs) with every password replaced by ***."""
+    return _URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", url)
+
+
+class _Redacting(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_url(super().format(record))
+
+
+class PlainFormatter(_Redacting):
+    pass
+
+
+class JsonLineFormatter(_Redacting, JsonFormatter):
+    pass
+
+
 def log_formatter() -> logging.Formatter:
     kind = (os.environ.get("LOG_FORMAT") or "plain").strip().lower()
     if kind == "json":
-        return JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level", "asctime": "time"})
+        return JsonLineFormatter(
+            JSON_FIELDS, rename_fields={"levelname": "level", "asctime": "time"}
+        )
     if kind != "plain":
         raise ValueError(f"LOG_FORMAT must be plain or json, got {kind!r}")
-    return logging.Formatter(PLAIN)
+    return PlainFormatter(PLAIN)
 
 
 def configure_logging(level: str = "INFO") -> None:

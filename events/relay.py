@@ -30,6 +30,7 @@ from aio_pika.abc import AbstractConnection, AbstractExchange
 from aio_pika.exceptions import DeliveryError
 
 from events.amqp import declare_exchanges
+from events.log_format import redact_url
 from events.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,11 @@ class Relay:
             # Confirms on, and a returned (unroutable) mandatory message raises.
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._exchange, _ = await declare_exchanges(channel, self._topology)
-            log.info("relay connected; publishing to %s", self._topology.exchange)
+            log.info(
+                "relay connected to %s; publishing to %s",
+                redact_url(self._amqp_url),
+                self._topology.exchange,
+            )
         return self._exchange
 
     async def _publish(self, exchange: AbstractExchange, row: OutboxRow) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dj_database_url
@@ -62,6 +63,25 @@ class Env:
         if value is None:
             return default
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def file(self, name: str) -> Path | None:
+        """A file the process will read (a certificate, a key), or None when unset.
+
+        Checked now, so a wrong path stops the process at start-up naming the
+        variable, instead of failing each connection later.
+        """
+        value = self._raw(name)
+        if not value:
+            return None
+        path = Path(value)
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"{name}: cannot read {path}: {exc.strerror or exc}"
+            ) from None
+        return path
 
     def database(self, name: str, default: str) -> dict[str, Any]:
         url = self.str(name, default)

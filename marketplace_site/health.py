@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import grpc
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -19,6 +18,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kombu import Connection
+
+from marketplace_site.recommendations.selectors import recommender_client
 
 CHECK_TIMEOUT = 1.0
 
@@ -40,10 +41,12 @@ def _broker() -> None:
 
 
 def _recommender() -> None:
-    with grpc.insecure_channel(settings.RECOMMENDER_TARGET) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=CHECK_TIMEOUT
-        )
+    # Over the pages' own channel: same credentials (TLS, client certificate), and
+    # "up" means the channel pages use can reach it. Health needs no token.
+    channel = recommender_client().channel()
+    reply = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(), timeout=CHECK_TIMEOUT
+    )
     if reply.status != health_pb2.HealthCheckResponse.SERVING:
         raise RuntimeError(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 

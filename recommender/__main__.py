@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.books} books and {args.purchases} purchases to {settings.db_path}")
         else:
             asyncio.run(serve(settings))
-    except (CatalogFileError, StoreError, ListenError) as exc:
+    except (CatalogFileError, StoreError, ListenError, ConfigError) as exc:
         log.error("%s", exc)
         return 1
     return 0

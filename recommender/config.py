@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,123 @@ def _topology(env: Mapping[str, str]) -> Topology:
         raise ConfigError(str(exc)) from None
 
 
+def _file(env: Mapping[str, str], name: str) -> Path | None:
+    """A PEM file named by ``name``, or None when unset; unreadable is an error now,
+    not a failed handshake later."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
+    if b"-----BEGIN " not in data:
+        raise ConfigError(f"{name}: {path} is not a PEM file")
+    return path
+
+
+def _ca(env: Mapping[str, str], name: str) -> Path | None:
+    path = _file(env, name)
+    if path is not None:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"{name}: {path} holds no usable certificate: {exc}") from None
+    return path
+
+
+def _no_passphrase() -> bytes:
+    return b""  # gRPC cannot use an encrypted key: let loading it fail here
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """The listening port's certificate and key; with ``client_ca``, mutual TLS."""
+
+    cert: Path
+    key: Path
+    # Clients must present a certificate signed by this CA (or be refused).
+    client_ca: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerTls | None:
+        cert = _file(env, "RECOMMENDER_TLS_CERT")
+        key = _file(env, "RECOMMENDER_TLS_KEY")
+        client_ca = _ca(env, "RECOMMENDER_TLS_CLIENT_CA")
+        if cert is None and key is None:
+            if client_ca is not None:
+                raise ConfigError(
+                    "RECOMMENDER_TLS_CLIENT_CA needs TLS: "
+                    "set RECOMMENDER_TLS_CERT and RECOMMENDER_TLS_KEY too"
+                )
+            return None
+        if cert is None or key is None:
+            missing = "RECOMMENDER_TLS_KEY" if key is None else "RECOMMENDER_TLS_CERT"
+            raise ConfigError(
+                f"set both RECOMMENDER_TLS_CERT and RECOMMENDER_TLS_KEY, or neither; {missing} "
+                "is missing"
+            )
+        # The standard library parses both and checks they belong together.
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+                cert, key, password=_no_passphrase
+            )
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"RECOMMENDER_TLS_CERT ({cert}) and RECOMMENDER_TLS_KEY ({key}) are not a usable "
+                f"certificate and unencrypted key pair: {exc.reason or exc}"
+            ) from None
+        return cls(cert=cert, key=key, client_ca=client_ca)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTls:
+    """What a client of this server trusts and presents (the health check is one).
+
+    Named like the site's variables, so one set of settings serves both.
+    """
+
+    # None: gRPC's bundled public roots.
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    # The name to expect in the server's certificate instead of the target's host.
+    server_name: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ClientTls:
+        cert = _file(env, "RECOMMENDER_TLS_CLIENT_CERT")
+        key = _file(env, "RECOMMENDER_TLS_CLIENT_KEY")
+        if (cert is None) != (key is None):
+            raise ConfigError(
+                "set both RECOMMENDER_TLS_CLIENT_CERT and RECOMMENDER_TLS_CLIENT_KEY, or neither"
+            )
+        return cls(
+            ca=_ca(env, "RECOMMENDER_TLS_CA"),
+            cert=cert,
+            key=key,
+            server_name=(env.get("RECOMMENDER_TLS_SERVER_NAME") or "").strip(),
+        )
+
+
+# Shorter is guessable; gRPC metadata values must be printable ASCII.
+MIN_TOKEN_LENGTH = 16
+
+
+def _token(env: Mapping[str, str]) -> str:
+    token = (env.get("RECOMMENDER_AUTH_TOKEN") or "").strip()
+    # Never echo the value: the message ends up in logs.
+    if token and (len(token) < MIN_TOKEN_LENGTH or not token.isascii() or not token.isprintable()):
+        raise ConfigError(
+            f"RECOMMENDER_AUTH_TOKEN must be at least {MIN_TOKEN_LENGTH} printable ASCII "
+            "characters (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if " " in token:
+        raise ConfigError("RECOMMENDER_AUTH_TOKEN must not contain spaces")
+    return token
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     listen: str = "127.0.0.1:50051"
@@ -73,6 +191,10 @@ class Settings:
     # each needs every event. It must stay the same across restarts.
     instance: str = field(default_factory=socket.gethostname)
     topology: Topology = field(default_factory=Topology)
+    # None: plaintext (the default, for one machine or a private network).
+    tls: ServerTls | None = None
+    # Callers must send "authorization: Bearer <token>" (empty: no check).
+    auth_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,4 +213,6 @@ class Settings:
             amqp_url=env.get("AMQP_URL") or defaults.amqp_url,
             instance=(env.get("RECOMMENDER_INSTANCE") or "").strip() or defaults.instance,
             topology=_topology(env),
+            tls=ServerTls.from_env(env),
+            auth_token=_token(env),
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from array import array
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ MAX_RESULTS_CAP = 50
 # A best seller sits in tens of thousands of orders; its most recent ones say
 # as much about what goes with it, and bound the cost of a call.
 RECENT_ORDERS_PER_BOOK = 200
+# Books whose co-purchases are kept computed (about 20 MB at 100k books and
+# 1M purchases, every book cached); past it the oldest computed go first.
+CO_PURCHASES_CACHED = 131_072
+BOOKS_MADE_KEPT = 16_384
 
 
 class Category(enum.IntEnum):
@@ -72,6 +77,13 @@ class Recommendation:
     reason: Reason
 
 
+# Category by value (the values run 0..n-1), for the bytes that store it.
+_CATEGORY_OF: tuple[Category, ...] = tuple(sorted(Category))
+# A book id seen only in purchases so far; a book not to recommend.
+_UNKNOWN = 255
+_NOT_PICKABLE = 255
+
+
 def parse_category(value: int) -> Category:
     try:
         return Category(value)
@@ -94,17 +106,47 @@ class RecommendationIndex:
 
     Purchases must be fed once each (the store guarantees that); books may be
     fed again to change them.
+
+    At 100k books and 1M purchases everything lives in flat arrays indexed by
+    a dense "slot" per book and per order, not in per-item objects: a book's
+    Book is made only when it is recommended.
     """
 
     def __init__(self) -> None:
-        self._books: dict[int, Book] = {}
-        self._units_sold: Counter[int] = Counter()
-        # array() per key: a tenth of the memory of a list of ints at 1M purchases.
-        self._orders_of_book: dict[int, array] = {}
-        self._books_of_order: dict[int, array] = {}
+        # Books, by slot; a slot is made on first sight of a book id, by
+        # upsert_book or by a purchase of a book the catalog has not sent yet.
+        self._slot_of: dict[int, int] = {}
+        self._book_ids = array("q")
+        self._titles: list[str] = []
+        self._authors: list[str] = []
+        self._author_pool: dict[str, str] = {}
+        self._category = bytearray()
+        self._active = bytearray()
+        # The category a book may be recommended in, or _NOT_PICKABLE.
+        self._pickable = bytearray()
+        self._units_sold = array("q")
+        self._known = 0
+        # Orders: external ids sorted (bisect), each with its slot; an order's
+        # books sit together in _order_books from _order_start.
+        self._order_ids = array("q")
+        self._order_slot = array("i")
+        self._order_start = array("q")
+        self._order_size = array("i")
+        self._order_books = array("i")
+        self._purchases = 0
+        # Book slot -> its order slots in feed order; user id -> book slots.
+        self._orders_of_book: list[array | None] = []
         self._books_of_user: dict[int, array] = {}
-        # Category -> its books by (-units sold, id); rebuilt lazily after changes.
-        self._ranked: dict[Category, list[int]] = {}
+        # Category -> its book slots by (-units sold, id); rebuilt lazily after
+        # changes. _rank[slot] is a slot's place in its category's list.
+        self._ranked: dict[int, list[int]] = {}
+        self._rank = array("i")
+        # Book slot -> the pickable books in its recent orders, per category
+        # (repeated once per shared order). Computed on first use; dropped
+        # when one of those orders or any book's pickability changes.
+        self._co_purchases: dict[int, array] = {}
+        # Book objects already made for answers (the best sellers, mostly).
+        self._books_made: dict[int, Book] = {}
 
     @classmethod
     def build(cls, books: Iterable[Book], purchases: Iterable[Purchase]) -> RecommendationIndex:
@@ -116,30 +158,107 @@ class RecommendationIndex:
         return index
 
     def __len__(self) -> int:
-        return len(self._books)
+        return self._known
 
     @property
     def purchase_count(self) -> int:
-        return sum(len(books) for books in self._books_of_order.values())
+        return self._purchases
 
     def book(self, book_id: int) -> Book | None:
-        return self._books.get(book_id)
+        slot = self._slot_of.get(book_id)
+        if slot is None or self._category[slot] == _UNKNOWN:
+            return None
+        return self._book_at(slot)
+
+    def _book_at(self, slot: int) -> Book:
+        book = self._books_made.get(slot)
+        if book is None:
+            book = Book(
+                self._book_ids[slot],
+                self._titles[slot],
+                self._authors[slot],
+                _CATEGORY_OF[self._category[slot]],
+                self._active[slot] == 1,
+            )
+            if len(self._books_made) < BOOKS_MADE_KEPT:
+                self._books_made[slot] = book
+        return book
+
+    def _slot(self, book_id: int) -> int:
+        slot = self._slot_of.get(book_id)
+        if slot is None:
+            slot = self._slot_of[book_id] = len(self._book_ids)
+            self._book_ids.append(book_id)
+            self._titles.append("")
+            self._authors.append("")
+            self._category.append(_UNKNOWN)
+            self._active.append(0)
+            self._pickable.append(_NOT_PICKABLE)
+            self._units_sold.append(0)
+            self._rank.append(0)
+            self._orders_of_book.append(None)
+        return slot
 
     def upsert_book(self, book: Book) -> None:
-        previous = self._books.get(book.id)
-        self._books[book.id] = book
+        slot = self._slot(book.id)
+        previous = self._category[slot]
+        if previous == _UNKNOWN:
+            self._known += 1
+        else:
+            self._ranked.pop(previous, None)
+        self._books_made.pop(slot, None)
+        self._titles[slot] = book.title
+        self._authors[slot] = self._author_pool.setdefault(book.author, book.author)
+        self._category[slot] = book.category
+        self._active[slot] = book.active
+        pickable = book.category if book.active else _NOT_PICKABLE
+        if self._pickable[slot] != pickable:
+            self._pickable[slot] = pickable
+            self._co_purchases.clear()
         self._ranked.pop(book.category, None)
-        if previous is not None:
-            self._ranked.pop(previous.category, None)
 
     def add_purchase(self, purchase: Purchase) -> None:
-        self._units_sold[purchase.book_id] += purchase.quantity
-        self._orders_of_book.setdefault(purchase.book_id, array("q")).append(purchase.order_id)
-        self._books_of_order.setdefault(purchase.order_id, array("i")).append(purchase.book_id)
-        self._books_of_user.setdefault(purchase.user_id, array("i")).append(purchase.book_id)
-        book = self._books.get(purchase.book_id)
-        if book is not None:
-            self._ranked.pop(book.category, None)
+        book = self._slot(purchase.book_id)
+        order = self._order(purchase.order_id)
+        self._purchases += 1
+        self._units_sold[book] += purchase.quantity
+        start, size = self._order_start[order], self._order_size[order]
+        books = self._order_books
+        if start + size != len(books):
+            # Not the latest order: move its books to the end to grow it there.
+            self._order_start[order] = len(books)
+            books.extend(books[start : start + size])
+            start = len(books) - size
+        for other in books[start : start + size]:
+            self._co_purchases.pop(other, None)
+        books.append(book)
+        self._order_size[order] = size + 1
+        self._co_purchases.pop(book, None)
+        orders = self._orders_of_book[book]
+        if orders is None:
+            orders = self._orders_of_book[book] = array("i")
+        orders.append(order)
+        bought = self._books_of_user.get(purchase.user_id)
+        if bought is None:
+            bought = self._books_of_user[purchase.user_id] = array("i")
+        bought.append(book)
+        if self._category[book] != _UNKNOWN:
+            self._ranked.pop(self._category[book], None)
+
+    def _order(self, order_id: int) -> int:
+        """The slot of ``order_id``, made if new."""
+        ids = self._order_ids
+        if ids and ids[-1] == order_id:
+            return self._order_slot[-1]
+        at = len(ids) if not ids or ids[-1] < order_id else bisect_left(ids, order_id)
+        if at < len(ids) and ids[at] == order_id:
+            return self._order_slot[at]
+        slot = len(self._order_start)
+        ids.insert(at, order_id)
+        self._order_slot.insert(at, slot)
+        self._order_start.append(len(self._order_books))
+        self._order_size.append(0)
+        return slot
 
     def recommend(self, *, user_id: int, category: int, max_results: int) -> list[Recommendation]:
         if user_id < 0:
@@ -150,40 +269,85 @@ class RecommendationIndex:
 
         picked: list[Recommendation] = []
         seen: set[int] = set(owned)
-        for book_id in self._bought_together(owned, wanted):
-            picked.append(Recommendation(self._books[book_id], Reason.BOUGHT_TOGETHER))
-            seen.add(book_id)
+        for slot in self._bought_together(owned, wanted, limit):
+            picked.append(Recommendation(self._book_at(slot), Reason.BOUGHT_TOGETHER))
+            seen.add(slot)
             if len(picked) == limit:
                 return picked
-        for book_id in self._ranked_in(wanted):
-            if book_id in seen:
+        units_sold = self._units_sold
+        for slot in self._ranked_in(wanted):
+            if slot in seen:
                 continue
-            reason = Reason.BEST_SELLER if self._units_sold[book_id] else Reason.CATALOG
-            picked.append(Recommendation(self._books[book_id], reason))
+            reason = Reason.BEST_SELLER if units_sold[slot] else Reason.CATALOG
+            picked.append(Recommendation(self._book_at(slot), reason))
             if len(picked) == limit:
                 break
         return picked
 
-    def _recommendable(self, book_id: int, category: Category) -> bool:
-        book = self._books.get(book_id)
-        return book is not None and book.active and book.category == category
-
-    def _bought_together(self, owned: set[int], category: Category) -> list[int]:
-        """Books sharing orders with ``owned``, most shared orders first."""
+    def _bought_together(self, owned: set[int], category: Category, limit: int) -> list[int]:
+        """The first ``limit`` books sharing orders with ``owned``: most shared
+        orders first, then by units sold, then by id."""
+        if not owned:
+            return []
         together: Counter[int] = Counter()
-        for book_id in owned:
-            for order_id in self._orders_of_book.get(book_id, ())[-RECENT_ORDERS_PER_BOOK:]:
-                for other in self._books_of_order[order_id]:
-                    if other not in owned and self._recommendable(other, category):
-                        together[other] += 1
-        return sorted(together, key=lambda b: (-together[b], -self._units_sold[b], b))
+        for slot in owned:
+            others = self._co_purchases_of(slot)
+            low, high = others[category], others[category + 1]
+            if low != high:
+                # Counter.update counts an array in C.
+                together.update(others[low:high])
+        for slot in owned:
+            together.pop(slot, None)
+        if not together:
+            return []
+        counts = sorted(together.values(), reverse=True)
+        threshold = counts[min(limit, len(counts)) - 1]
+        picked = [slot for slot, count in together.items() if count >= threshold]
+        # Every candidate is pickable in ``category``, so its place in that
+        # category's ranking is its (-units sold, id) order.
+        self._ranked_in(category)
+        picked.sort(key=self._rank.__getitem__)
+        picked.sort(key=together.__getitem__, reverse=True)  # stable: ties keep rank order
+        return picked[:limit]
+
+    def _co_purchases_of(self, slot: int) -> array:
+        """One array per book: len(Category) + 1 offsets, then the others by category."""
+        found = self._co_purchases.get(slot)
+        if found is not None:
+            return found
+        by_category: list[list[int]] = [[] for _ in _CATEGORY_OF]
+        pickable, start, size, books = (
+            self._pickable,
+            self._order_start,
+            self._order_size,
+            self._order_books,
+        )
+        for order in (self._orders_of_book[slot] or ())[-RECENT_ORDERS_PER_BOOK:]:
+            first = start[order]
+            for other in books[first : first + size[order]]:
+                where = pickable[other]
+                if where != _NOT_PICKABLE and other != slot:
+                    by_category[where].append(other)
+        offsets = [len(by_category) + 1]
+        for others in by_category:
+            offsets.append(offsets[-1] + len(others))
+        found = array("i", offsets)
+        for others in by_category:
+            found.extend(others)
+        if len(self._co_purchases) >= CO_PURCHASES_CACHED:
+            # Oldest first (dicts keep insertion order).
+            del self._co_purchases[next(iter(self._co_purchases))]
+        self._co_purchases[slot] = found
+        return found
 
     def _ranked_in(self, category: Category) -> list[int]:
         ranked = self._ranked.get(category)
         if ranked is None:
-            ranked = sorted(
-                (b.id for b in self._books.values() if b.active and b.category == category),
-                key=lambda b: (-self._units_sold[b], b),
-            )
+            units_sold, book_ids = self._units_sold, self._book_ids
+            ranked = [slot for slot, c in enumerate(self._pickable) if c == category]
+            ranked.sort(key=lambda s: (-units_sold[s], book_ids[s]))
+            rank = self._rank
+            for place, slot in enumerate(ranked):
+                rank[slot] = place
             self._ranked[category] = ranked
         return ranked

@@ -30,13 +30,13 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import ChannelInvalidStateError
-from yarl import URL
 
 from bookstore.events.v1 import events_pb2
 from events.amqp import declare_exchanges, declare_queue
 from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, Event
 from events.dead_letters import is_last_delivery, parked_headers
 from events.dispatch import Action, Outcome, dispatch
+from events.log_format import redact_url
 from events.topology import Topology
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
 from recommender.store import Store
@@ -165,11 +165,6 @@ def apply_delivery(
     return Handled(outcome, learned[0] if learned else None)
 
 
-def _redacted(url: str) -> str:
-    parsed = URL(url)
-    return str(parsed.with_password("***")) if parsed.password else url
-
-
 class EventsConsumer:
     """Consumes this replica's queue into ``store`` and ``index``, beside the gRPC server.
 
@@ -279,7 +274,7 @@ class EventsConsumer:
 
     async def _connect(self) -> None:
         backoff = min(0.5, self._max_backoff)
-        where = _redacted(self._amqp_url)
+        where = redact_url(self._amqp_url)
         while True:
             try:
                 # Held by self at once, so stop() closes it whatever happens next.

@@ -7,18 +7,25 @@ with a deadline (2 s by default). Exits 0 only for SERVING; 1 for anything
 else: NOT_SERVING (the store is still loading, or the server is draining), no
 answer before the deadline, a refused connection, an unusable address.
 Docker reserves exit code 2, so nothing here exits with it.
+
+When the server listens with TLS (RECOMMENDER_TLS_CERT), the check is a TLS
+client configured like the site: RECOMMENDER_TLS_CA verifies the server
+(gRPC's public roots when unset), RECOMMENDER_TLS_SERVER_NAME overrides the
+name expected, and RECOMMENDER_TLS_CLIENT_CERT / _KEY are its identity when the
+server requires client certificates. Health needs no RECOMMENDER_AUTH_TOKEN.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from recommender.config import ConfigError, Settings
+from recommender.config import ClientTls, ConfigError, Settings
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 DEFAULT_TIMEOUT = 2.0
@@ -36,11 +43,33 @@ def health_target(listen: str) -> str:
     return f"{host}:{int(port)}"
 
 
-def check(target: str, *, service: str = "", timeout: float = DEFAULT_TIMEOUT) -> tuple[bool, str]:
-    """(serving?, what was seen) for ``service`` ("" is the whole server) at ``target``."""
+def channel_credentials(tls: ClientTls) -> grpc.ChannelCredentials:
+    """TLS credentials from ``tls``'s files (read now, so a change is seen next run)."""
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca.read_bytes() if tls.ca else None,
+        private_key=tls.key.read_bytes() if tls.key else None,
+        certificate_chain=tls.cert.read_bytes() if tls.cert else None,
+    )
+
+
+def check(
+    target: str,
+    *,
+    service: str = "",
+    timeout: float = DEFAULT_TIMEOUT,
+    tls: ClientTls | None = None,
+) -> tuple[bool, str]:
+    """(serving?, what was seen) for ``service`` ("" is the whole server) at ``target``;
+    over TLS when ``tls`` is given."""
     # Never through an HTTP proxy a container's environment may name.
-    options = [("grpc.enable_http_proxy", 0)]
-    with grpc.insecure_channel(target, options=options) as channel:
+    options: list[tuple[str, object]] = [("grpc.enable_http_proxy", 0)]
+    if tls is None:
+        channel = grpc.insecure_channel(target, options=options)
+    else:
+        if tls.server_name:
+            options.append(("grpc.ssl_target_name_override", tls.server_name))
+        channel = grpc.secure_channel(target, channel_credentials(tls), options=options)
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -65,12 +94,23 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage; Docker reserves 2
         return 0 if exc.code == 0 else 1
+    env = os.environ if env is None else env
     try:
-        target = health_target(Settings.from_env(env).listen)
+        settings = Settings.from_env(env)
+        target = health_target(settings.listen)
+        tls = None if settings.tls is None else ClientTls.from_env(env)
     except (ConfigError, ValueError) as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
-    serving, seen = check(target, service=args.service, timeout=args.timeout)
+    mutual = settings.tls is not None and settings.tls.client_ca is not None
+    if mutual and tls is not None and tls.cert is None:
+        print(
+            "unhealthy: the server requires client certificates (RECOMMENDER_TLS_CLIENT_CA); "
+            "set RECOMMENDER_TLS_CLIENT_CERT and RECOMMENDER_TLS_CLIENT_KEY for the health check",
+            file=sys.stderr,
+        )
+        return 1
+    serving, seen = check(target, service=args.service, timeout=args.timeout, tls=tls)
     # Docker keeps the output of the last checks: `docker inspect` shows why.
     out = sys.stdout if serving else sys.stderr
     print(f"{target} {args.service or '(server)'}: {seen}", file=out)

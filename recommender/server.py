@@ -7,6 +7,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,7 +17,8 @@ from bookstore.legacy import recommendations_pb2 as legacy_pb  # noqa: F401  (re
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from events.metrics import serve_metrics
-from recommender.config import Settings
+from recommender.auth import TokenAuthInterceptor
+from recommender.config import ConfigError, ServerTls, Settings
 from recommender.engine import RecommendationIndex
 from recommender.events_consumer import EventsConsumer
 from recommender.interceptors import AccessLogInterceptor
@@ -54,9 +56,49 @@ class RunningServer:
         await self.server.stop(grace)
 
 
-async def start_server(*, listen: str, index: RecommendationIndex | None = None) -> RunningServer:
-    """Bind and start. Without an index it answers UNAVAILABLE until ``ready()``."""
-    server = grpc.aio.server(interceptors=[AccessLogInterceptor()])
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
+    """TLS with ``tls``'s certificate; with a client CA, clients without a certificate
+    it signed are refused during the handshake, before any RPC."""
+    pair = (_read(tls.key, "RECOMMENDER_TLS_KEY"), _read(tls.cert, "RECOMMENDER_TLS_CERT"))
+    client_ca = None if tls.client_ca is None else _read(tls.client_ca, "RECOMMENDER_TLS_CLIENT_CA")
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def describe_security(tls: ServerTls | None, auth_token: str) -> str:
+    """How the port is protected, for the start-up log (never the token itself)."""
+    link = "plaintext"
+    if tls is not None:
+        link = "mutual TLS" if tls.client_ca is not None else "TLS"
+    return link + (", bearer token required" if auth_token else "")
+
+
+async def start_server(
+    *,
+    listen: str,
+    index: RecommendationIndex | None = None,
+    tls: ServerTls | None = None,
+    auth_token: str = "",
+) -> RunningServer:
+    """Bind and start. Without an index it answers UNAVAILABLE until ``ready()``.
+
+    ``tls`` switches the port to TLS (mutual with a client CA); ``auth_token``
+    makes every RPC but health checks require it.
+    """
+    credentials = None if tls is None else server_credentials(tls)
+    # The access log outermost: refused calls are logged and measured too.
+    interceptors: list[grpc.aio.ServerInterceptor] = [AccessLogInterceptor()]
+    if auth_token:
+        interceptors.append(TokenAuthInterceptor(auth_token))
+    server = grpc.aio.server(interceptors=interceptors)
     servicer = RecommendationsServicer(index)
     pb_grpc.add_RecommendationsServicer_to_server(servicer, server)
     server.add_generic_rpc_handlers((legacy_handler(servicer),))
@@ -66,7 +108,10 @@ async def start_server(*, listen: str, index: RecommendationIndex | None = None)
         (*SERVED, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(listen)
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
     except RuntimeError as exc:
         raise ListenError(f"cannot listen on {listen}: {exc}") from exc
     await server.start()
@@ -123,9 +168,14 @@ async def stop_consumer(consumer: EventsConsumer) -> None:
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain."""
-    running = await start_server(listen=settings.listen)
+    running = await start_server(
+        listen=settings.listen, tls=settings.tls, auth_token=settings.auth_token
+    )
     host = settings.listen.rsplit(":", 1)[0]
-    log.info("serving on %s:%d (loading the store)", host, running.port)
+    security = describe_security(settings.tls, settings.auth_token)
+    log.info("serving on %s:%d (%s; loading the store)", host, running.port, security)
+    if settings.auth_token and settings.tls is None:
+        log.warning("RECOMMENDER_AUTH_TOKEN without TLS: the token crosses the network in clear")
     serve_metrics("RECOMMENDER_METRICS_PORT")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -19,18 +19,19 @@ class NotReady(RuntimeError):
 
 
 def to_response(recommendations: list[Recommendation]) -> pb.RecommendationResponse:
-    return pb.RecommendationResponse(
-        recommendations=[
-            pb.BookRecommendation(
-                id=r.book.id,
-                title=r.book.title,
-                author=r.book.author,
-                category=int(r.book.category),
-                reason=int(r.reason),
-            )
-            for r in recommendations
-        ]
-    )
+    response = pb.RecommendationResponse()
+    # add() builds each entry in place: no message made and then copied in.
+    add = response.recommendations.add
+    for r in recommendations:
+        book = r.book
+        add(
+            id=book.id,
+            title=book.title,
+            author=book.author,
+            category=int(book.category),
+            reason=int(r.reason),
+        )
+    return response
 
 
 class RecommendationsServicer(pb_grpc.RecommendationsServicer):

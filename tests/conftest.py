@@ -14,8 +14,21 @@ from marketplace_site.catalog.models import Book, Category
 from marketplace_site.catalog.services import categories_ensure
 from marketplace_site.promotions.models import Promotion
 from marketplace_site.recommendations.selectors import reset_recommender_client
+from scripts.dev_certs import DevCerts, write_dev_certs
 
 _ids = itertools.count(1000)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> DevCerts:
+    """A development CA with a recommender server and a site client certificate."""
+    return write_dev_certs(tmp_path_factory.mktemp("certs"))[0]
+
+
+@pytest.fixture(scope="session")
+def other_ca(tmp_path_factory) -> DevCerts:
+    """A second, unrelated CA with certificates of its own: trusted by no one here."""
+    return write_dev_certs(tmp_path_factory.mktemp("other-ca"))[0]
 
 
 @pytest.fixture(autouse=True)

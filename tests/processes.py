@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from django.db import connection
@@ -105,7 +106,9 @@ def celery_worker(env: dict[str, str], name: str = "worker") -> Process:
             "--pool=solo",
             "--without-gossip",
             "--without-mingle",
-            f"--hostname={name}@%h",
+            # Unique: a second worker named alike (another test run, or a killed
+            # one not yet noticed by the broker) would hold its pidbox queue.
+            f"--hostname={name}-{uuid.uuid4().hex[:8]}@%h",
         ],
         env,
         name,

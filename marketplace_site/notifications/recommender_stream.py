@@ -14,6 +14,7 @@ import grpc
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from marketplace_site.recommendations.channel import ChannelSecurity
 from marketplace_site.recommendations.client import (
     SERVICE_CONFIG,
     RecommendedBook,
@@ -29,10 +30,13 @@ class BatchRequest:
 
 
 class StreamRecommender:
-    def __init__(self, *, target: str, timeout: float) -> None:
+    def __init__(
+        self, *, target: str, timeout: float, security: ChannelSecurity | None = None
+    ) -> None:
         self.target = target
         # For the whole stream, not per request.
         self.timeout = timeout
+        self.security = security or ChannelSecurity()
 
     def recommend_many(self, requests: Sequence[BatchRequest]) -> list[list[RecommendedBook]]:
         """One answer per request, in the requests' order."""
@@ -44,12 +48,11 @@ class StreamRecommender:
         ]
         # A channel per batch, not per process: a weekly job gains nothing
         # from keeping one open, and a forked worker never inherits it.
-        with grpc.insecure_channel(
-            self.target,
-            options=[("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)],
+        with self.security.open_channel(
+            self.target, [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)]
         ) as channel:
             stream = pb_grpc.RecommendationsStub(channel).RecommendStream(
-                iter(messages), timeout=self.timeout
+                iter(messages), timeout=self.timeout, metadata=self.security.metadata()
             )
             try:
                 responses = list(stream)

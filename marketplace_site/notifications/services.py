@@ -18,6 +18,7 @@ from events.contracts import Event
 from marketplace_site.notifications.emails import email_build, email_send, site_url
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
 from marketplace_site.notifications.selectors import digest_recipients
+from marketplace_site.recommendations.channel import ChannelSecurity
 from marketplace_site.recommendations.client import RecommendedBook
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ class BatchRecommender(Protocol):
 
 def recommender_stream() -> BatchRecommender:
     return StreamRecommender(
-        target=settings.RECOMMENDER_TARGET, timeout=settings.RECOMMENDER_DIGEST_TIMEOUT
+        target=settings.RECOMMENDER_TARGET,
+        timeout=settings.RECOMMENDER_DIGEST_TIMEOUT,
+        security=ChannelSecurity.from_settings(),
     )
 
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Round
 from django.urls import reverse
 
 
@@ -38,8 +39,13 @@ class Order(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
+                # Rounded: SQLite stores decimals as floats, whose differences are
+                # inexact (31.47 - 10.99 = 20.479999999999997); exact elsewhere.
                 condition=models.Q(
-                    total=models.F("subtotal") - models.F("discount") - models.F("voucher_discount")
+                    total=Round(
+                        models.F("subtotal") - models.F("discount") - models.F("voucher_discount"),
+                        2,
+                    )
                 ),
                 name="order_total_is_subtotal_minus_discounts",
             ),

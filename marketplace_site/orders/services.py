@@ -66,13 +66,6 @@ def order_checkout(
             order, the_quote = _place(user, items, expected_total, correlation_id, voucher_code)
     except VoucherInvalid as exc:
         raise VoucherRefused(str(exc)) from None
-    except IntegrityError as exc:
-        # Only the redemption ledger's constraint can race here: another
-        # checkout of this customer took the promotion first.
-        raise OrderError(
-            "This promotion was just used on another of your orders; "
-            "please review your cart's new total."
-        ) from exc
     order.quote = the_quote
     return order
 
@@ -154,12 +147,22 @@ def _place(
     outbox_record(payload=purchase_completed(order, the_quote), correlation_id=correlation_id)
     if the_quote.promotion is not None:
         promotion = promotions[the_quote.promotion.promotion_id]
-        Redemption.objects.create(
-            promotion=promotion,
-            user=user,
-            sequence=promotion.redemptions.filter(user=user).count() + 1,
-            order=order,
-            discount=the_quote.discount,
-        )
+        try:
+            # A savepoint, so only the ledger's unique key is read as the race
+            # below; any other integrity error is a bug and surfaces as one.
+            with transaction.atomic():
+                Redemption.objects.create(
+                    promotion=promotion,
+                    user=user,
+                    sequence=promotion.redemptions.filter(user=user).count() + 1,
+                    order=order,
+                    discount=the_quote.discount,
+                )
+        except IntegrityError as exc:
+            # Another checkout of this customer took the promotion first.
+            raise OrderError(
+                "This promotion was just used on another of your orders; "
+                "please review your cart's new total."
+            ) from exc
         outbox_record(payload=promotion_applied(order, the_quote), correlation_id=correlation_id)
     return order, the_quote

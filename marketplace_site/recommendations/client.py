@@ -4,6 +4,7 @@ One channel per process, opened lazily in the process that uses it (so
 gunicorn workers forked from a master each get their own); a deadline on
 every call; retries of UNAVAILABLE only, by the channel's service config; a
 circuit breaker so a dead recommender costs nothing after a few failures.
+TLS, mutual TLS and the shared token come from a ChannelSecurity (channel.py).
 Callers get plain values or RecommenderUnavailable, never a gRPC error.
 """
 
@@ -20,6 +21,7 @@ import pybreaker
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from marketplace_site.recommendations.channel import ChannelSecurity
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +76,11 @@ class RecommenderClient:
         timeout: float,
         breaker_failures: int = 5,
         breaker_reset: float = 30.0,
+        security: ChannelSecurity | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
+        self.security = security or ChannelSecurity()
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=breaker_failures,
             reset_timeout=breaker_reset,
@@ -97,17 +101,20 @@ class RecommenderClient:
             with self._lock:
                 if self._pid != pid:
                     # A channel inherited across fork() is unusable; start afresh.
-                    self._channel = grpc.insecure_channel(
+                    self._channel = self.security.open_channel(
                         self.target,
-                        options=[
-                            ("grpc.service_config", SERVICE_CONFIG),
-                            ("grpc.enable_retries", 1),
-                        ],
+                        [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)],
                     )
                     self._stub = pb_grpc.RecommendationsStub(self._channel)
                     self._pid = pid
         assert self._stub is not None
         return self._stub
+
+    def channel(self) -> grpc.Channel:
+        """The process's channel (opened if need be), for /readyz's health check."""
+        self._get_stub()
+        assert self._channel is not None
+        return self._channel
 
     def close(self) -> None:
         with self._lock:
@@ -121,10 +128,16 @@ class RecommenderClient:
         request = pb.RecommendationRequest(
             user_id=user_id, category=category, max_results=max_results
         )
-        metadata = (("x-correlation-id", correlation_id),) if correlation_id else ()
+        metadata = self.security.metadata()
+        if correlation_id:
+            metadata += (("x-correlation-id", correlation_id),)
+        try:
+            stub = self._get_stub()
+        except OSError as exc:  # a certificate file gone since start-up
+            raise RecommenderUnavailable("misconfigured", str(exc)) from exc
         try:
             response = self.breaker.call(
-                self._get_stub().Recommend, request, timeout=self.timeout, metadata=metadata
+                stub.Recommend, request, timeout=self.timeout, metadata=metadata
             )
         except pybreaker.CircuitBreakerError as exc:
             raise RecommenderUnavailable("breaker_open", str(exc)) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import pybreaker
@@ -13,13 +14,24 @@ from marketplace_site.catalog.models import Book
 from marketplace_site.catalog.selectors import best_sellers, books_in_order
 from marketplace_site.metrics import BREAKER_OPEN, RECOMMENDER_CALLS
 from marketplace_site.orders.selectors import purchased_book_ids
-from marketplace_site.recommendations.client import RecommenderClient, RecommenderUnavailable
+from marketplace_site.recommendations.channel import ChannelSecurity
+from marketplace_site.recommendations.client import (
+    RecommendedBook,
+    RecommenderClient,
+    RecommenderUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 CALLS = RECOMMENDER_CALLS
 
 _client: RecommenderClient | None = None
+
+# The recommender's answers, per process, for RECOMMENDATIONS_CACHE_SECONDS:
+# (user id, category, max_results) -> (expires at, books). A page view then
+# costs no call for a customer browsing around; fallbacks are never kept.
+_answers: dict[tuple[int, int, int], tuple[float, list[RecommendedBook]]] = {}
+ANSWERS_KEPT = 10_000
 
 
 class _BreakerGauge(pybreaker.CircuitBreakerListener):
@@ -46,6 +58,7 @@ def recommender_client() -> RecommenderClient:
             timeout=settings.RECOMMENDER_TIMEOUT,
             breaker_failures=settings.RECOMMENDER_BREAKER_FAILURES,
             breaker_reset=settings.RECOMMENDER_BREAKER_RESET,
+            security=ChannelSecurity.from_settings(),
         )
         _client.breaker.add_listener(_BreakerGauge())
     return _client
@@ -57,6 +70,32 @@ def reset_recommender_client() -> None:
     if _client is not None:
         _client.close()
     _client = None
+    _answers.clear()
+
+
+def _recommend(
+    *, user_id: int, category: int, max_results: int, correlation_id: str
+) -> list[RecommendedBook]:
+    """The recommender's answer, from this process's short-lived cache when fresh."""
+    key = (user_id, category, max_results)
+    now = time.monotonic()
+    kept = _answers.get(key)
+    if kept is not None and kept[0] > now:
+        CALLS.labels(outcome="cached").inc()
+        return kept[1]
+    answer = recommender_client().recommend(
+        user_id=user_id, category=category, max_results=max_results, correlation_id=correlation_id
+    )
+    CALLS.labels(outcome="ok").inc()
+    ttl = settings.RECOMMENDATIONS_CACHE_SECONDS
+    if ttl > 0:
+        if len(_answers) >= ANSWERS_KEPT:
+            for stale in [k for k, (expires, _) in _answers.items() if expires <= now]:
+                del _answers[stale]
+            if len(_answers) >= ANSWERS_KEPT:
+                del _answers[next(iter(_answers))]  # the oldest
+        _answers[key] = (now + ttl, answer)
+    return answer
 
 
 @dataclass
@@ -82,7 +121,7 @@ def recommendations_for(
         books = best_sellers(category_code=category_code, exclude={*bought, *exclude}, limit=limit)
         return Recommendations(books, fallback=True)
     try:
-        answer = recommender_client().recommend(
+        answer = _recommend(
             user_id=user_id,
             category=category_code,
             max_results=limit + len(exclude),
@@ -94,7 +133,6 @@ def recommendations_for(
         bought = purchased_book_ids(user=user)
         books = best_sellers(category_code=category_code, exclude={*bought, *exclude}, limit=limit)
         return Recommendations(books, fallback=True)
-    CALLS.labels(outcome="ok").inc()
     ids = [book.id for book in answer if book.id not in exclude][:limit]
     return Recommendations(books_in_order(ids))
 

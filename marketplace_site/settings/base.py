@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from marketplace_site.env import env
 
@@ -119,8 +120,28 @@ RECOMMENDER_TIMEOUT = env.float("RECOMMENDER_TIMEOUT", 0.25)
 RECOMMENDER_BREAKER_FAILURES = env.int("RECOMMENDER_BREAKER_FAILURES", 5)
 RECOMMENDER_BREAKER_RESET = env.float("RECOMMENDER_BREAKER_RESET", 30.0)
 RECOMMENDATIONS_ENABLED = env.bool("RECOMMENDATIONS_ENABLED", True)
+# Seconds a recommender answer is reused per (user, category, size) in one process; 0: never.
+RECOMMENDATIONS_CACHE_SECONDS = env.float("RECOMMENDATIONS_CACHE_SECONDS", 30.0)
 # The weekly digest's one stream carries every customer: a deadline for all of it.
 RECOMMENDER_DIGEST_TIMEOUT = env.float("RECOMMENDER_DIGEST_TIMEOUT", 60.0)
+# TLS to the recommender (see recommendations/channel.py): on when a CA or a
+# client certificate is set; the client pair is for a recommender that
+# requires client certificates (mutual TLS).
+RECOMMENDER_TLS_CA = env.file("RECOMMENDER_TLS_CA")
+RECOMMENDER_TLS_CLIENT_CERT = env.file("RECOMMENDER_TLS_CLIENT_CERT")
+RECOMMENDER_TLS_CLIENT_KEY = env.file("RECOMMENDER_TLS_CLIENT_KEY")
+if (RECOMMENDER_TLS_CLIENT_CERT is None) != (RECOMMENDER_TLS_CLIENT_KEY is None):
+    raise ImproperlyConfigured(
+        "set both RECOMMENDER_TLS_CLIENT_CERT and RECOMMENDER_TLS_CLIENT_KEY, or neither"
+    )
+RECOMMENDER_TLS_SERVER_NAME = env.str("RECOMMENDER_TLS_SERVER_NAME", "")
+# Sent as "authorization: Bearer <token>" on every call; must match the recommender's.
+RECOMMENDER_AUTH_TOKEN = env.str("RECOMMENDER_AUTH_TOKEN", "")
+if not (RECOMMENDER_AUTH_TOKEN.isascii() and RECOMMENDER_AUTH_TOKEN.isprintable()) or (
+    " " in RECOMMENDER_AUTH_TOKEN
+):
+    # gRPC would refuse it on every call; the value itself stays out of the message.
+    raise ImproperlyConfigured("RECOMMENDER_AUTH_TOKEN must be printable ASCII without spaces")
 
 # Links in e-mails are absolute: there is no request to build them from.
 SITE_URL = env.str("SITE_URL", "http://127.0.0.1:8000")

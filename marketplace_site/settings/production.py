@@ -1,5 +1,7 @@
 """Production: secrets required, HTTPS everywhere, SMTP e-mail."""
 
+from urllib.parse import unquote, urlsplit
+
 from django.core.exceptions import ImproperlyConfigured
 
 from marketplace_site.settings.base import *  # noqa: F403
@@ -13,6 +15,16 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", [])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("set DJANGO_ALLOWED_HOSTS (comma separated)")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# The broker: no default (the local one is guest's), and never the guest
+# account, whose password everyone knows. A URL without a user means guest too.
+AMQP_URL = env.str("AMQP_URL")
+if unquote(urlsplit(AMQP_URL).username or "guest") == "guest":
+    raise ImproperlyConfigured(
+        "AMQP_URL must not use RabbitMQ's guest account in production: create a user "
+        "for the bookstore and set amqp://user:password@host:5672/vhost"
+    )
+CELERY_BROKER_URL = AMQP_URL
 
 # TLS ends at the proxy in front of gunicorn, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -8,6 +8,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Each test points the client at its own server (or at nothing).
 RECOMMENDER_TARGET = env.str("RECOMMENDER_TARGET", "127.0.0.1:1")
+# Tests count the calls that reach the recommender; the cache's own test turns it on.
+RECOMMENDATIONS_CACHE_SECONDS = 0.0
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,4 +1,4 @@
-"""The whole shop, started the way `make run` starts it, used in a real browser.
+"""The whole shop (the session's `make run` stack, tests/e2e/conftest.py), used in a real browser.
 
 Headless Chromium from Debian's package, driven by Playwright (its own
 browser download is never used). A customer signs up, browses, gets
@@ -9,12 +9,7 @@ Screenshots go to test-artifacts/browser/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from decimal import Decimal
@@ -23,8 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 # The flags Debian's Chromium needs as root in a closed network.
 CHROMIUM_ARGS = [
@@ -38,88 +32,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """`make run` in a sandbox of its own: own database, store, queues and ports."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-    home = tmp_path_factory.mktemp("stack")
-    port = free_port()
-    recommender = f"127.0.0.1:{free_port()}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{home / 'marketplace.sqlite3'}",
-        "MARKETPLACE_PORT": str(port),
-        "RECOMMENDER_LISTEN": recommender,
-        "RECOMMENDER_TARGET": recommender,
-        "RECOMMENDER_DB": str(home / "recommender.sqlite3"),
-        "RECOMMENDER_INSTANCE": "browser-test",
-        "EVENTS_NAMESPACE": f"e2e-{uuid.uuid4().hex[:8]}",
-        "RECOMMENDER_METRICS_PORT": str(free_port()),
-        "RELAY_METRICS_PORT": str(free_port()),
-        "WORKER_METRICS_PORT": str(free_port()),
-        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "DJANGO_EMAIL_FILE_PATH": str(home / "mail"),
-        # A page must not wait on a slow first gRPC connection in this test.
-        "RECOMMENDER_TIMEOUT": "1.0",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    log = (home / "stack.log").open("w")
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "run"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(lambda: _answers(f"{base}/readyz"), 120, "the site", home)
-        _wait_for(lambda: _recommender_ready(home), 60, "the recommender", home)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(home / "stack.log", ARTIFACTS / "stack.log")
-
-
-def _answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _recommender_ready(home: Path) -> bool:
-    return "recommender.1" in (text := (home / "stack.log").read_text()) and " ready" in text
-
-
-def _wait_for(condition, timeout: float, what: str, home: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not come up:\n{(home / 'stack.log').read_text()[-5000:]}")
-
-
 @pytest.fixture
 def page(request):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -62,3 +62,5 @@ def delete_topology(topology: Topology, instances: Iterable[str] = ()) -> None:
             channel.queue_delete(spec.dead_letter_queue)
         channel.exchange_delete(topology.exchange)
         channel.exchange_delete(topology.dead_letter_exchange)
+        # A Celery worker's own task queue (CELERY_TASK_DEFAULT_QUEUE) in this namespace.
+        channel.queue_delete(f"{topology.namespace}.tasks")

@@ -16,6 +16,8 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "marketplace_site.settings.production",
     "DJANGO_SECRET_KEY": "k" * 20 + "a-long-random-production-secret-for-the-check-only",
     "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    # Production refuses RabbitMQ's guest account (tests/marketplace/test_secure_links.py).
+    "AMQP_URL": "amqp://bookstore:not-the-guest-password@rabbitmq:5672/bookstore",
 }
 
 

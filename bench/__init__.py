@@ -1,0 +1,1 @@
+"""Benchmarks: every hop against a bare baseline measured in the same run (`python -m bench`)."""

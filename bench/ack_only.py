@@ -1,0 +1,40 @@
+"""The bare baseline's consumers: the same ConsumerStep, queues and prefetch,
+each message only noted (event id, consumer, time) and acked.
+
+BENCH_CONSUMERS_FACTORY=bench.ack_only:consumers, BENCH_ACK_LOG=<file>
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+
+from events.celery_consumer import EventConsumers
+from events.dispatch import Handler
+from events.topology import QueueSpec
+from marketplace_site.event_handlers import ROUTES, event_topology
+
+
+class AckOnly(EventConsumers):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.log = open(os.environ["BENCH_ACK_LOG"], "a", buffering=1)  # noqa: SIM115
+
+    def on_message(
+        self, consumer_name: str, spec: QueueSpec, handlers: Mapping[str, Handler], message: Any
+    ) -> None:
+        self.log.write(f"{message.properties.get('message_id')} {consumer_name} {time.time()}\n")
+        message.ack()
+
+
+def consumers() -> EventConsumers:
+    return AckOnly(
+        topology=event_topology(),
+        routes=ROUTES,
+        apply=lambda consumer, event, handler: True,
+        prefetch=settings.EVENTS_PREFETCH,
+    )

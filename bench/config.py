@@ -1,0 +1,65 @@
+"""Sizes and durations of a quick run (a smoke check, < 60 s) and a full one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    # Recommender: the generated store, rounds per concurrency, seconds per round.
+    books: int
+    purchases: int
+    grpc_rounds: int
+    grpc_seconds: float
+    concurrencies: tuple[int, ...]
+    engine_calls: int
+    # Site: rounds and seconds per subject, connections of the load generator.
+    site_rounds: int
+    site_seconds: float
+    site_connections: int
+    site_users: int
+    # Events: purchases per round, rounds.
+    events: int
+    events_rounds: int
+    # Checkout: checkouts per round, rounds.
+    checkouts: int
+    checkout_rounds: int
+
+
+QUICK = Mode(
+    name="quick",
+    books=10_000,
+    purchases=100_000,
+    grpc_rounds=2,
+    grpc_seconds=0.5,
+    concurrencies=(1, 16, 64),
+    engine_calls=500,
+    site_rounds=1,
+    site_seconds=0.6,
+    site_connections=8,
+    site_users=8,
+    events=100,
+    events_rounds=1,
+    checkouts=30,
+    checkout_rounds=2,
+)
+
+FULL = Mode(
+    name="full",
+    books=100_000,
+    purchases=1_000_000,
+    grpc_rounds=6,
+    grpc_seconds=2.0,
+    concurrencies=(1, 16, 64),
+    engine_calls=5000,
+    site_rounds=4,
+    site_seconds=4.0,
+    site_connections=16,
+    site_users=40,
+    events=2000,
+    events_rounds=3,
+    checkouts=600,
+    checkout_rounds=4,
+)

@@ -1,0 +1,172 @@
+"""The Django side of the events and checkout hops, in its own process.
+
+Configured like the relay and the worker (bench.site_settings, DATABASE_URL
+to the bench's own PostgreSQL database); the harness drives it one JSON
+command per line (bench.procs.Driver):
+
+- setup: migrate, make the customers and the books checkouts use;
+- insert: N PurchaseCompleted events into the outbox in one transaction;
+- applied: how far the worker got with those events (inbox rows, ledgers);
+- envelopes: N envelopes for the bare baseline to publish itself;
+- checkout: N order_checkout() calls, with or without the outbox, timed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from typing import Any
+
+import django
+
+django.setup()
+
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django.db.models import Count, Max, Q, Sum  # noqa: E402
+
+from bench.hop_events import PURCHASE_CONSUMERS  # noqa: E402
+from bench.procs import serve_commands  # noqa: E402
+from bookstore.events.v1 import events_pb2  # noqa: E402
+from events.contracts import wrap  # noqa: E402
+from marketplace_site.campaigns.models import DailySales  # noqa: E402
+from marketplace_site.catalog.models import Book  # noqa: E402
+from marketplace_site.inbox.models import InboxEvent  # noqa: E402
+from marketplace_site.orders import services as order_services  # noqa: E402
+from marketplace_site.outbox.models import OutboxMessage  # noqa: E402
+
+CUSTOMERS = 20
+
+
+def purchase(order_id: int, user_id: int, book_id: int) -> events_pb2.PurchaseCompleted:
+    # One line per order, each order on a book of its own: a book's daily
+    # units then count how often its order was applied.
+    return events_pb2.PurchaseCompleted(
+        order_id=order_id,
+        user_id=user_id,
+        lines=[
+            events_pb2.PurchaseLine(
+                book_id=book_id,
+                title=f"Book {book_id}",
+                category=0,
+                quantity=1,
+                unit_price="10.00",
+                line_total="10.00",
+            )
+        ],
+        subtotal="10.00",
+        discount="0.00",
+        total="10.00",
+        currency="USD",
+    )
+
+
+class Commands:
+    def __init__(self) -> None:
+        self.users: list[int] = []
+        self.rng = random.Random(3)
+
+    def setup(self) -> dict[str, Any]:
+        call_command("migrate", verbosity=0, interactive=False)
+        call_command("load_catalog", verbosity=0)
+        # The catalog's own events have no consumer in the bench's namespace.
+        OutboxMessage.objects.all().delete()
+        Book.objects.update(stock=10_000_000)
+        for n in range(CUSTOMERS):
+            User.objects.get_or_create(
+                username=f"buyer{n}", defaults={"email": f"buyer{n}@example.com"}
+            )
+        self.users = list(User.objects.values_list("pk", flat=True))
+        return {"books": Book.objects.count()}
+
+    def _payloads(self, n: int, first_order: int) -> list[events_pb2.PurchaseCompleted]:
+        return [
+            purchase(first_order + i, self.users[i % len(self.users)], first_order + i)
+            for i in range(n)
+        ]
+
+    def insert(self, n: int, first_order: int) -> dict[str, Any]:
+        rows = []
+        for payload in self._payloads(n, first_order):
+            envelope = wrap(payload, correlation_id="bench", producer="bench")
+            rows.append(
+                OutboxMessage(
+                    event_id=envelope.event_id,
+                    event_type=envelope.event_type,
+                    envelope=envelope.SerializeToString(),
+                    correlation_id=envelope.correlation_id,
+                )
+            )
+        with transaction.atomic():
+            OutboxMessage.objects.bulk_create(rows)
+        return {"committed": time.time(), "event_ids": [str(r.event_id) for r in rows]}
+
+    def envelopes(self, n: int, first_order: int) -> dict[str, Any]:
+        return {
+            "envelopes": [
+                wrap(p, correlation_id="bench", producer="bench").SerializeToString().hex()
+                for p in self._payloads(n, first_order)
+            ]
+        }
+
+    def applied(self, event_ids: list[str], first_order: int, n: int) -> dict[str, Any]:
+        """Per event: when its last consumer committed; and what was lost or doubled."""
+        rows = (
+            InboxEvent.objects.filter(event_id__in=event_ids, consumer__in=PURCHASE_CONSUMERS)
+            .values("event_id")
+            .annotate(consumers=Count("id"), last=Max("applied_at"))
+        )
+        done = {str(r["event_id"]): r for r in rows}
+        complete = [r for r in done.values() if r["consumers"] == len(PURCHASE_CONSUMERS)]
+        units = dict(
+            DailySales.objects.filter(book_id__gte=first_order, book_id__lt=first_order + n)
+            .values_list("book_id")
+            .annotate(units=Sum("units"))
+        )
+        sent = OutboxMessage.objects.filter(event_id__in=event_ids).aggregate(
+            last=Max("sent_at"), pending=Count("id", filter=Q(sent_at__isnull=True))
+        )
+        return {
+            "relayed_at": (
+                sent["last"].timestamp() if sent["last"] and not sent["pending"] else None
+            ),
+            "complete": len(complete),
+            "applied_at": [r["last"].timestamp() for r in complete],
+            # An event whose ledger effect is missing or counted twice.
+            "ledger_missing": sum(1 for b in range(first_order, first_order + n) if b not in units),
+            "ledger_twice": sum(1 for u in units.values() if u > 1),
+            "inbox_twice": sum(1 for r in done.values() if r["consumers"] > 3),
+        }
+
+    def checkout(self, n: int, outbox: bool) -> dict[str, Any]:
+        """``n`` checkouts of one or two books; without the outbox its call is a no-op."""
+        books = list(Book.objects.filter(active=True).values_list("pk", flat=True))
+        real = order_services.outbox_record
+        if not outbox:
+            order_services.outbox_record = lambda **kwargs: None
+        user_objects = list(User.objects.filter(pk__in=self.users))
+        latencies = []
+        try:
+            started = time.perf_counter()
+            for i in range(n):
+                items = {b: 1 for b in self.rng.sample(books, self.rng.randint(1, 2))}
+                user = user_objects[i % len(user_objects)]
+                t0 = time.perf_counter()
+                order_services.order_checkout(
+                    user=user, items=items, correlation_id=uuid.uuid4().hex
+                )
+                latencies.append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - started
+        finally:
+            order_services.outbox_record = real
+        return {"count": n, "seconds": elapsed, "latencies": latencies}
+
+    def handle(self, command: dict[str, Any]) -> dict[str, Any]:
+        name = command.pop("cmd")
+        return getattr(self, name)(**command)
+
+
+if __name__ == "__main__":
+    serve_commands(Commands().handle)

@@ -1,0 +1,59 @@
+"""The bare baseline of the recommender: the same grpc.aio server setup
+(interceptor, health, reflection, logging), answering Recommend with an
+empty response without looking at anything.
+
+python -m bench.echo_server   (listens on RECOMMENDER_LISTEN, prints the port)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from events.log_format import configure_logging
+from recommender.config import Settings
+from recommender.interceptors import AccessLogInterceptor
+from recommender.server import SERVED
+
+log = logging.getLogger("recommender")
+EMPTY = pb.RecommendationResponse()
+
+
+class EchoServicer(pb_grpc.RecommendationsServicer):
+    async def Recommend(
+        self, request: pb.RecommendationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecommendationResponse:
+        return EMPTY
+
+
+async def main() -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    server = grpc.aio.server(interceptors=[AccessLogInterceptor()])
+    pb_grpc.add_RecommendationsServicer_to_server(EchoServicer(), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVED, health.SERVICE_NAME), server)
+    port = server.add_insecure_port(settings.listen)
+    await server.start()
+    for name in ("", *SERVED):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving on 127.0.0.1:%d", port)
+    log.info("ready")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.stop(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,228 @@
+"""Hop 3: N purchases end to end (outbox row -> relay -> RabbitMQ -> Celery
+handlers committed) against a bare aio-pika publish -> ConsumerStep ack-only
+consume of the same N messages, every event id counted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import defaultdict
+from typing import Any
+
+import aio_pika
+
+from bench.config import Mode
+from bench.pg import AMQP_URL, database, delete_namespace
+from bench.procs import PYTHON, VAR, Child, Driver, HarnessError, base_env
+from bench.stats import Comparison, Sample, Section, Target, interleave, median
+from events.topology import Topology
+
+MANAGE = "marketplace_site/manage.py"
+# The worker consumers that apply a PurchaseCompleted.
+PURCHASE_CONSUMERS = ("worker.campaigns", "worker.emails", "worker.vouchers")
+
+
+def django_env(url: str, namespace: str, **extra: str) -> dict[str, str]:
+    settings = {
+        "DJANGO_SETTINGS_MODULE": "bench.site_settings",
+        "DATABASE_URL": url,
+        "EVENTS_NAMESPACE": namespace,
+        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+    return base_env(**{**settings, **extra})
+
+
+def worker(name: str, env: dict[str, str]) -> Child:
+    child = Child(
+        name,
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "events.celery_app",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            f"--hostname={name}-{os.getpid()}@%h",
+        ],
+        env,
+    )
+    return child
+
+
+async def publish(namespace: str, messages: list[tuple[str, bytes]], routing_key: str) -> None:
+    """As the relay publishes: persistent, mandatory, confirmed, all at once."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await channel.get_exchange(Topology(namespace=namespace).exchange)
+        await asyncio.gather(
+            *(
+                exchange.publish(
+                    aio_pika.Message(
+                        body=body,
+                        content_type="application/x-protobuf",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=event_id,
+                        type=routing_key,
+                    ),
+                    routing_key=routing_key,
+                    mandatory=True,
+                )
+                for event_id, body in messages
+            )
+        )
+
+
+def wait_for(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise HarnessError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def run(mode: Mode, memory: dict[str, float]) -> Section:
+    n = mode.events
+    section = Section(f"Events end to end ({n} purchases per round, PostgreSQL)")
+    tag = f"bench-{os.getpid()}"
+    subject_ns, bare_ns = f"{tag}-events", f"{tag}-bare"
+    ack_log = VAR / "logs" / "ack-only.log"
+    ack_log.parent.mkdir(parents=True, exist_ok=True)
+    ack_log.write_text("")
+    counts = defaultdict(int)
+    with database(f"bookstore_bench_{os.getpid()}") as url:
+        children: list[Child] = []
+        driver = Driver("django-driver", "bench.django_driver", django_env(url, subject_ns))
+        try:
+            children.append(worker("events-worker", django_env(url, subject_ns)))
+            children.append(
+                worker(
+                    "ack-only-worker",
+                    django_env(
+                        url,
+                        bare_ns,
+                        BENCH_CONSUMERS_FACTORY="bench.ack_only:consumers",
+                        BENCH_ACK_LOG=str(ack_log),
+                    ),
+                )
+            )
+            driver.run(cmd="setup")  # migrates while the workers start
+            for child in children:
+                child.wait_for(" ready.", timeout=60)
+            relay = Child(
+                "relay",
+                [PYTHON, MANAGE, "run_relay"],
+                django_env(url, subject_ns, DJANGO_LOG_LEVEL="INFO"),
+            )
+            children.append(relay)
+            relay.wait_for("relay started", timeout=60)
+            orders = iter(range(1_000_000, 100_000_000, n))
+            relayed: list[float] = []
+            timeout = 60 + n / 20
+
+            def subject() -> Sample:
+                first = next(orders)
+                inserted = driver.run(cmd="insert", n=n, first_order=first)
+                t0 = inserted["committed"]
+
+                def done() -> dict | None:
+                    state = driver.run(
+                        cmd="applied", event_ids=inserted["event_ids"], first_order=first, n=n
+                    )
+                    return state if state["complete"] >= n else None
+
+                try:
+                    state = wait_for(done, timeout, "the worker to apply every event")
+                except HarnessError:
+                    state = driver.run(
+                        cmd="applied", event_ids=inserted["event_ids"], first_order=first, n=n
+                    )
+                    counts["subject lost"] += n - state["complete"]
+                time.sleep(0.3)  # a late duplicate would show up now
+                state = driver.run(
+                    cmd="applied", event_ids=inserted["event_ids"], first_order=first, n=n
+                )
+                counts["subject lost"] += state["ledger_missing"]
+                counts["subject applied twice"] += state["ledger_twice"] + state["inbox_twice"]
+                latencies = [max(0.0, a - t0) for a in state["applied_at"]]
+                if state["relayed_at"]:
+                    relayed.append(state["relayed_at"] - t0)
+                return Sample(len(latencies), max(latencies, default=0.0), latencies)
+
+            def bare() -> Sample:
+                first = next(orders)
+                made = driver.run(cmd="envelopes", n=n, first_order=first)
+                messages = [
+                    (f"bare-{first}-{i}", bytes.fromhex(h)) for i, h in enumerate(made["envelopes"])
+                ]
+                wanted = {event_id for event_id, _ in messages}
+                expected = n * len(PURCHASE_CONSUMERS)
+                start_at = len(ack_log.read_text().splitlines())
+                t0 = time.time()
+                asyncio.run(publish(bare_ns, messages, "orders.purchase_completed"))
+
+                def lines() -> list[str] | None:
+                    got = ack_log.read_text().splitlines()[start_at:]
+                    return got if len(got) >= expected else None
+
+                try:
+                    got = wait_for(lines, timeout, "the ack-only worker")
+                except HarnessError:
+                    got = ack_log.read_text().splitlines()[start_at:]
+                seen: dict[tuple[str, str], int] = defaultdict(int)
+                last: dict[str, float] = {}
+                for line in got:
+                    event_id, consumer, at = line.split()
+                    if event_id in wanted:
+                        seen[event_id, consumer] += 1
+                        last[event_id] = max(last.get(event_id, 0.0), float(at))
+                counts["baseline lost"] += expected - len(seen)
+                counts["baseline delivered twice"] += sum(1 for c in seen.values() if c > 1)
+                latencies = [max(0.0, at - t0) for at in last.values()]
+                return Sample(len(latencies), max(latencies, default=0.0), latencies)
+
+            subject()  # warm: connections, the relay's first round, the worker's caches
+            bare()
+            pairs = interleave(mode.events_rounds, bare, subject)
+            section.figures["relay: s from commit to the last row sent (median)"] = median(relayed)
+            memory["relay"] = relay.peak_rss_mb()
+            memory["worker"] = children[0].peak_rss_mb()
+            memory["ack-only worker (baseline)"] = children[1].peak_rss_mb()
+        finally:
+            driver.stop()
+            for child in reversed(children):
+                child.stop()
+            delete_namespace(subject_ns)
+            delete_namespace(bare_ns)
+    comparison = Comparison.of(
+        "events", "aio-pika publish -> ack-only ConsumerStep", "outbox -> relay -> handlers", pairs
+    )
+    section.comparisons.append(comparison)
+    section.figures.update({k: float(v) for k, v in sorted(counts.items())})
+    for key in ("subject lost", "subject applied twice"):
+        section.figures.setdefault(key, 0.0)
+    section.targets += [
+        Target("end-to-end rate vs bare consume", comparison.rate_ratio, 0.5, at_least=True),
+        Target("events lost", section.figures["subject lost"], 0, at_least=False, unit=""),
+        Target("events applied twice", section.figures["subject applied twice"], 0, False, unit=""),
+    ]
+    section.notes.append(
+        f"Each round commits {n} PurchaseCompleted outbox rows at once (a burst); each is"
+        f" applied by {len(PURCHASE_CONSUMERS)} consumers ({', '.join(PURCHASE_CONSUMERS)})."
+        " Rate = events whose every consumer committed / seconds from the commit to the last"
+        " one; latency = outbox commit -> last consumer's commit. The baseline publishes the"
+        " same envelopes (confirmed, persistent, as the relay does) to the same queues of a"
+        " namespace of its own, consumed by the same ConsumerStep acking only."
+    )
+    return section

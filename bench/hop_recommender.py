@@ -1,0 +1,113 @@
+"""Hop 1: Recommend over gRPC against a bare grpc.aio echo server, and the engine alone."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from bench.config import Mode
+from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env
+from bench.stats import Comparison, Sample, Section, Target, interleave, percentile
+from recommender.synthetic import write_synthetic_store
+
+
+def synthetic_store(books: int, purchases: int) -> Path:
+    """The generated store, made once and reused by later runs (var/bench/)."""
+    path = VAR / f"recommender-{books}-{purchases}.sqlite3"
+    if not path.exists():
+        VAR.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        write_synthetic_store(partial, books=books, purchases=purchases)
+        partial.rename(path)
+    return path
+
+
+def start_grpc(name: str, args: list[str], store: Path) -> tuple[Child, str]:
+    env = base_env(
+        RECOMMENDER_LISTEN="127.0.0.1:0",
+        RECOMMENDER_DB=str(store),
+        RECOMMENDER_CONSUME_EVENTS="false",
+        RECOMMENDER_INSTANCE=f"bench-{name}",
+    )
+    env.pop("RECOMMENDER_METRICS_PORT", None)
+    child = Child(name, args, env)
+    text = child.wait_for(" ready", timeout=120)
+    port = re.search(r"serving on 127\.0\.0\.1:(\d+)", text).group(1)
+    return child, f"127.0.0.1:{port}"
+
+
+def engine_alone(store: Path, calls: int, users: int) -> dict[str, float]:
+    done = subprocess.run(
+        [PYTHON, "-m", "bench.engine_probe", str(store), str(calls), str(users)],
+        cwd=REPO_ROOT,
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise HarnessError(f"engine probe failed:\n{done.stderr[-3000:]}")
+    data = json.loads(done.stdout)
+    return {
+        "engine build s": data["build_seconds"],
+        "engine p50 ms (cold)": percentile(data["cold"], 50) * 1000,
+        "engine p99 ms (cold)": percentile(data["cold"], 99) * 1000,
+        "engine p50 ms (warm)": percentile(data["warm"], 50) * 1000,
+        "engine p99 ms (warm)": percentile(data["warm"], 99) * 1000,
+        "engine process peak RSS MB": data["peak_rss_mb"],
+    }
+
+
+def run(mode: Mode, memory: dict[str, float]) -> Section:
+    store = synthetic_store(mode.books, mode.purchases)
+    users = mode.books  # write_synthetic_store's default: one user per book
+    section = Section(f"Recommender ({mode.books:,} books, {mode.purchases:,} purchases)")
+    recommender, target = start_grpc("recommender", [PYTHON, "-m", "recommender"], store)
+    echo, echo_target = start_grpc("echo", [PYTHON, "-m", "bench.echo_server"], store)
+    load = Driver("grpc-load", "bench.grpc_load")
+    try:
+
+        def round_of(where: str, concurrency: int, seconds: float, seed: int) -> Sample:
+            return Sample.from_dict(
+                load.run(
+                    target=where,
+                    concurrency=concurrency,
+                    seconds=seconds,
+                    users=users,
+                    seed=seed,
+                )
+            )
+
+        # Warm both: channels connected, the index's lazily computed parts filled.
+        round_of(echo_target, 16, 1.0, 99)
+        round_of(target, 16, 3.0 if mode.name == "full" else 1.0, 99)
+        for concurrency in mode.concurrencies:
+            seeds = iter(range(1, 1000))
+            pairs = interleave(
+                mode.grpc_rounds,
+                lambda c=concurrency, s=seeds: round_of(echo_target, c, mode.grpc_seconds, next(s)),
+                lambda c=concurrency, s=seeds: round_of(target, c, mode.grpc_seconds, next(s)),
+            )
+            section.comparisons.append(
+                Comparison.of(f"Recommend x{concurrency}", "echo server", "recommender", pairs)
+            )
+        memory["recommender"] = recommender.peak_rss_mb()
+        memory["echo server (baseline)"] = echo.peak_rss_mb()
+    finally:
+        load.stop()
+        recommender.stop()
+        echo.stop()
+    section.figures.update(engine_alone(store, mode.engine_calls, users))
+    at16 = next(c for c in section.comparisons if c.name == "Recommend x16")
+    section.targets += [
+        Target("QPS at 16 concurrent vs echo", at16.rate_ratio, 0.8, at_least=True),
+        Target("p99 at 16 concurrent vs echo", at16.p99_ratio, 2.0, at_least=False),
+    ]
+    section.notes.append(
+        "Each round drives one server for the same seconds from one load-generator process"
+        " (grpc.aio, one channel per server); random users and categories, max_results 10."
+    )
+    return section

@@ -1,0 +1,168 @@
+"""Hop 2: the home page with recommendations, without them, and a bare view,
+each served by gunicorn and driven by a load generator in its own process."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.config import Mode
+from bench.hop_recommender import start_grpc
+from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env, free_port
+from bench.stats import Comparison, Sample, Section, Target, rotate
+from recommender.catalog_file import read_catalog
+from recommender.config import DEMO_CATALOG
+from recommender.engine import Purchase
+from recommender.store import Store
+
+SITE_DB = VAR / "site.sqlite3"
+
+
+def site_env(**extra: str) -> dict[str, str]:
+    return base_env(
+        DJANGO_SETTINGS_MODULE="bench.site_settings",
+        DATABASE_URL=f"sqlite:///{SITE_DB}",
+        DJANGO_LOG_LEVEL="WARNING",
+        **extra,
+    )
+
+
+def prepare_site(users: int) -> dict:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{SITE_DB}{suffix}").unlink(missing_ok=True)
+    done = subprocess.run(
+        [PYTHON, "-m", "bench.site_setup", str(users)],
+        cwd=REPO_ROOT,
+        env=site_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise HarnessError(f"site setup failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def recommender_store(users: int) -> Path:
+    """The demo catalog and a history of the bench's customers, for the recommender."""
+    path = VAR / f"site-recommender-{users}.sqlite3"
+    if not path.exists():
+        books = read_catalog(DEMO_CATALOG)
+        rng = random.Random(2)
+        ids = [b.id for b in books]
+        purchases = []
+        for order in range(1, users * 20 + 1):
+            user = rng.randint(1, users)
+            for book in rng.sample(ids, rng.randint(1, 4)):
+                purchases.append(Purchase(order, user, book))
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        with Store(partial) as store:
+            store.upsert_books(books)
+            store.add_purchases(purchases)
+        partial.rename(path)
+    return path
+
+
+def start_gunicorn(name: str, **env: str) -> tuple[Child, int]:
+    port = free_port()
+    child = Child(
+        name,
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "marketplace_site.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            "--worker-class=gthread",
+            "--workers=2",
+            "--threads=2",
+            "--log-level=warning",
+        ],
+        site_env(**env),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return child, port
+        except OSError:
+            if child.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+    raise HarnessError(f"gunicorn {name} did not start:\n{child.text()[-3000:]}")
+
+
+def run(mode: Mode, memory: dict[str, float]) -> Section:
+    section = Section("Marketplace home page (gunicorn gthread, 2 workers x 2 threads)")
+    data = prepare_site(mode.site_users)
+    store = recommender_store(mode.site_users)
+    recommender, target = start_grpc("site-recommender", [PYTHON, "-m", "recommender"], store)
+    servers: dict[str, tuple[Child, int]] = {}
+    load = None
+    try:
+        servers["on"] = start_gunicorn("site-on", RECOMMENDER_TARGET=target)
+        servers["off"] = start_gunicorn(
+            "site-off", RECOMMENDER_TARGET=target, RECOMMENDATIONS_ENABLED="false"
+        )
+        servers["nocache"] = start_gunicorn(
+            "site-nocache", RECOMMENDER_TARGET=target, RECOMMENDATIONS_CACHE_SECONDS="0"
+        )
+        load = Driver("http-load", "bench.http_load")
+        home = ["/", *(f"/?category={slug}" for slug in data["slugs"])]
+
+        def runner(server: str, paths: list[str], seconds: float) -> Sample:
+            return Sample.from_dict(
+                load.run(
+                    port=servers[server][1],
+                    paths=paths,
+                    cookies=data["sessions"],
+                    connections=mode.site_connections,
+                    seconds=seconds,
+                )
+            )
+
+        runners = {
+            "bare": lambda: runner("on", ["/bench/bare"], mode.site_seconds),
+            "off": lambda: runner("off", home, mode.site_seconds),
+            "on": lambda: runner("on", home, mode.site_seconds),
+            "nocache": lambda: runner("nocache", home, mode.site_seconds),
+        }
+        for warm in runners.values():
+            warm()
+        samples = rotate(mode.site_rounds, runners)
+        memory["site (gunicorn worker)"] = servers["on"][0].peak_rss_mb()
+        memory["recommender (demo catalog, for the site)"] = recommender.peak_rss_mb()
+    finally:
+        if load is not None:
+            load.stop()
+        for child, _ in servers.values():
+            child.stop()
+        recommender.stop()
+
+    def compare(name: str, base: str, base_label: str, subject: str, label: str) -> Comparison:
+        pairs = list(zip(samples[base], samples[subject], strict=True))
+        return Comparison.of(name, base_label, label, pairs)
+
+    with_recs = compare("home", "off", "switched off", "on", "with recommendations")
+    section.comparisons += [
+        with_recs,
+        compare("home", "off", "switched off", "nocache", "with recommendations, no cache"),
+        compare("home", "bare", "bare view", "off", "without recommendations"),
+        compare("home", "bare", "bare view", "on", "with recommendations"),
+    ]
+    section.targets.append(
+        Target("home with recommendations vs without", with_recs.rate_ratio, 0.7, at_least=True)
+    )
+    section.notes.append(
+        f"{mode.site_users} signed-in customers with past orders, each connection one customer;"
+        f" {mode.site_connections} keep-alive connections from one load-generator process;"
+        " pages: / and /?category=<each category>. 'no cache' is the same server with"
+        " RECOMMENDATIONS_CACHE_SECONDS=0 (one gRPC call per page: the design before the cache)."
+    )
+    return section

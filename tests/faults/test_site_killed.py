@@ -1,0 +1,138 @@
+"""The site process SIGKILLed right after a checkout's response: the events are
+still delivered, once.
+
+A site that published from on_commit would lose them here: the process dies
+between its commit and its publish. With the outbox, the order and its events
+committed together, and a relay started afterwards delivers them.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+from events.topology import WORKER_CONSUMERS
+from marketplace_site.inbox.models import InboxEvent
+from marketplace_site.orders.models import Order
+from marketplace_site.outbox.models import OutboxMessage
+from tests.events.broker import wait_until
+from tests.faults.conftest import TOTAL
+from tests.faults.effects import (
+    assert_applied_exactly_once,
+    expected_counts,
+    wait_until_every_consumer_applied,
+)
+from tests.processes import MANAGE, Process, celery_worker, child_env, manage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "correct horse battery"  # the make_user fixture's
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Shopper:
+    """A customer's HTTP client: cookies, the CSRF token, no automatic redirects."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies = CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirects()
+        )
+
+    def request(self, path: str, data: dict[str, str] | None = None):
+        body = None
+        if data is not None:
+            body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.csrf()}).encode()
+        try:
+            return self.opener.open(f"{self.base}{path}", body, timeout=10)
+        except urllib.error.HTTPError as response:  # 3xx and 4xx land here
+            return response
+
+    def csrf(self) -> str:
+        [token] = [c.value for c in self.cookies if c.name == "csrftoken"]
+        return token
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_a_checkout_answered_just_before_the_site_died_is_delivered_once(
+    topology, shop, processes, tmp_path
+):
+    mail = tmp_path / "mail"
+    env = child_env(DJANGO_EMAIL_BACKEND="file", DJANGO_EMAIL_FILE_PATH=str(mail))
+    # The worker first, so its queues exist; nothing publishes until the relay starts.
+    worker = processes(celery_worker(env))
+    port = free_port()
+    site = processes(
+        Process(
+            [sys.executable, MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload"], env, "site"
+        )
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: answers(f"{base}/healthz"), timeout=60, what="the site to answer")
+    worker.wait_for_output(" ready.", timeout=60)
+
+    alice = shop.customers[0]
+    # The site's own hasher (the tests hash with MD5 for speed, which it does not accept).
+    alice.password = PBKDF2PasswordHasher().encode(PASSWORD, "fault-test", iterations=1000)
+    alice.save(update_fields=["password"])
+    shopper = Shopper(base)
+    assert shopper.request("/accounts/login/").status == 200
+    logged_in = shopper.request(
+        "/accounts/login/", {"username": alice.username, "password": PASSWORD}
+    )
+    assert logged_in.status == 302, logged_in.read()[-2000:]
+    for book in shop.books:
+        added = shopper.request(f"/cart/add/{book.pk}/", {"quantity": "1"})
+        assert (added.status, added.headers["Location"]) == (302, "/cart/")
+    cart = shopper.request("/cart/").read().decode()
+    shown = re.search(r'name="expected_total" value="([^"]+)"', cart).group(1)
+    assert shown == str(TOTAL)
+
+    response = shopper.request("/checkout/", {"expected_total": shown})
+    site.kill()
+
+    assert site.proc.returncode == -9
+    assert response.status == 302
+    order = Order.objects.get()
+    assert response.headers["Location"] == f"/orders/{order.pk}/"
+    assert (order.user, order.total) == (alice, TOTAL)
+    correlation_id = response.headers["X-Correlation-ID"]
+    assert order.correlation_id == correlation_id
+    rows = OutboxMessage.objects.filter(correlation_id=correlation_id)
+    assert sorted(rows.values_list("event_type", "state")) == [
+        ("orders.purchase_completed", "pending"),
+        ("promotions.promotion_applied", "pending"),
+    ]
+
+    processes(manage("run_relay", env=env, name="relay"))
+    wait_until_every_consumer_applied(timeout=60)
+    assert expected_counts() == dict.fromkeys(WORKER_CONSUMERS, 1)
+    assert_applied_exactly_once(topology=topology, mail=mail)
+    assert set(InboxEvent.objects.values_list("correlation_id", flat=True)) == {correlation_id}
+    assert correlation_id in worker.text()

@@ -1,0 +1,99 @@
+"""The site's short-lived cache of recommender answers (RECOMMENDATIONS_CACHE_SECONDS),
+against a scripted recommender on a real gRPC port."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from marketplace_site.recommendations import selectors
+from tests.marketplace import test_recommendations as pages
+from tests.marketplace.test_recommendations import calls_counted, recommendations_on
+
+# The scripted recommender of the page tests, on its own port.
+fake = pages.fake
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch, settings) -> Clock:
+    settings.RECOMMENDATIONS_CACHE_SECONDS = 30
+    clock = Clock()
+    monkeypatch.setattr(selectors, "time", clock)
+    return clock
+
+
+@pytest.mark.django_db
+def test_an_answer_is_reused_within_the_ttl_and_asked_again_after(client, make_book, fake, clock):
+    book = make_book()
+    fake.answer_ids = [book.pk]
+    ok, cached = calls_counted("ok"), calls_counted("cached")
+
+    for _ in range(3):
+        assert recommendations_on(client.get("/")) == ("recommender", [book.pk])
+    assert len(fake.calls) == 1
+    assert (calls_counted("ok") - ok, calls_counted("cached") - cached) == (1, 2)
+
+    clock.now += 29.9
+    client.get("/")
+    assert len(fake.calls) == 1
+    clock.now += 0.2
+    assert recommendations_on(client.get("/")) == ("recommender", [book.pk])
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.django_db
+def test_each_user_category_and_size_has_its_own_answer(client, make_book, make_user, fake, clock):
+    fake.answer_ids = [make_book().pk]
+    history = make_book(category="history")
+
+    client.get("/?category=fantasy")
+    client.get("/?category=romance")
+    client.get(f"/books/{history.pk}/")  # another size: one more than the row holds
+    client.force_login(make_user("bob"))
+    client.get("/?category=fantasy")
+    for path in ("/?category=fantasy", "/?category=romance", f"/books/{history.pk}/"):
+        client.get(path)  # each answered from the cache now
+    client.logout()
+    client.get("/?category=fantasy")
+
+    asked = [(c.request.user_id, c.request.category, c.request.max_results) for c in fake.calls]
+    bob = asked[3][0]
+    assert asked == [(0, 3, 6), (0, 6, 6), (0, 4, 7), (bob, 3, 6), (bob, 6, 6), (bob, 4, 7)]
+
+
+@pytest.mark.django_db
+def test_a_fallback_is_never_kept_as_the_recommenders_answer(client, make_book, fake, clock):
+    book = make_book()
+    fake.answer_ids = [book.pk]
+    fake.script = [grpc.StatusCode.INTERNAL]
+
+    assert recommendations_on(client.get("/"))[0] == "best-sellers"
+    assert recommendations_on(client.get("/")) == ("recommender", [book.pk])
+    assert recommendations_on(client.get("/")) == ("recommender", [book.pk])
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.django_db
+def test_resetting_the_client_forgets_the_answers(client, make_book, fake, clock):
+    fake.answer_ids = [make_book().pk]
+    client.get("/")
+    selectors.reset_recommender_client()
+    client.get("/")
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.django_db
+def test_zero_seconds_turns_the_cache_off(client, settings, make_book, fake, clock):
+    settings.RECOMMENDATIONS_CACHE_SECONDS = 0
+    fake.answer_ids = [make_book().pk]
+    client.get("/")
+    client.get("/")
+    assert len(fake.calls) == 2
