@@ -15,14 +15,18 @@ from grpc_reflection.v1alpha import reflection
 
 from bookstore.legacy import recommendations_pb2 as legacy_pb  # noqa: F401  (reflection)
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
-from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from events.metrics import serve_metrics
 from recommender.auth import TokenAuthInterceptor
 from recommender.config import ConfigError, ServerTls, Settings
 from recommender.engine import RecommendationIndex
 from recommender.events_consumer import EventsConsumer
 from recommender.interceptors import AccessLogInterceptor
-from recommender.servicer import LEGACY_SERVICE_NAME, RecommendationsServicer, legacy_handler
+from recommender.servicer import (
+    LEGACY_SERVICE_NAME,
+    RecommendationsServicer,
+    legacy_handler,
+    v1_handler,
+)
 from recommender.store import Store
 
 log = logging.getLogger("recommender")
@@ -100,8 +104,7 @@ async def start_server(
         interceptors.append(TokenAuthInterceptor(auth_token))
     server = grpc.aio.server(interceptors=interceptors)
     servicer = RecommendationsServicer(index)
-    pb_grpc.add_RecommendationsServicer_to_server(servicer, server)
-    server.add_generic_rpc_handlers((legacy_handler(servicer),))
+    server.add_generic_rpc_handlers((v1_handler(servicer), legacy_handler(servicer)))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

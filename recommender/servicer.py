@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from recommender.engine import InvalidRequest, Recommendation, RecommendationIndex
 
+V1_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Recommendations"].full_name
 # The seed tutorial's proto has no package, so its clients call this name.
 LEGACY_SERVICE_NAME = "Recommendations"
 
 
 class NotReady(RuntimeError):
     """The index is not loaded yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A request whose bytes are not a RecommendationRequest."""
+
+    error: str
+
+
+def parse_request(data: bytes) -> pb.RecommendationRequest | Undecodable:
+    """Never raises: gRPC would answer UNKNOWN for a deserializer's exception,
+    while bad bytes are the caller's mistake, INVALID_ARGUMENT."""
+    try:
+        return pb.RecommendationRequest.FromString(data)
+    except DecodeError as exc:
+        return Undecodable(str(exc) or "malformed protobuf")
 
 
 def to_response(recommendations: list[Recommendation]) -> pb.RecommendationResponse:
@@ -40,7 +59,9 @@ class RecommendationsServicer(pb_grpc.RecommendationsServicer):
         # clients retry, and health says NOT_SERVING.
         self.index = index
 
-    def _answer(self, request: pb.RecommendationRequest) -> pb.RecommendationResponse:
+    def _answer(self, request: pb.RecommendationRequest | Undecodable) -> pb.RecommendationResponse:
+        if isinstance(request, Undecodable):
+            raise InvalidRequest(f"the request is not a RecommendationRequest: {request.error}")
         if self.index is None:
             raise NotReady("the recommender is still loading its store")
         return to_response(
@@ -89,8 +110,28 @@ def legacy_handler(servicer: RecommendationsServicer) -> grpc.GenericRpcHandler:
         {
             "Recommend": grpc.unary_unary_rpc_method_handler(
                 servicer.Recommend,
-                request_deserializer=pb.RecommendationRequest.FromString,
+                request_deserializer=parse_request,
                 response_serializer=pb.RecommendationResponse.SerializeToString,
             )
+        },
+    )
+
+
+def v1_handler(servicer: RecommendationsServicer) -> grpc.GenericRpcHandler:
+    """The v1 service, as the generated registration would add it, but with
+    requests decoded by parse_request so undecodable bytes are our answer."""
+    return grpc.method_handlers_generic_handler(
+        V1_SERVICE_NAME,
+        {
+            "Recommend": grpc.unary_unary_rpc_method_handler(
+                servicer.Recommend,
+                request_deserializer=parse_request,
+                response_serializer=pb.RecommendationResponse.SerializeToString,
+            ),
+            "RecommendStream": grpc.stream_stream_rpc_method_handler(
+                servicer.RecommendStream,
+                request_deserializer=parse_request,
+                response_serializer=pb.RecommendationResponse.SerializeToString,
+            ),
         },
     )
