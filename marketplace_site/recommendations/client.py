@@ -45,6 +45,14 @@ SERVICE_CONFIG = json.dumps(
         ],
     }
 )
+CHANNEL_OPTIONS = (
+    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
+    # gRPC's reconnect backoff grows to 120 s while the recommender is down,
+    # which kept pages on the fallback for minutes after it came back.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
 # A client bug, not a sick recommender: it must not open the breaker.
 NOT_A_FAILURE = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
 
@@ -101,10 +109,7 @@ class RecommenderClient:
             with self._lock:
                 if self._pid != pid:
                     # A channel inherited across fork() is unusable; start afresh.
-                    self._channel = self.security.open_channel(
-                        self.target,
-                        [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)],
-                    )
+                    self._channel = self.security.open_channel(self.target, CHANNEL_OPTIONS)
                     self._stub = pb_grpc.RecommendationsStub(self._channel)
                     self._pid = pid
         assert self._stub is not None
