@@ -9,7 +9,7 @@ from bench.config import Mode
 from bench.hop_events import django_env
 from bench.pg import database
 from bench.procs import Driver
-from bench.stats import Comparison, Sample, Section, Target, interleave
+from bench.stats import Comparison, Sample, Section, Target, interleave, percentile
 
 
 def run(mode: Mode, memory: dict[str, float]) -> Section:
@@ -19,10 +19,15 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         try:
             driver.run(cmd="setup")
 
+            in_outbox: list[float] = []
+
             def checkouts(outbox: bool) -> Sample:
-                return Sample.from_dict(driver.run(cmd="checkout", n=mode.checkouts, outbox=outbox))
+                answer = driver.run(cmd="checkout", n=mode.checkouts, outbox=outbox)
+                in_outbox.extend(answer["in_outbox"])
+                return Sample.from_dict(answer)
 
             checkouts(True)
+            in_outbox.clear()
             pairs = interleave(
                 mode.checkout_rounds, lambda: checkouts(False), lambda: checkouts(True)
             )
@@ -30,12 +35,25 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             driver.stop()
     comparison = Comparison.of("checkout", "outbox_record() a no-op", "with the outbox", pairs)
     section.comparisons.append(comparison)
-    added_p99 = comparison.subject_p99_ms - comparison.baseline_p99_ms
-    added_p50 = comparison.subject_p50_ms - comparison.baseline_p50_ms
-    section.figures.update({"outbox adds, p50 ms": added_p50, "outbox adds, p99 ms": added_p99})
-    section.targets.append(Target("outbox adds to checkout p99", added_p99, 2.0, False, " ms"))
+    in_p50, in_p99 = percentile(in_outbox, 50) * 1000, percentile(in_outbox, 99) * 1000
+    section.figures.update(
+        {
+            "time in the outbox per checkout, p50 ms": in_p50,
+            "time in the outbox per checkout, p99 ms": in_p99,
+            "A/B: checkout p50 with - without, ms": (
+                comparison.subject_p50_ms - comparison.baseline_p50_ms
+            ),
+            "A/B: checkout p99 with - without, ms": (
+                comparison.subject_p99_ms - comparison.baseline_p99_ms
+            ),
+        }
+    )
+    section.targets.append(Target("outbox adds to a checkout, p99", in_p99, 2.0, False, " ms"))
     section.notes.append(
-        f"{mode.checkouts} checkouts of 1-2 books per round, one process, in-transaction"
-        " timing of order_checkout(); the difference of the rounds' p99s is what the outbox adds."
+        f"{mode.checkouts} checkouts of 1-2 books per round, timed around order_checkout() in"
+        " one process. The target is judged on the time each checkout spends in"
+        " outbox_record() (building the envelope and inserting its row, inside the checkout's"
+        " transaction), timed per checkout; the A/B difference of whole checkouts is shown"
+        " beside it, but a difference of two p99s mostly measures the noise in the tails."
     )
     return section

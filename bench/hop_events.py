@@ -97,7 +97,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     section = Section(f"Events end to end ({n} purchases per round, PostgreSQL)")
     tag = f"bench-{os.getpid()}"
     subject_ns, bare_ns = f"{tag}-events", f"{tag}-bare"
-    ack_log = VAR / "logs" / "ack-only.log"
+    ack_log = VAR / "logs" / f"ack-only-{os.getpid()}.log"
     ack_log.parent.mkdir(parents=True, exist_ok=True)
     ack_log.write_text("")
     counts = defaultdict(int)
@@ -198,13 +198,16 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             section.figures["relay: s from commit to the last row sent (median)"] = median(relayed)
             memory["relay"] = relay.peak_rss_mb()
             memory["worker"] = children[0].peak_rss_mb()
-            memory["ack-only worker (baseline)"] = children[1].peak_rss_mb()
+            memory["ack-only worker (baseline)"] = next(
+                c for c in children if c.name == "ack-only-worker"
+            ).peak_rss_mb()
         finally:
             driver.stop()
             for child in reversed(children):
                 child.stop()
             delete_namespace(subject_ns)
             delete_namespace(bare_ns)
+            ack_log.unlink(missing_ok=True)
     comparison = Comparison.of(
         "events", "aio-pika publish -> ack-only ConsumerStep", "outbox -> relay -> handlers", pairs
     )

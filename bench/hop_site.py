@@ -4,6 +4,7 @@ each served by gunicorn and driven by a load generator in its own process."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import time
@@ -19,7 +20,8 @@ from recommender.config import DEMO_CATALOG
 from recommender.engine import Purchase
 from recommender.store import Store
 
-SITE_DB = VAR / "site.sqlite3"
+# One per harness process: two runs at once must not share it.
+SITE_DB = VAR / f"site-{os.getpid()}.sqlite3"
 
 
 def site_env(**extra: str) -> dict[str, str]:
@@ -144,6 +146,8 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         for child, _ in servers.values():
             child.stop()
         recommender.stop()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{SITE_DB}{suffix}").unlink(missing_ok=True)
 
     def compare(name: str, base: str, base_label: str, subject: str, label: str) -> Comparison:
         pairs = list(zip(samples[base], samples[subject], strict=True))
