@@ -66,15 +66,6 @@ class OutboxSource(Protocol):
         """Release the database connection."""
 
 
-@dataclass
-class RelayStats:
-    published: int = 0
-    failed: int = 0
-    rounds: int = 0
-    # Seconds from commit to confirm of the oldest row in the last batch.
-    last_lag: float = 0.0
-
-
 class Relay:
     def __init__(
         self,
@@ -100,7 +91,8 @@ class Relay:
         self._source: OutboxSource | None = None
         self._connection: AbstractConnection | None = None
         self._exchange: AbstractExchange | None = None
-        self.stats = RelayStats()
+        # Rows published and marked sent since start, for the exit log line.
+        self.published = 0
 
     async def _db(self, call: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, call, *args)
@@ -167,13 +159,11 @@ class Relay:
             if isinstance(result, BaseException)
         }
         await self._db(source.finish, [row.id for row in sent], failed)
-        self.stats.rounds += 1
-        self.stats.published += len(sent)
-        self.stats.failed += len(failed)
-        if sent:
-            self.stats.last_lag = max(0.0, time.time() - sent[0].created_at.timestamp())
-            if self._on_published is not None:
-                self._on_published(sent, self.stats.last_lag)
+        self.published += len(sent)
+        if sent and self._on_published is not None:
+            # Commit-to-confirm time of the batch's oldest row.
+            lag = max(0.0, time.time() - sent[0].created_at.timestamp())
+            self._on_published(sent, lag)
         if failed:
             log.warning(
                 "relay: %d row(s) refused by the broker, retried later: %s",

@@ -8,9 +8,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from events.correlation import CorrelationIdFilter, correlation, current_correlation_id
-
-__all__ = ["CorrelationIdFilter", "CorrelationIdMiddleware", "current_correlation_id"]
+from events.correlation import correlation
 
 HEADER = "X-Correlation-ID"
 # Taken from the caller only when it looks like an id, never arbitrary text.

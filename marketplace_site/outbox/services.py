@@ -6,7 +6,7 @@ from django.db import transaction
 from google.protobuf.message import Message
 
 from events.contracts import wrap
-from marketplace_site.correlation import current_correlation_id
+from events.correlation import current_correlation_id
 from marketplace_site.outbox.models import OutboxMessage
 
 PRODUCER = "marketplace"

@@ -23,8 +23,6 @@ from marketplace_site.recommendations.client import (
 
 log = logging.getLogger(__name__)
 
-CALLS = RECOMMENDER_CALLS
-
 _client: RecommenderClient | None = None
 
 # The recommender's answers, per process, for RECOMMENDATIONS_CACHE_SECONDS:
@@ -81,12 +79,12 @@ def _recommend(
     now = time.monotonic()
     kept = _answers.get(key)
     if kept is not None and kept[0] > now:
-        CALLS.labels(outcome="cached").inc()
+        RECOMMENDER_CALLS.labels(outcome="cached").inc()
         return kept[1]
     answer = recommender_client().recommend(
         user_id=user_id, category=category, max_results=max_results, correlation_id=correlation_id
     )
-    CALLS.labels(outcome="ok").inc()
+    RECOMMENDER_CALLS.labels(outcome="ok").inc()
     ttl = settings.RECOMMENDATIONS_CACHE_SECONDS
     if ttl > 0:
         if len(_answers) >= ANSWERS_KEPT:
@@ -105,6 +103,18 @@ class Recommendations:
     fallback: bool = False
 
 
+def _best_sellers_for(
+    user: AbstractBaseUser | AnonymousUser,
+    category_code: int,
+    exclude: tuple[int, ...],
+    limit: int,
+) -> Recommendations:
+    """The fallback: the shop's own best sellers the customer has not bought."""
+    bought = purchased_book_ids(user=user)
+    books = best_sellers(category_code=category_code, exclude={*bought, *exclude}, limit=limit)
+    return Recommendations(books, fallback=True)
+
+
 def recommendations_for(
     *,
     user: AbstractBaseUser | AnonymousUser,
@@ -117,9 +127,7 @@ def recommendations_for(
     user_id = user.pk if user.is_authenticated else 0
     if not settings.RECOMMENDATIONS_ENABLED:
         # Switched off by the operator: the shop's own best sellers, no call.
-        bought = purchased_book_ids(user=user)
-        books = best_sellers(category_code=category_code, exclude={*bought, *exclude}, limit=limit)
-        return Recommendations(books, fallback=True)
+        return _best_sellers_for(user, category_code, exclude, limit)
     try:
         answer = _recommend(
             user_id=user_id,
@@ -128,11 +136,9 @@ def recommendations_for(
             correlation_id=correlation_id,
         )
     except RecommenderUnavailable as exc:
-        CALLS.labels(outcome=exc.reason).inc()
+        RECOMMENDER_CALLS.labels(outcome=exc.reason).inc()
         log.warning("recommender unavailable (%s); showing best sellers", exc)
-        bought = purchased_book_ids(user=user)
-        books = best_sellers(category_code=category_code, exclude={*bought, *exclude}, limit=limit)
-        return Recommendations(books, fallback=True)
+        return _best_sellers_for(user, category_code, exclude, limit)
     ids = [book.id for book in answer if book.id not in exclude][:limit]
     return Recommendations(books_in_order(ids))
 

@@ -40,4 +40,4 @@ class Command(BaseCommand):
             await relay.run(stop)
         finally:
             await relay.close()
-        log.info("relay stopped after publishing %d events", relay.stats.published)
+        log.info("relay stopped after publishing %d events", relay.published)
