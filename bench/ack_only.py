@@ -1,5 +1,5 @@
-"""The bare baseline's consumers: the same ConsumerStep, queues and prefetch,
-each message only noted (event id, consumer, time) and acked.
+"""The bare baseline's consumers: the same ConsumerStep, queues, prefetch and
+batching, each message only noted (event id, consumer, time) and acked.
 
 BENCH_CONSUMERS_FACTORY=bench.ack_only:consumers, BENCH_ACK_LOG=<file>
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -24,17 +24,26 @@ class AckOnly(EventConsumers):
         super().__init__(**kwargs)
         self.log = open(os.environ["BENCH_ACK_LOG"], "a", buffering=1)  # noqa: SIM115
 
-    def on_message(
-        self, consumer_name: str, spec: QueueSpec, handlers: Mapping[str, Handler], message: Any
+    def handle(
+        self,
+        consumer_name: str,
+        spec: QueueSpec,
+        handlers: Mapping[str, Handler],
+        messages: Sequence[Any],
     ) -> None:
-        self.log.write(f"{message.properties.get('message_id')} {consumer_name} {time.time()}\n")
-        message.ack()
+        for message in messages:
+            self.log.write(
+                f"{message.properties.get('message_id')} {consumer_name} {time.time()}\n"
+            )
+            message.ack()
 
 
 def consumers() -> EventConsumers:
     return AckOnly(
         topology=event_topology(),
         routes=ROUTES,
-        apply=lambda consumer, event, handler: True,
+        apply_batch=lambda consumer, events, handler: set(),
         prefetch=settings.EVENTS_PREFETCH,
+        batch_size=settings.EVENTS_BATCH_SIZE,
+        batch_wait=settings.EVENTS_BATCH_WAIT_MS / 1000,
     )

@@ -20,9 +20,10 @@ class Mode:
     site_seconds: float
     site_connections: int
     site_users: int
-    # Events: purchases per round, rounds.
+    # Events: purchases per round, rounds, worker processes (each side).
     events: int
     events_rounds: int
+    events_workers: int
     # Checkout: checkouts per round, rounds.
     checkouts: int
     checkout_rounds: int
@@ -42,6 +43,7 @@ QUICK = Mode(
     site_users=8,
     events=100,
     events_rounds=1,
+    events_workers=2,
     checkouts=30,
     checkout_rounds=2,
 )
@@ -60,6 +62,7 @@ FULL = Mode(
     site_users=40,
     events=2000,
     events_rounds=3,
+    events_workers=2,
     checkouts=600,
     checkout_rounds=4,
 )

@@ -3,14 +3,15 @@
 Domain events have their own queues (events.topology), never Celery's task
 queue: a task consumer would reject them as unknown messages. This step adds
 a kombu consumer per worker queue to the worker's connection, with a bounded
-prefetch, and turns each dispatch Outcome into an ack, a requeue, or a park
-(republish to the dead-letter exchange, confirmed, then ack).
+prefetch, hands their messages to events.dispatch in batches (one
+transaction each), and turns each message's Outcome into an ack, a requeue,
+or a park (republish to the dead-letter exchange, confirmed, then ack).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -20,12 +21,15 @@ from kombu.utils.imports import symbol_by_name
 
 from events.correlation import correlation
 from events.dead_letters import parked_headers
-from events.dispatch import Action, Apply, Handler, Outcome, dispatch
+from events.dispatch import Action, ApplyBatch, Delivery, Outcome, dispatch_batch
 from events.topology import DEAD_LETTER_QUEUE_ARGUMENTS, QueueSpec, Topology
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFETCH = 16
+DEFAULT_PREFETCH = 64
+DEFAULT_BATCH_SIZE = 32
+# Seconds a batch waits for more messages; a lone event is late by at most this.
+DEFAULT_BATCH_WAIT = 0.005
 
 
 def kombu_queues(topology: Topology, spec: QueueSpec) -> tuple[Queue, Queue]:
@@ -49,55 +53,93 @@ def kombu_queues(topology: Topology, spec: QueueSpec) -> tuple[Queue, Queue]:
 
 
 class EventConsumers:
-    """What the step needs, in one object a test (or another app) can build."""
+    """What the step needs, in one object a test (or another app) can build.
+
+    Each queue's messages are applied in batches of up to ``batch_size``: a
+    batch is handled when it is full or ``batch_wait`` seconds after its first
+    message, whichever comes first, and its messages are acked once its
+    transaction has committed. Without an event loop to time the wait (a
+    worker without a hub), every message is a batch of one.
+    """
 
     def __init__(
         self,
         *,
         topology: Topology,
-        routes: Mapping[str, Mapping[str, Handler]],
-        apply: Apply,
+        routes: Mapping[str, Mapping[str, Any]],
+        apply_batch: ApplyBatch,
         prefetch: int = DEFAULT_PREFETCH,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_wait: float = DEFAULT_BATCH_WAIT,
         on_outcome: Callable[[str, Outcome], None] | None = None,
     ) -> None:
+        if prefetch < 1 or batch_size < 1 or batch_wait < 0:
+            raise ValueError(
+                f"prefetch ({prefetch}) and batch_size ({batch_size}) must be at least 1,"
+                f" batch_wait ({batch_wait}) at least 0"
+            )
         self.topology = topology
         self.routes = routes
-        self.apply = apply
+        self.apply_batch = apply_batch
         self.prefetch = prefetch
+        # A batch larger than the prefetch would never fill: it would always wait.
+        self.batch_size = min(batch_size, prefetch)
+        self.batch_wait = batch_wait
         self.on_outcome = on_outcome
+        self.batches: list[Batch] = []
 
-    def consumers(self, channel: Any) -> list[Consumer]:
+    def consumers(self, channel: Any, hub: Any = None) -> list[Consumer]:
         consumers = []
+        self.batches = []
         for consumer_name, handlers in self.routes.items():
             spec = self.topology.queue(consumer_name)
             queue, parked = kombu_queues(self.topology, spec)
             parked(channel).declare()
+            batch = Batch(
+                partial(self.handle, consumer_name, spec, handlers),
+                size=self.batch_size if hub is not None else 1,
+                wait=self.batch_wait,
+                hub=hub,
+            )
+            self.batches.append(batch)
             consumers.append(
                 Consumer(
                     channel,
                     queues=[queue],
-                    on_message=partial(self.on_message, consumer_name, spec, handlers),
+                    on_message=batch.add,
                     prefetch_count=self.prefetch,
                 )
             )
         return consumers
 
-    def on_message(
+    def discard_pending(self) -> None:
+        """Forget unhandled messages (their channel is closing: the broker
+        delivers them again)."""
+        for batch in self.batches:
+            batch.discard()
+
+    def handle(
         self,
         consumer_name: str,
         spec: QueueSpec,
-        handlers: Mapping[str, Handler],
-        message: Message,
+        handlers: Mapping[str, Any],
+        messages: Sequence[Message],
     ) -> None:
-        with correlation(message.properties.get("correlation_id") or "-"):
-            outcome = dispatch(
+        ids = {m.properties.get("correlation_id") or "-" for m in messages}
+        with correlation(ids.pop() if len(ids) == 1 else "-"):
+            outcomes = dispatch_batch(
                 consumer=consumer_name,
-                body=message.body,
-                headers=message.headers,
+                deliveries=[Delivery(m.body, m.headers) for m in messages],
                 handlers=handlers,
-                apply=self.apply,
+                apply_batch=self.apply_batch,
                 delivery_limit=self.topology.delivery_limit,
             )
+        for message, outcome in zip(messages, outcomes, strict=True):
+            self.settle(consumer_name, spec, message, outcome)
+
+    def settle(
+        self, consumer_name: str, spec: QueueSpec, message: Message, outcome: Outcome
+    ) -> None:
         event = outcome.event
         log.info(
             "event consumer=%s type=%s id=%s result=%s%s",
@@ -138,6 +180,39 @@ class EventConsumers:
         )
 
 
+class Batch:
+    """Messages of one queue waiting to be handled together."""
+
+    def __init__(
+        self, handle: Callable[[list[Message]], None], *, size: int, wait: float, hub: Any
+    ) -> None:
+        self.handle = handle
+        self.size = size
+        self.wait = wait
+        self.hub = hub
+        self.pending: list[Message] = []
+        self.timer: Any = None
+
+    def add(self, message: Message) -> None:
+        self.pending.append(message)
+        if len(self.pending) >= self.size:
+            self.flush()
+        elif self.timer is None:
+            self.timer = self.hub.call_later(self.wait, self.flush)
+
+    def flush(self) -> None:
+        messages = self.pending
+        self.discard()
+        if messages:
+            self.handle(messages)
+
+    def discard(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.pending = []
+
+
 class DomainEventConsumerStep(bootsteps.ConsumerStep):
     """Registered on the Celery app. The app's ``events_consumers_factory``
     setting names (dotted path) a function returning the EventConsumers."""
@@ -147,7 +222,26 @@ class DomainEventConsumerStep(bootsteps.ConsumerStep):
         factory = parent.app.conf.get("events_consumers_factory")
         self.event_consumers: EventConsumers | None = symbol_by_name(factory)() if factory else None
 
+        self.hub: Any = None
+
+    def start(self, c: Any) -> None:
+        # The worker's event loop (None without one) times each batch's wait.
+        self.hub = c.hub
+        super().start(c)
+
+    def stop(self, c: Any) -> None:
+        self._discard_pending()
+        super().stop(c)
+
+    def shutdown(self, c: Any) -> None:
+        self._discard_pending()
+        super().shutdown(c)
+
+    def _discard_pending(self) -> None:
+        if self.event_consumers is not None:
+            self.event_consumers.discard_pending()
+
     def get_consumers(self, channel: Any) -> list[Consumer]:
         if self.event_consumers is None:
             return []
-        return self.event_consumers.consumers(channel)
+        return self.event_consumers.consumers(channel, self.hub)

@@ -1,27 +1,39 @@
-"""Deciding what to do with one delivered message: the consumer's plain core.
+"""Deciding what to do with delivered messages: the consumer's plain core.
 
 The transport (a Celery ConsumerStep here, aio-pika in the recommender) hands
-over the body and headers; this module decodes, finds the handler, applies it
-through an idempotent ``apply`` function and says what the transport must do
-with the message. No broker or database code in here.
+over bodies and headers; this module decodes them, finds each one's handler,
+applies it through an idempotent ``apply`` function and says what the
+transport must do with each message. No broker or database code in here.
+
+Messages come in batches so that a consumer can commit many events in one
+transaction: one commit, and one round trip per statement instead of one per
+event, is what lets a worker keep up with a burst. A batch that fails is
+applied again one event at a time, so one poison event costs the others a
+second try, never their outcome.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from events.contracts import Event, MalformedEvent, unwrap
 from events.dead_letters import is_last_delivery
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Event], None]
+H = TypeVar("H")
+
+# A marketplace handler applies a batch of events of one type, all or nothing.
+Handler = Callable[[Sequence[Event]], None]
 # apply(consumer, event, handler) -> True if applied, False if already applied.
-Apply = Callable[[str, Event, Handler], bool]
+Apply = Callable[[str, Event, Any], bool]
+# apply_batch(consumer, events, handler) -> the ids of the events it applied
+# now; the others had been applied before. All or nothing: raises on failure.
+ApplyBatch = Callable[[str, Sequence[Event], Any], set[str]]
 
 
 class Action(Enum):
@@ -40,37 +52,138 @@ class Outcome:
     event: Event | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One received message, as far as deciding its fate needs."""
+
+    body: bytes
+    headers: Mapping[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _Pending(Generic[H]):
+    handler: H
+    items: list[tuple[int, Event]]
+
+
+def dispatch_batch(
+    *,
+    consumer: str,
+    deliveries: Sequence[Delivery],
+    handlers: Mapping[str, H],
+    apply_batch: ApplyBatch,
+    delivery_limit: int,
+) -> list[Outcome]:
+    """One Outcome per delivery, in their order.
+
+    Events of one type go to ``apply_batch`` together; if that raises, each
+    of them is applied again alone, and only the ones that fail alone are
+    retried or parked.
+    """
+    outcomes: list[Outcome | None] = [None] * len(deliveries)
+    pending: dict[str, _Pending[H]] = {}
+    for index, delivery in enumerate(deliveries):
+        try:
+            event = unwrap(delivery.body)
+        except MalformedEvent as exc:
+            outcomes[index] = Outcome(Action.PARK, reason=f"malformed: {exc}", result="malformed")
+            continue
+        handler = handlers.get(event.event_type)
+        if handler is None:
+            # Bound here by mistake or by an older topology: nothing to do with it.
+            log.warning("%s has no handler for %s; acked", consumer, event.event_type)
+            outcomes[index] = Outcome(Action.ACK, result="ignored", event=event)
+            continue
+        pending.setdefault(event.event_type, _Pending(handler, [])).items.append((index, event))
+
+    for group in pending.values():
+        if len(group.items) > 1:
+            events = [event for _, event in group.items]
+            try:
+                applied = set(apply_batch(consumer, events, group.handler))
+            except Exception as exc:  # find the culprit below, one event at a time
+                log.warning(
+                    "%s: a batch of %d failed (%s: %s); applying them one at a time",
+                    consumer,
+                    len(events),
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                for index, event in group.items:
+                    outcomes[index] = _applied(event, applied)
+                    # The same event twice in a batch: applied once, then a duplicate.
+                    applied.discard(event.event_id)
+                continue
+        for index, event in group.items:
+            outcomes[index] = _apply_alone(
+                consumer, event, group.handler, apply_batch, deliveries[index], delivery_limit
+            )
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 def dispatch(
     *,
     consumer: str,
     body: bytes,
     headers: Mapping[str, Any] | None,
-    handlers: Mapping[str, Handler],
+    handlers: Mapping[str, H],
     apply: Apply,
     delivery_limit: int,
 ) -> Outcome:
+    """One message, applied through ``apply``, which applies one event."""
+
+    def apply_one(consumer: str, events: Sequence[Event], handler: H) -> set[str]:
+        (event,) = events
+        return {event.event_id} if apply(consumer, event, handler) else set()
+
+    (outcome,) = dispatch_batch(
+        consumer=consumer,
+        deliveries=[Delivery(body, headers)],
+        handlers=handlers,
+        apply_batch=apply_one,
+        delivery_limit=delivery_limit,
+    )
+    return outcome
+
+
+def _apply_alone(
+    consumer: str,
+    event: Event,
+    handler: Any,
+    apply_batch: ApplyBatch,
+    delivery: Delivery,
+    delivery_limit: int,
+) -> Outcome:
     try:
-        event = unwrap(body)
-    except MalformedEvent as exc:
-        return Outcome(Action.PARK, reason=f"malformed: {exc}", result="malformed")
-    handler = handlers.get(event.event_type)
-    if handler is None:
-        # Bound here by mistake or by an older topology: nothing to do with it.
-        log.warning("%s has no handler for %s; acked", consumer, event.event_type)
-        return Outcome(Action.ACK, result="ignored", event=event)
-    try:
-        applied = apply(consumer, event, handler)
+        applied = apply_batch(consumer, [event], handler)
     except Exception as exc:  # a handler's failure is data for the operator
-        reason = f"{type(exc).__name__}: {exc}"
-        if is_last_delivery(headers, delivery_limit):
-            return Outcome(Action.PARK, reason=f"failed: {reason}", result="failed", event=event)
-        log.warning(
-            "%s failed on %s %s, will retry: %s",
-            consumer,
-            event.event_type,
-            event.event_id,
-            reason,
-            extra={"correlation_id": event.correlation_id},
-        )
-        return Outcome(Action.REQUEUE, reason=reason, result="retry", event=event)
-    return Outcome(Action.ACK, result="applied" if applied else "duplicate", event=event)
+        return _failed(consumer, event, delivery.headers, exc, delivery_limit)
+    return _applied(event, applied)
+
+
+def _applied(event: Event, applied: set[str]) -> Outcome:
+    return Outcome(
+        Action.ACK, result="applied" if event.event_id in applied else "duplicate", event=event
+    )
+
+
+def _failed(
+    consumer: str,
+    event: Event,
+    headers: Mapping[str, Any] | None,
+    exc: Exception,
+    delivery_limit: int,
+) -> Outcome:
+    reason = f"{type(exc).__name__}: {exc}"
+    if is_last_delivery(headers, delivery_limit):
+        return Outcome(Action.PARK, reason=f"failed: {reason}", result="failed", event=event)
+    log.warning(
+        "%s failed on %s %s, will retry: %s",
+        consumer,
+        event.event_type,
+        event.event_id,
+        reason,
+        extra={"correlation_id": event.correlation_id},
+    )
+    return Outcome(Action.REQUEUE, reason=reason, result="retry", event=event)

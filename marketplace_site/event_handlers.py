@@ -1,13 +1,13 @@
 """Which marketplace handler applies which event, per consumer queue.
 
-Handlers are plain functions taking an events.contracts.Event; the Celery
-ConsumerStep runs each one through the inbox, so its effects and the
-"applied" record commit together.
+Handlers are plain functions taking a batch of events.contracts.Event of
+one type; the Celery ConsumerStep runs each batch through the inbox, so its
+effects and the "applied" records commit together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from django.conf import settings
 
@@ -17,7 +17,7 @@ from events.dispatch import Handler
 from events.metrics import consumer_outcome
 from events.topology import Topology
 from marketplace_site.campaigns.services import sales_record
-from marketplace_site.inbox.services import inbox_apply
+from marketplace_site.inbox.services import inbox_apply_batch
 from marketplace_site.notifications.services import order_confirmation_send
 from marketplace_site.promotions.services import promotion_stats_record
 from marketplace_site.vouchers.services import voucher_grant_if_due
@@ -36,15 +36,17 @@ def event_topology() -> Topology:
     )
 
 
-def _apply(consumer: str, event: Event, handler: Handler) -> bool:
-    return inbox_apply(consumer=consumer, event=event, handler=handler)
+def _apply_batch(consumer: str, events: Sequence[Event], handler: Handler) -> set[str]:
+    return inbox_apply_batch(consumer=consumer, events=events, handler=handler)
 
 
 def event_consumers() -> EventConsumers:
     return EventConsumers(
         topology=event_topology(),
         routes=ROUTES,
-        apply=_apply,
+        apply_batch=_apply_batch,
         prefetch=settings.EVENTS_PREFETCH,
+        batch_size=settings.EVENTS_BATCH_SIZE,
+        batch_wait=settings.EVENTS_BATCH_WAIT_MS / 1000,
         on_outcome=consumer_outcome,
     )

@@ -2,40 +2,61 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import F
 from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
 from marketplace_site.campaigns.models import DailySales, SaleLine
+from marketplace_site.counters import counters_add
+
+ZERO = Decimal(0)
 
 
 class SaleRejected(ValueError):
     """The purchase cannot go into the ledger; the message says why."""
 
 
-def sales_record(event: Event) -> None:
-    """Add each line of a purchase to the sales ledger and its book's day.
+def sales_record(events: Sequence[Event]) -> None:
+    """Add each line of the purchases to the sales ledger and its book's day.
 
     Runs inside the inbox transaction, so a redelivered event adds nothing,
-    and a failure part-way through leaves no line behind.
+    and a failure part-way through leaves no line behind. The whole batch
+    goes in with two statements: the lines, then every book-day's totals.
     """
-    payload: events_pb2.PurchaseCompleted = event.payload
-    sold_at = event.occurred_at
-    day = timezone.localdate(sold_at)
-    lines = [_sale_line(payload, line, sold_at) for line in payload.lines]
+    lines: list[SaleLine] = []
+    days: dict[tuple[int, date], dict[str, Any]] = {}
+    for event in events:
+        payload: events_pb2.PurchaseCompleted = event.payload
+        day = timezone.localdate(event.occurred_at)
+        for line in payload.lines:
+            sale = _sale_line(payload, line, event.occurred_at)
+            lines.append(sale)
+            totals = days.setdefault(
+                (sale.book_id, day),
+                {
+                    "category_code": sale.category_code,
+                    "units": 0,
+                    "revenue": Decimal(0),
+                    "orders": 0,
+                },
+            )
+            totals["units"] += sale.quantity
+            totals["revenue"] += sale.revenue
+            totals["orders"] += 1
     try:
         SaleLine.objects.bulk_create(lines)
     except IntegrityError as exc:
+        orders = ", ".join(str(event.payload.order_id) for event in events)
         raise SaleRejected(
-            f"order {payload.order_id} is already in the sales ledger, or lists a book twice"
+            f"order {orders} is already in the sales ledger, or lists a book twice"
         ) from exc
-    for line in lines:
-        _daily_sales_add(line, day)
+    counters_add(DailySales, key=("book_id", "day"), rows=days, add=("units", "revenue", "orders"))
 
 
 def _sale_line(
@@ -61,17 +82,4 @@ def _sale_line(
         quantity=line.quantity,
         revenue=revenue,
         sold_at=sold_at,
-    )
-
-
-def _daily_sales_add(line: SaleLine, day: date) -> None:
-    # get_or_create tolerates a concurrent worker creating the row first; the
-    # F() update then adds to whatever that worker committed.
-    row, _ = DailySales.objects.get_or_create(
-        book_id=line.book_id, day=day, defaults={"category_code": line.category_code}
-    )
-    DailySales.objects.filter(pk=row.pk).update(
-        units=F("units") + line.quantity,
-        revenue=F("revenue") + line.revenue,
-        orders=F("orders") + 1,
     )

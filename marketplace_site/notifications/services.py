@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.mail import get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
-from marketplace_site.notifications.emails import email_build, email_send, site_url
+from marketplace_site.notifications.emails import email_build, site_url
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
 from marketplace_site.notifications.selectors import digest_recipients
 from marketplace_site.recommendations.channel import ChannelSecurity
@@ -30,31 +30,46 @@ class UnknownCustomer(LookupError):
     """The event names a customer this database does not have."""
 
 
-def customer_get(user_id: int) -> AbstractBaseUser:
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None:
-        raise UnknownCustomer(f"user {user_id} does not exist")
-    return user
+def customers_get(user_ids: Iterable[int]) -> dict[int, AbstractBaseUser]:
+    """The customers by id; raises UnknownCustomer naming any that do not exist."""
+    wanted = set(user_ids)
+    users = get_user_model().objects.in_bulk(wanted)
+    missing = sorted(wanted - users.keys())
+    if missing:
+        raise UnknownCustomer(f"user {', '.join(map(str, missing))} does not exist")
+    return users
 
 
-def order_confirmation_send(event: Event) -> None:
-    """E-mail the customer what they bought (a PurchaseCompleted handler).
+def order_confirmation_send(events: Sequence[Event]) -> None:
+    """E-mail each customer what they bought (a PurchaseCompleted handler).
 
-    Sent inside the inbox transaction: if sending fails nothing is recorded
-    and the event is retried; a crash between sending and commit can repeat
-    the e-mail, which beats losing it.
+    Sent inside the inbox transaction, every message built before the first
+    is sent, over one connection: if sending fails nothing is recorded and the
+    events are retried; a crash between sending and commit can repeat an
+    e-mail, which beats losing it.
     """
-    payload: events_pb2.PurchaseCompleted = event.payload
-    user = customer_get(payload.user_id)
-    if not user.email:
-        log.info("order %s: user %s has no e-mail address", payload.order_id, user.pk)
-        return
+    users = customers_get(event.payload.user_id for event in events)
+    messages = []
+    for event in events:
+        payload: events_pb2.PurchaseCompleted = event.payload
+        user = users[payload.user_id]
+        if not user.email:
+            log.info("order %s: user %s has no e-mail address", payload.order_id, user.pk)
+            continue
+        messages.append(_order_confirmation(payload, user))
+    if messages:
+        get_connection().send_messages(messages)
+
+
+def _order_confirmation(
+    payload: events_pb2.PurchaseCompleted, user: AbstractBaseUser
+) -> EmailMultiAlternatives:
     subtotal, discount, total = (
         Decimal(payload.subtotal),
         Decimal(payload.discount),
         Decimal(payload.total),
     )
-    email_send(
+    return email_build(
         to=user.email,
         subject=f"Your order #{payload.order_id} is confirmed",
         template="order_confirmation",

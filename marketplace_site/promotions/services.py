@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-
-from django.db.models import F
+from typing import Any
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
+from marketplace_site.counters import counters_add
 from marketplace_site.promotions.models import Promotion, PromotionStats
 
 
@@ -15,14 +16,28 @@ class UnknownPromotion(LookupError):
     """The event names a promotion this database does not have."""
 
 
-def promotion_stats_record(event: Event) -> None:
-    """Count one redemption and its discount (runs inside the inbox transaction)."""
-    payload: events_pb2.PromotionApplied = event.payload
-    if not Promotion.objects.filter(pk=payload.promotion_id).exists():
-        raise UnknownPromotion(f"promotion {payload.promotion_id} does not exist")
-    stats, _ = PromotionStats.objects.get_or_create(promotion_id=payload.promotion_id)
-    PromotionStats.objects.filter(pk=stats.pk).update(
-        redemptions=F("redemptions") + 1,
-        discount_total=F("discount_total") + Decimal(payload.discount or "0"),
-        last_redeemed_at=event.occurred_at,
+def promotion_stats_record(events: Sequence[Event]) -> None:
+    """Count redemptions and their discounts (runs inside the inbox transaction)."""
+    totals: dict[tuple[int], dict[str, Any]] = {}
+    for event in events:
+        payload: events_pb2.PromotionApplied = event.payload
+        row = totals.setdefault(
+            (payload.promotion_id,),
+            {"redemptions": 0, "discount_total": Decimal(0), "last_redeemed_at": event.occurred_at},
+        )
+        row["redemptions"] += 1
+        row["discount_total"] += Decimal(payload.discount or "0")
+        row["last_redeemed_at"] = max(row["last_redeemed_at"], event.occurred_at)
+    known = set(
+        Promotion.objects.filter(pk__in=[pk for (pk,) in totals]).values_list("pk", flat=True)
+    )
+    missing = sorted(pk for (pk,) in totals if pk not in known)
+    if missing:
+        raise UnknownPromotion(f"promotion {', '.join(map(str, missing))} does not exist")
+    counters_add(
+        PromotionStats,
+        key=("promotion",),
+        rows=totals,
+        add=("redemptions", "discount_total"),
+        replace=("last_redeemed_at",),
     )

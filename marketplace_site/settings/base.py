@@ -169,7 +169,11 @@ EVENTS_NAMESPACE = env.str("EVENTS_NAMESPACE", "bookstore")
 # Deliveries of a failing event before it is parked in its dead-letter queue.
 EVENTS_DELIVERY_LIMIT = env.int("EVENTS_DELIVERY_LIMIT", 5)
 # Unacknowledged events a worker holds per queue.
-EVENTS_PREFETCH = env.int("EVENTS_PREFETCH", 16)
+EVENTS_PREFETCH = env.int("EVENTS_PREFETCH", 64)
+# Events a worker applies in one transaction (per queue), and how long a batch
+# waits for more after its first event (milliseconds).
+EVENTS_BATCH_SIZE = env.int("EVENTS_BATCH_SIZE", 32)
+EVENTS_BATCH_WAIT_MS = env.float("EVENTS_BATCH_WAIT_MS", 5)
 # Rows the relay publishes per round, and its idle poll interval (seconds).
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", 200)
 RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", 0.05)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
 from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
+from marketplace_site.counters import counters_add
 from marketplace_site.notifications.emails import email_send, site_url
-from marketplace_site.notifications.services import customer_get
+from marketplace_site.notifications.services import customers_get
 from marketplace_site.orders.models import Order
 from marketplace_site.vouchers.models import PurchaseCount, Voucher, VoucherRule
 from marketplace_site.vouchers.selectors import VoucherInvalid
@@ -29,38 +33,54 @@ def voucher_code_new() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def voucher_grant_if_due(event: Event) -> None:
-    """Count this purchase; on the Nth, grant and e-mail each matching rule's
-    voucher. Runs inside the inbox transaction, so a redelivered event counts
-    nothing and grants nothing; an e-mail failure rolls the grant back."""
-    payload: events_pb2.PurchaseCompleted = event.payload
-    user = customer_get(payload.user_id)
-    purchases = _purchase_count_increment(user.pk)
-    now = timezone.now()
-    for rule in VoucherRule.objects.filter(active=True, nth_purchase=purchases).order_by("id"):
-        # The unique (rule, owner) backs this up; a rule edited to a larger N
-        # must not grant its customers a second voucher.
-        if Voucher.objects.filter(rule=rule, owner=user).exists():
-            continue
-        voucher = Voucher.objects.create(
-            code=voucher_code_new(),
-            owner=user,
-            rule=rule,
-            percent_off=rule.percent_off,
-            granted_for_order_id=payload.order_id,
-            granted_at=now,
-            expires_at=now + timedelta(days=rule.valid_days) if rule.valid_days else None,
+def voucher_grant_if_due(events: Sequence[Event]) -> None:
+    """Count these purchases; on a customer's Nth, grant and e-mail each
+    matching rule's voucher. Runs inside the inbox transaction, so a
+    redelivered event counts nothing and grants nothing; an e-mail failure
+    rolls the grants back."""
+    users = customers_get(event.payload.user_id for event in events)
+    bought = Counter(event.payload.user_id for event in events)
+    # The upsert's row lock serializes one customer's purchase events across
+    # workers, so two of them cannot both count to N.
+    counted = dict(
+        counters_add(
+            PurchaseCount,
+            key=("user",),
+            rows={(user_id,): {"purchases": n} for user_id, n in bought.items()},
+            add=("purchases",),
+            returning=("purchases",),
         )
-        _voucher_email(voucher, user.email)
+    )
+    rules: dict[int, list[VoucherRule]] = defaultdict(list)
+    for rule in VoucherRule.objects.filter(active=True).order_by("id"):
+        rules[rule.nth_purchase].append(rule)
+    if not rules:
+        return
+    # Each customer's count before this batch, then one more per event in order.
+    purchases = {user_id: counted[user_id] - n for user_id, n in bought.items()}
+    now = timezone.now()
+    for event in events:
+        payload: events_pb2.PurchaseCompleted = event.payload
+        purchases[payload.user_id] += 1
+        for rule in rules.get(purchases[payload.user_id], ()):
+            _voucher_grant(rule, users[payload.user_id], payload.order_id, now)
 
 
-def _purchase_count_increment(user_id: int) -> int:
-    # The row lock serializes one customer's purchase events across workers,
-    # so two of them cannot both read N-1 and both see N.
-    counter, _ = PurchaseCount.objects.select_for_update().get_or_create(user_id=user_id)
-    counter.purchases += 1
-    counter.save(update_fields=["purchases"])
-    return counter.purchases
+def _voucher_grant(rule: VoucherRule, user: AbstractBaseUser, order_id: int, now: datetime) -> None:
+    # The unique (rule, owner) backs this up; a rule edited to a larger N
+    # must not grant its customers a second voucher.
+    if Voucher.objects.filter(rule=rule, owner=user).exists():
+        return
+    voucher = Voucher.objects.create(
+        code=voucher_code_new(),
+        owner=user,
+        rule=rule,
+        percent_off=rule.percent_off,
+        granted_for_order_id=order_id,
+        granted_at=now,
+        expires_at=now + timedelta(days=rule.valid_days) if rule.valid_days else None,
+    )
+    _voucher_email(voucher, user.email)
 
 
 def _voucher_email(voucher: Voucher, address: str) -> None:
