@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from events.celery_consumer import EventConsumers
+from events.celery_consumer import EventConsumers, ack_all
 from events.dispatch import Handler
 from events.topology import QueueSpec
 from marketplace_site.event_handlers import ROUTES, event_topology
@@ -35,7 +35,7 @@ class AckOnly(EventConsumers):
             self.log.write(
                 f"{message.properties.get('message_id')} {consumer_name} {time.time()}\n"
             )
-            message.ack()
+        ack_all(messages)
 
 
 def consumers() -> EventConsumers:

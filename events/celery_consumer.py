@@ -91,7 +91,11 @@ class EventConsumers:
     def consumers(self, channel: Any, hub: Any = None) -> list[Consumer]:
         consumers = []
         self.batches = []
-        for consumer_name, handlers in self.routes.items():
+        for n, (consumer_name, handlers) in enumerate(self.routes.items()):
+            # A channel per queue: a batch is acked with one "multiple" ack,
+            # which on a shared channel would ack other queues' messages too.
+            if n:
+                channel = channel.connection.channel()
             spec = self.topology.queue(consumer_name)
             queue, parked = kombu_queues(self.topology, spec)
             parked(channel).declare()
@@ -136,10 +140,13 @@ class EventConsumers:
             )
         for message, outcome in zip(messages, outcomes, strict=True):
             self.settle(consumer_name, spec, message, outcome)
+        ack_all(messages)
 
     def settle(
         self, consumer_name: str, spec: QueueSpec, message: Message, outcome: Outcome
     ) -> None:
+        """Log, park or requeue the message as its outcome says; acks are left to
+        ack_all, once the whole batch is settled."""
         event = outcome.event
         log.info(
             "event consumer=%s type=%s id=%s result=%s%s",
@@ -152,11 +159,8 @@ class EventConsumers:
         )
         if outcome.action is Action.PARK:
             self.park(message, spec, consumer_name, outcome.reason)
-            message.ack()
         elif outcome.action is Action.REQUEUE:
             message.requeue()
-        else:
-            message.ack()
         if self.on_outcome is not None:
             self.on_outcome(consumer_name, outcome)
 
@@ -178,6 +182,20 @@ class EventConsumers:
             type=properties.get("type"),
             mandatory=True,
         )
+
+
+def ack_all(messages: Sequence[Message]) -> None:
+    """Ack every message of a batch not requeued, in one frame.
+
+    The batch's queue has its channel to itself and a batch is settled
+    whole before the next is handled, so the deliveries still unacked up to
+    the batch's last are exactly the batch's own: one "multiple" ack on the
+    last not requeued covers them (a requeued one is settled already).
+    """
+    for message in reversed(messages):
+        if not message.acknowledged:
+            message.ack(multiple=True)
+            return
 
 
 class Batch:

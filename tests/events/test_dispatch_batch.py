@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bookstore.events.v1 import events_pb2
-from events.celery_consumer import Batch
+from events.celery_consumer import Batch, ack_all
 from events.contracts import PROMOTION_APPLIED, Event
 from events.dispatch import Action, Delivery, dispatch_batch
 from tests.events.publish import envelope_bytes
@@ -167,3 +167,30 @@ def test_discarded_messages_are_never_handled():
     hub.fire()
     assert handled == []
     assert batch.pending == []
+
+
+class FakeMessage:
+    def __init__(self, tag: int, *, requeued: bool = False) -> None:
+        self.delivery_tag = tag
+        self.acknowledged = requeued
+        self.acks: list[bool] = []
+
+    def ack(self, multiple: bool = False) -> None:
+        self.acks.append(multiple)
+        self.acknowledged = True
+
+
+def test_a_batch_is_acked_with_one_multiple_ack_on_its_last_message():
+    batch = [FakeMessage(1), FakeMessage(2), FakeMessage(3)]
+    ack_all(batch)
+    assert [m.acks for m in batch] == [[], [], [True]]
+
+
+def test_a_requeued_last_message_is_not_acked_the_one_before_it_is():
+    """A requeued delivery is settled already; acking it again is an error."""
+    batch = [FakeMessage(1), FakeMessage(2), FakeMessage(3, requeued=True)]
+    ack_all(batch)
+    assert [m.acks for m in batch] == [[], [True], []]
+    only_requeued = [FakeMessage(4, requeued=True)]
+    ack_all(only_requeued)
+    assert only_requeued[0].acks == []
