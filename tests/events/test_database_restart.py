@@ -1,0 +1,55 @@
+"""The worker's database connection dropped under it (a restart, a failover):
+the batch in flight fails and is requeued, not parked; the next one
+reconnects (Django drops a connection whose rollback failed)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.db import connection
+
+from bookstore.events.v1 import events_pb2
+from events.contracts import wrap
+from events.dispatch import Action, Delivery, dispatch_batch
+from marketplace_site.event_handlers import ROUTES, _apply_batch
+from marketplace_site.promotions.models import PromotionStats
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def redeemed(promotion_id: int) -> Delivery:
+    payload = events_pb2.PromotionApplied(promotion_id=promotion_id, order_id=1, discount="1.00")
+    return Delivery(wrap(payload, correlation_id="c", producer="t").SerializeToString())
+
+
+def drop_this_connection() -> None:
+    """What a database restart does to the worker's session."""
+    pid = connection.cursor().connection.info.backend_pid
+    settings = connection.settings_dict
+    dsn = f"host={settings['HOST']} port={settings['PORT'] or 5432} user={settings['USER']}"
+    with psycopg.connect(f"{dsn} dbname={settings['NAME']}", autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def apply(*deliveries: Delivery) -> list:
+    return dispatch_batch(
+        consumer="worker.promotions",
+        deliveries=list(deliveries),
+        handlers=ROUTES["worker.promotions"],
+        apply_batch=_apply_batch,
+        delivery_limit=5,
+    )
+
+
+def test_after_the_connection_drops_the_next_batch_reconnects_and_applies(make_promotion):
+    promotion = make_promotion()
+    assert [o.result for o in apply(redeemed(promotion.pk))] == ["applied"]
+
+    drop_this_connection()
+    lost = redeemed(promotion.pk)
+    [first_try] = apply(lost)
+    assert first_try.action is Action.REQUEUE  # not applied, and not parked either
+
+    [again] = apply(lost)
+    assert again.result == "applied"
+    assert PromotionStats.objects.get(promotion=promotion).redemptions == 2
