@@ -43,7 +43,7 @@ QUICK = Mode(
     site_users=8,
     events=100,
     events_rounds=1,
-    events_workers=2,
+    events_workers=1,
     checkouts=30,
     checkout_rounds=2,
 )
