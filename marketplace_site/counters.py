@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import models
+
+from marketplace_site.upsert import upsert
 
 
 def counters_add(
@@ -33,31 +35,13 @@ def counters_add(
     in key order, so workers adding to the same counters lock them in the
     same order: no deadlock.
     """
-    if not rows:
-        return []
-    meta = model._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    others = list(next(iter(rows.values())))
-    fields = [meta.get_field(name) for name in (*key, *others)]
-    params: list[Any] = []
-    for row_key in sorted(rows):
-        row = (*row_key, *(rows[row_key][name] for name in others))
-        params += [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
-
-    def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
-
-    updates = [f"{column(n)} = {table}.{column(n)} + EXCLUDED.{column(n)}" for n in add]
-    updates += [f"{column(n)} = EXCLUDED.{column(n)}" for n in replace]
-    placeholders = f"({', '.join(['%s'] * len(fields))})"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)})"
-            f" VALUES {', '.join([placeholders] * len(rows))}"
-            f" ON CONFLICT ({', '.join(column(n) for n in key)})"
-            f" DO UPDATE SET {', '.join(updates)}"
-            f" RETURNING {', '.join(column(n) for n in (*key, *returning))}",
-            params,
-        )
-        return cursor.fetchall()
+    others = list(next(iter(rows.values()), ()))
+    return upsert(
+        model,
+        fields=(*key, *others),
+        rows=((*k, *(rows[k][name] for name in others)) for k in sorted(rows)),
+        conflict=key,
+        add=add,
+        replace=replace,
+        returning=(*key, *returning),
+    )

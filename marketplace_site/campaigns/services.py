@@ -15,8 +15,6 @@ from events.contracts import Event
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.counters import counters_add
 
-ZERO = Decimal(0)
-
 
 class SaleRejected(ValueError):
     """The purchase cannot go into the ledger; the message says why."""

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from events.contracts import Event
+from events.dispatch import Handler
 from marketplace_site.inbox.models import InboxEvent
+from marketplace_site.upsert import upsert
 
 _COLUMNS = ("consumer", "event_id", "event_type", "correlation_id", "applied_at")
 
-BatchHandler = Callable[[Sequence[Event]], None]
 
-
-def inbox_apply_batch(*, consumer: str, events: Sequence[Event], handler: BatchHandler) -> set[str]:
+def inbox_apply_batch(*, consumer: str, events: Sequence[Event], handler: Handler) -> set[str]:
     """Record the events and run ``handler`` on those not recorded before, in
     one transaction; returns the ids applied now.
 
@@ -30,7 +30,7 @@ def inbox_apply_batch(*, consumer: str, events: Sequence[Event], handler: BatchH
     return {event.event_id for event in fresh}
 
 
-def inbox_apply(*, consumer: str, event: Event, handler: BatchHandler) -> bool:
+def inbox_apply(*, consumer: str, event: Event, handler: Handler) -> bool:
     """One event; False, doing nothing, when it was applied before."""
     return bool(inbox_apply_batch(consumer=consumer, events=[event], handler=handler))
 
@@ -40,30 +40,24 @@ def _record(consumer: str, events: Sequence[Event]) -> list[Event]:
     statement; the events inserted, in their order. A concurrent worker
     recording the same row first makes this one wait for its commit, then
     skip it."""
-    meta = InboxEvent._meta
-    fields = [meta.get_field(name) for name in _COLUMNS]
-    quote = connection.ops.quote_name
     now = timezone.now()
     # Keyed by the UUID, not its spelling: one event twice in a batch is recorded once.
     unique: dict[uuid.UUID, Event] = {}
     for event in events:
         unique.setdefault(uuid.UUID(event.event_id), event)
-    params: list[object] = []
-    # In key order, so two workers inserting overlapping batches (a redelivery
-    # racing its first delivery) wait for each other instead of deadlocking.
-    for key in sorted(unique):
-        event = unique[key]
-        values = (consumer, event.event_id, event.event_type, event.correlation_id, now)
-        params += [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
-    row = f"({', '.join(['%s'] * len(fields))})"
-    event_id = quote(fields[1].column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-            f" VALUES {', '.join([row] * len(unique))}"
-            f" ON CONFLICT ({quote(fields[0].column)}, {event_id}) DO NOTHING"
-            f" RETURNING {event_id}",
-            params,
-        )
-        inserted = {fields[1].to_python(value) for (value,) in cursor.fetchall()}
-    return [event for key, event in unique.items() if key in inserted]
+    inserted = upsert(
+        InboxEvent,
+        fields=_COLUMNS,
+        # In key order, so two workers inserting overlapping batches (a
+        # redelivery racing its first delivery) wait for each other instead
+        # of deadlocking.
+        rows=(
+            (consumer, event.event_id, event.event_type, event.correlation_id, now)
+            for _, event in sorted(unique.items())
+        ),
+        conflict=("consumer", "event_id"),
+        returning=("event_id",),
+    )
+    event_id = InboxEvent._meta.get_field("event_id")
+    recorded = {event_id.to_python(value) for (value,) in inserted}
+    return [event for key, event in unique.items() if key in recorded]

@@ -1,0 +1,60 @@
+"""Many rows in one INSERT ... ON CONFLICT statement, on PostgreSQL and SQLite.
+
+The ORM's bulk_create cannot say which rows it inserted, nor add to a
+conflicting row instead of overwriting it; the event handlers need both,
+for a whole batch of events at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, models
+
+
+def upsert(
+    model: type[models.Model],
+    *,
+    fields: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    conflict: Sequence[str],
+    add: Sequence[str] = (),
+    replace: Sequence[str] = (),
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (values of ``fields``, in that order). A row whose
+    ``conflict`` fields match a stored row adds its ``add`` fields to that
+    row's and overwrites its ``replace`` fields; with neither, it is skipped.
+    Returns ``returning`` of every row inserted or updated (raw database
+    values), none of a skipped one.
+    """
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = [meta.get_field(name) for name in fields]
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    params: list[Any] = []
+    count = 0
+    for row in rows:
+        params += [f.get_db_prep_save(v, connection) for f, v in zip(columns, row, strict=True)]
+        count += 1
+    if not count:
+        return []
+    updates = [f"{column(n)} = {table}.{column(n)} + EXCLUDED.{column(n)}" for n in add]
+    updates += [f"{column(n)} = EXCLUDED.{column(n)}" for n in replace]
+    action = f"UPDATE SET {', '.join(updates)}" if updates else "NOTHING"
+    placeholders = f"({', '.join(['%s'] * len(columns))})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in columns)})"
+            f" VALUES {', '.join([placeholders] * count)}"
+            f" ON CONFLICT ({', '.join(column(n) for n in conflict)})"
+            f" DO {action}"
+            f" RETURNING {', '.join(column(n) for n in returning)}",
+            params,
+        )
+        return cursor.fetchall()
