@@ -50,7 +50,8 @@ def worker(name: str, env: dict[str, str]) -> Child:
             "--pool=solo",
             "--without-gossip",
             "--without-mingle",
-            "--without-heartbeat",
+            # Heartbeats stay on, as deployed: without their timer the worker's
+            # event loop notices SIGTERM only at its next 10 s timer.
             f"--hostname={name}-{os.getpid()}@%h",
         ],
         env,
