@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from bench.procs import until_terminated
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from events.log_format import configure_logging
@@ -47,11 +47,7 @@ async def main() -> None:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving on 127.0.0.1:%d", port)
     log.info("ready")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    await until_terminated()
     await server.stop(1)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import aio_pika
 
 from bench.config import Mode
+from bench.cpu import CpuUse, fixed, metered, named
 from bench.pg import AMQP_URL, database, delete_namespace
 from bench.procs import PYTHON, VAR, Child, Driver, HarnessError, base_env
 from bench.stats import Comparison, Sample, Section, Target, interleave, median
@@ -103,6 +104,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     ack_log.parent.mkdir(parents=True, exist_ok=True)
     ack_log.write_text("")
     counts = defaultdict(int)
+    cpu_subject, cpu_bare = CpuUse(), CpuUse()
     with database(f"bookstore_bench_{os.getpid()}") as url:
         children: list[Child] = []
         driver = Driver("django-driver", "bench.django_driver", django_env(url, subject_ns))
@@ -190,7 +192,36 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
 
             subject()  # warm: connections, the relay's first round, the worker's caches
             bare()
-            pairs = interleave(mode.events_rounds, bare, subject)
+            broker, postgres = named("beam.smp"), named("postgres")
+            harness = fixed(os.getpid(), driver.pid)
+
+            def workers(prefix: str) -> Any:
+                return fixed(*(c.pid for c in children if c.name.startswith(prefix)))
+
+            pairs = interleave(
+                mode.events_rounds,
+                metered(
+                    bare,
+                    {
+                        "workers": workers("ack-only-worker"),
+                        "RabbitMQ": broker,
+                        "PostgreSQL": postgres,
+                        "publisher and harness": harness,
+                    },
+                    cpu_bare,
+                ),
+                metered(
+                    subject,
+                    {
+                        "workers": workers("events-worker"),
+                        "relay": fixed(relay.pid),
+                        "RabbitMQ": broker,
+                        "PostgreSQL": postgres,
+                        "harness": harness,
+                    },
+                    cpu_subject,
+                ),
+            )
             section.figures["relay: s from commit to the last row sent (median)"] = median(relayed)
             memory["relay"] = relay.peak_rss_mb()
             memory["worker"] = max(
@@ -211,6 +242,8 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     )
     section.comparisons.append(comparison)
     section.figures.update({k: float(v) for k, v in sorted(counts.items())})
+    section.figures.update(cpu_subject.figures("subject", "purchase"))
+    section.figures.update(cpu_bare.figures("baseline", "purchase"))
     for key in ("subject lost", "subject applied twice"):
         section.figures.setdefault(key, 0.0)
     section.targets += [
@@ -226,5 +259,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         " same envelopes (confirmed, persistent, as the relay does) to the same queues of a"
         " namespace of its own, consumed by the same ConsumerStep acking only. Both sides"
         f" run {mode.events_workers} worker process(es), one per core, as a deployment would."
+        " CPU per purchase is each group's user + system time (from /proc) over the measured"
+        " rounds, RabbitMQ and PostgreSQL included: they serve only the bench while it runs."
     )
     return section

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from bench.config import Mode
+from bench.cpu import CpuUse, fixed, metered
 from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env
-from bench.stats import Comparison, Sample, Section, Target, interleave, percentile
+from bench.stats import Comparison, Sample, Section, Target, interleave, percentile, rotate
 from recommender.synthetic import write_synthetic_store
 
 
@@ -67,7 +70,11 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     section = Section(f"Recommender ({mode.books:,} books, {mode.purchases:,} purchases)")
     recommender, target = start_grpc("recommender", [PYTHON, "-m", "recommender"], store)
     echo, echo_target = start_grpc("echo", [PYTHON, "-m", "bench.echo_server"], store)
+    fixed_answer, fixed_target = start_grpc(
+        "fixed-answer", [PYTHON, "-m", "bench.fixed_answer_server"], store
+    )
     load = Driver("grpc-load", "bench.grpc_load")
+    cpu = {name: CpuUse() for name in ("echo server", "fixed answer", "recommender")}
     try:
 
         def round_of(where: str, concurrency: int, seconds: float, seed: int) -> Sample:
@@ -81,27 +88,56 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 )
             )
 
-        # Warm both: channels connected, the index's lazily computed parts filled.
+        # Warm all: channels connected, the index's lazily computed parts filled.
         round_of(echo_target, 16, 1.0, 99)
+        round_of(fixed_target, 16, 1.0, 99)
         round_of(target, 16, 3.0 if mode.name == "full" else 1.0, 99)
         for concurrency in mode.concurrencies:
             seeds = iter(range(1, 1000))
-            pairs = interleave(
+
+            def runner(where: str, c: int = concurrency, s: Iterator[int] = seeds) -> Sample:
+                return round_of(where, c, mode.grpc_seconds, next(s))
+
+            name = f"Recommend x{concurrency}"
+            if concurrency != 16:
+                pairs = interleave(
+                    mode.grpc_rounds, partial(runner, echo_target), partial(runner, target)
+                )
+                section.comparisons.append(Comparison.of(name, "echo server", "recommender", pairs))
+                continue
+            # At the target's concurrency, the fixed answer too, and where the CPU went.
+            servers = {
+                "echo server": (echo, echo_target),
+                "fixed answer": (fixed_answer, fixed_target),
+                "recommender": (recommender, target),
+            }
+            samples = rotate(
                 mode.grpc_rounds,
-                lambda c=concurrency, s=seeds: round_of(echo_target, c, mode.grpc_seconds, next(s)),
-                lambda c=concurrency, s=seeds: round_of(target, c, mode.grpc_seconds, next(s)),
+                {
+                    label: metered(
+                        partial(runner, where),
+                        {"server": fixed(child.pid), "load generator": fixed(load.pid)},
+                        cpu[label],
+                    )
+                    for label, (child, where) in servers.items()
+                },
             )
-            section.comparisons.append(
-                Comparison.of(f"Recommend x{concurrency}", "echo server", "recommender", pairs)
-            )
+            for label in ("recommender", "fixed answer"):
+                pairs = list(zip(samples["echo server"], samples[label], strict=True))
+                section.comparisons.append(Comparison.of(name, "echo server", label, pairs))
+        for label, use in cpu.items():
+            section.figures.update(use.figures(f"x16, {label}", "call"))
         memory["recommender"] = recommender.peak_rss_mb()
         memory["echo server (baseline)"] = echo.peak_rss_mb()
     finally:
         load.stop()
         recommender.stop()
         echo.stop()
+        fixed_answer.stop()
     section.figures.update(engine_alone(store, mode.engine_calls, users))
-    at16 = next(c for c in section.comparisons if c.name == "Recommend x16")
+    at16 = next(
+        c for c in section.comparisons if c.name == "Recommend x16" and c.subject == "recommender"
+    )
     section.targets += [
         Target("QPS at 16 concurrent vs echo", at16.rate_ratio, 0.8, at_least=True),
         Target("p99 at 16 concurrent vs echo", at16.p99_ratio, 2.0, at_least=False),
@@ -109,5 +145,9 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     section.notes.append(
         "Each round drives one server for the same seconds from one load-generator process"
         " (grpc.aio, one channel per server); random users and categories, max_results 10."
+        " The fixed answer is the recommender's own server answering every call with the same"
+        " ten books: between the echo server and it, the cost of a ten-book answer; between it"
+        " and the recommender, the ranking's. CPU per call is the server's and the load"
+        " generator's own (user + system, all threads, from /proc) over the x16 rounds."
     )
     return section

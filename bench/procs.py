@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -115,6 +116,7 @@ class Driver:
             text=True,
         )
         self._stderr: list[str] = []
+        self.pid = self.proc.pid
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
@@ -158,3 +160,12 @@ def serve_commands(handle: Any) -> None:
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
+
+
+async def until_terminated() -> None:
+    """The child's side: return once SIGTERM or SIGINT arrives (Child.stop sends one)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

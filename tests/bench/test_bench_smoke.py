@@ -1,12 +1,16 @@
-"""The benchmark's pure figures: percentiles, ratios, A B A B rounds (no timing asserted)."""
+"""The benchmark's pure figures: percentiles, ratios, rounds, CPU accounting (no speed asserted)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import time
+from pathlib import Path
 
 import pytest
 
+from bench.cpu import CpuUse, cpu_seconds, fixed, metered, named
 from bench.stats import (
     Comparison,
     Report,
@@ -84,3 +88,41 @@ def test_targets_and_the_report(tmp_path):
     assert data["sections"][0]["figures"]["unmeasured"] is None
     assert [t["met"] for t in data["sections"][0]["targets"]] == [True, False]
     assert "MISSED" in report.table()
+
+
+def _burn(seconds: float) -> None:
+    """Spend ``seconds`` of this thread's CPU time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+def test_a_metered_round_counts_the_cpu_of_each_group():
+    me = os.getpid()
+    assert me in named(Path("/proc/self/comm").read_text().strip())()
+    assert cpu_seconds(2**22 + 1) is None  # beyond pid_max: no such process
+
+    use = CpuUse()
+
+    def round_() -> Sample:
+        _burn(0.3)
+        return Sample(count=100, seconds=1.0)
+
+    sample = metered(round_, {"this process": fixed(me), "nobody": fixed()}, use)()
+    assert sample.count == 100
+    assert use.events == 100
+    # At least the 0.3 s burnt (clock ticks are 10 ms); nothing for an empty group.
+    assert use.seconds["this process"] >= 0.29
+    assert use.seconds["nobody"] == 0.0
+    assert use.wall >= use.seconds["this process"] - 0.02
+
+
+def test_cpu_figures_per_event_and_cores_busy():
+    use = CpuUse({"workers": 2.0, "broker": 1.0}, wall=2.0, events=1000)
+    use.add(CpuUse({"workers": 1.0, "broker": 0.0}, wall=1.0, events=500))
+    figures = use.figures("subject", "purchase")
+    assert figures["subject: CPU ms per purchase, workers"] == pytest.approx(2.0)
+    assert figures["subject: CPU ms per purchase, broker"] == pytest.approx(2 / 3)
+    assert figures["subject: CPU ms per purchase, all measured"] == pytest.approx(8 / 3)
+    assert figures[f"subject: cores busy (of {os.cpu_count()})"] == pytest.approx(4 / 3)
+    assert CpuUse().figures("nothing measured", "call") == {}
