@@ -147,6 +147,9 @@ if not (RECOMMENDER_AUTH_TOKEN.isascii() and RECOMMENDER_AUTH_TOKEN.isprintable(
 SITE_URL = env.str("SITE_URL", "http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", "shop@localhost")
 
+# Error reports show settings: hide the passwords inside AMQP_URL and its kin.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "marketplace_site.error_reports.UrlPasswordFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.views.debug import get_exception_reporter_filter
 
 from marketplace_site import health
 from recommender.engine import RecommendationIndex
@@ -50,18 +51,37 @@ def test_readyz_stays_ready_but_degraded_without_the_recommender(client, setting
     assert body["checks"]["recommender"]["error"]
 
 
-def test_readyz_is_503_without_the_database(client, monkeypatch):
+def test_readyz_is_503_without_the_database(client, monkeypatch, caplog):
     def broken() -> None:
-        raise ConnectionError("connection refused")
+        raise ConnectionError("connection refused by db.internal:5432")
 
     monkeypatch.setitem(health.CHECKS, "database", (broken, True))
     response = client.get("/readyz")
     assert response.status_code == 503
+    # The kind of failure for whoever asks; the details, host names, only in the log.
     assert response.json()["checks"]["database"] == {
         "state": "down",
-        "error": "ConnectionError: connection refused",
+        "error": "ConnectionError",
         "ms": response.json()["checks"]["database"]["ms"],
     }
+    assert "db.internal" not in response.content.decode()
+    assert "database is down: ConnectionError: connection refused by db.internal:5432" in (
+        caplog.text
+    )
+
+
+def test_error_reports_hide_passwords_inside_urls(settings, rf):
+    settings.AMQP_URL = "amqp://shop:s3cret@broker.internal:5672/"
+    settings.CELERY_BROKER_URL = settings.AMQP_URL
+    settings.SITE_URL = "https://books.example.com"
+    request = rf.get("/")
+    shown = get_exception_reporter_filter(request).get_safe_settings()
+    assert "s3cret" not in shown["AMQP_URL"]
+    assert "s3cret" not in shown["CELERY_BROKER_URL"]
+    assert "broker.internal" in shown["AMQP_URL"]  # still says where it points
+    assert shown["SITE_URL"] == "https://books.example.com"
+    # What Django hid by name stays hidden.
+    assert shown["SECRET_KEY"] != settings.SECRET_KEY
 
 
 def test_metrics_count_requests_by_view_and_recommender_fallbacks(client, settings):
