@@ -6,12 +6,18 @@ a kombu consumer per worker queue to the worker's connection, with a bounded
 prefetch, hands their messages to events.dispatch in batches (one
 transaction each), and turns each message's Outcome into an ack, a requeue,
 or a park (republish to the dead-letter exchange, confirmed, then ack).
+
+While the database is down, failures say nothing about the events: the step
+holds its batches, unsettled, and tries them again with a growing wait, so an
+outage spends none of the events' deliveries (requeued at once, each would
+reach EVENTS_DELIVERY_LIMIT within a second and be parked).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -30,6 +36,10 @@ DEFAULT_PREFETCH = 64
 DEFAULT_BATCH_SIZE = 32
 # Seconds a batch waits for more messages; a lone event is late by at most this.
 DEFAULT_BATCH_WAIT = 0.005
+# Seconds between tries while the database is down: doubling from the first, up to the last.
+OUTAGE_RETRY_WAITS = (0.5, 30.0)
+# What dispatch reports for an event whose handling raised.
+FAILED_RESULTS = frozenset({"retry", "failed"})
 
 
 def kombu_queues(topology: Topology, spec: QueueSpec) -> tuple[Queue, Queue]:
@@ -52,6 +62,15 @@ def kombu_queues(topology: Topology, spec: QueueSpec) -> tuple[Queue, Queue]:
     return queue, parked
 
 
+@dataclass
+class Outage:
+    """The database is down: the batches waiting for it, in the order they came."""
+
+    wait: float
+    held: list[Callable[[], None]] = field(default_factory=list)
+    timer: Any = None
+
+
 class EventConsumers:
     """What the step needs, in one object a test (or another app) can build.
 
@@ -60,6 +79,11 @@ class EventConsumers:
     message, whichever comes first, and its messages are acked once its
     transaction has committed. Without an event loop to time the wait (a
     worker without a hub), every message is a batch of one.
+
+    ``database_up`` tells, after a batch failed, whether the database can be
+    reached; when it cannot, that batch and every one after it wait for it
+    (see the module's docstring). Without it, or without a hub, a failure is
+    always the events' own.
     """
 
     def __init__(
@@ -72,6 +96,8 @@ class EventConsumers:
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_wait: float = DEFAULT_BATCH_WAIT,
         on_outcome: Callable[[str, Outcome], None] | None = None,
+        database_up: Callable[[], bool] | None = None,
+        outage_retry_waits: tuple[float, float] = OUTAGE_RETRY_WAITS,
     ) -> None:
         if prefetch < 1 or batch_size < 1 or batch_wait < 0:
             raise ValueError(
@@ -86,11 +112,16 @@ class EventConsumers:
         self.batch_size = min(batch_size, prefetch)
         self.batch_wait = batch_wait
         self.on_outcome = on_outcome
+        self.database_up = database_up
+        self.outage_retry_waits = outage_retry_waits
+        self.outage: Outage | None = None
+        self.hub: Any = None
         self.batches: list[Batch] = []
 
     def consumers(self, channel: Any, hub: Any = None) -> list[Consumer]:
         consumers = []
         self.batches = []
+        self.hub = hub
         for n, (consumer_name, handlers) in enumerate(self.routes.items()):
             # A channel per queue: a batch is acked with one "multiple" ack,
             # which on a shared channel would ack other queues' messages too.
@@ -117,10 +148,13 @@ class EventConsumers:
         return consumers
 
     def discard_pending(self) -> None:
-        """Forget unhandled messages (their channel is closing: the broker
-        delivers them again)."""
+        """Forget unhandled and held messages (their channel is closing: the
+        broker delivers them again)."""
         for batch in self.batches:
             batch.discard()
+        outage, self.outage = self.outage, None
+        if outage is not None and outage.timer is not None:
+            outage.timer.cancel()
 
     def handle(
         self,
@@ -129,6 +163,10 @@ class EventConsumers:
         handlers: Mapping[str, Any],
         messages: Sequence[Message],
     ) -> None:
+        again = partial(self.handle, consumer_name, spec, handlers, messages)
+        if self.outage is not None:
+            self.outage.held.append(again)  # behind the batches already waiting
+            return
         ids = {m.properties.get("correlation_id") or "-" for m in messages}
         with correlation(ids.pop() if len(ids) == 1 else "-"):
             outcomes = dispatch_batch(
@@ -138,9 +176,51 @@ class EventConsumers:
                 apply_batch=self.apply_batch,
                 delivery_limit=self.topology.delivery_limit,
             )
+        if self._database_down(outcomes):
+            self._hold(again, consumer_name, len(messages))
+            return
         for message, outcome in zip(messages, outcomes, strict=True):
             self.settle(consumer_name, spec, message, outcome)
         ack_all(messages)
+
+    def _database_down(self, outcomes: Sequence[Outcome]) -> bool:
+        if self.database_up is None or self.hub is None:
+            return False
+        return any(o.result in FAILED_RESULTS for o in outcomes) and not self.database_up()
+
+    def _hold(self, again: Callable[[], None], consumer_name: str, count: int) -> None:
+        first_wait, _ = self.outage_retry_waits
+        self.outage = Outage(wait=first_wait, held=[again])
+        log.warning(
+            "events: the database is unavailable; %s holds %d message(s) and every batch"
+            " after them, unsettled, and tries again in %.1fs",
+            consumer_name,
+            count,
+            first_wait,
+        )
+        self.outage.timer = self.hub.call_later(first_wait, self._retry_held)
+
+    def _retry_held(self) -> None:
+        outage = self.outage
+        if outage is None:
+            return
+        if not self.database_up():
+            _, last_wait = self.outage_retry_waits
+            outage.wait = min(outage.wait * 2, last_wait)
+            log.warning(
+                "events: the database is still unavailable (%d batch(es) held); next try in %.1fs",
+                len(outage.held),
+                outage.wait,
+            )
+            outage.timer = self.hub.call_later(outage.wait, self._retry_held)
+            return
+        log.info("events: the database is back; applying %d held batch(es)", len(outage.held))
+        self.outage = None
+        for index, again in enumerate(outage.held):
+            again()
+            if self.outage is not None:  # down again: the rest wait behind that batch
+                self.outage.held.extend(outage.held[index + 1 :])
+                return
 
     def settle(
         self, consumer_name: str, spec: QueueSpec, message: Message, outcome: Outcome

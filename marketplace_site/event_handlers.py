@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from django.conf import settings
+from django.db import DatabaseError, connection
 
 from events.celery_consumer import EventConsumers
 from events.contracts import PROMOTION_APPLIED, PURCHASE_COMPLETED, Event
@@ -40,6 +41,20 @@ def _apply_batch(consumer: str, events: Sequence[Event], handler: Handler) -> se
     return inbox_apply_batch(consumer=consumer, events=events, handler=handler)
 
 
+def database_up() -> bool:
+    """Whether the worker reaches its database now: after a failed batch, it
+    tells an outage (hold the events) from a fault of the events (retry them)."""
+    try:
+        # A connection left broken by the failure is closed and opened again.
+        connection.close_if_unusable_or_obsolete()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        connection.close()
+        return False
+    return True
+
+
 def event_consumers() -> EventConsumers:
     return EventConsumers(
         topology=event_topology(),
@@ -49,4 +64,5 @@ def event_consumers() -> EventConsumers:
         batch_size=settings.EVENTS_BATCH_SIZE,
         batch_wait=settings.EVENTS_BATCH_WAIT_MS / 1000,
         on_outcome=consumer_outcome,
+        database_up=database_up,
     )

@@ -1,6 +1,7 @@
-"""A TCP proxy between one process and RabbitMQ, to break that one link for real.
+"""A TCP proxy between one process and a server it depends on (RabbitMQ,
+PostgreSQL), to break that one link for real.
 
-The broker keeps running for everyone else (other tests use it too); only
+The server keeps running for everyone else (other tests use it too); only
 the connections through this proxy are affected:
 
 - ``hold()``: what the client sends (its acks, its heartbeats) stops reaching
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 from tests.events.broker import AMQP_URL
@@ -39,26 +41,17 @@ class _Link:
             writer.transport.abort()
 
 
-class BrokerProxy:
-    """Listens on 127.0.0.1 (a port of its own) and forwards to the broker in AMQP_URL."""
+class TcpProxy:
+    """Listens on 127.0.0.1 (a port of its own) and forwards to ``upstream``."""
 
-    def __init__(self, upstream_url: str = AMQP_URL) -> None:
-        parts = urlsplit(upstream_url)
-        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 5672)
-        self._url_parts = parts
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self._upstream = upstream
         self._thread = ServerThread()
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
         self._holding = False
         self.port = 0
         self._thread.run(self._listen())
-
-    @property
-    def url(self) -> str:
-        """AMQP_URL for the process to cut off: the broker, through this proxy."""
-        parts = self._url_parts
-        netloc = f"{parts.username or 'guest'}:{parts.password or 'guest'}@127.0.0.1:{self.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -141,8 +134,23 @@ class BrokerProxy:
             self.cut()
         self._thread.close()
 
-    def __enter__(self) -> BrokerProxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class BrokerProxy(TcpProxy):
+    """A TcpProxy to the broker in AMQP_URL."""
+
+    def __init__(self, upstream_url: str = AMQP_URL) -> None:
+        self._url_parts = urlsplit(upstream_url)
+        super().__init__((self._url_parts.hostname or "127.0.0.1", self._url_parts.port or 5672))
+
+    @property
+    def url(self) -> str:
+        """AMQP_URL for the process to cut off: the broker, through this proxy."""
+        parts = self._url_parts
+        netloc = f"{parts.username or 'guest'}:{parts.password or 'guest'}@127.0.0.1:{self.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))

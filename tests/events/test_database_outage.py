@@ -1,0 +1,187 @@
+"""The database down under the worker: its batches wait, unsettled, and are
+applied when it is back; an outage spends none of the events' deliveries.
+
+The step's own logic, with the worker's event loop and the broker's messages
+faked; tests/events/test_database_outage_worker.py cuts a real worker off a
+real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from events.celery_consumer import EventConsumers
+from events.contracts import PROMOTION_APPLIED, Event
+from events.topology import Topology
+from tests.events.test_dispatch_batch import CONSUMER, LIMIT, FakeHub, Ledger, delivery
+
+
+class Database:
+    """Up or down; while down, every batch applied through it fails."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.up = True
+        self.checks = 0
+
+    def apply_batch(self, consumer: str, events: Sequence[Event], handler: object) -> set[str]:
+        if not self.up:
+            raise ConnectionError("connection refused")
+        return self.ledger(consumer, events, handler)
+
+    def is_up(self) -> bool:
+        self.checks += 1
+        return self.up
+
+
+class Channel:
+    """The broker's side of one channel: a multiple ack settles every
+    delivery up to its own."""
+
+    def __init__(self) -> None:
+        self.delivered: list[Message] = []
+
+
+CHANNEL = Channel()
+
+
+class Message:
+    """A delivered message as the step sees it (kombu's Message)."""
+
+    def __init__(self, order_id: int, *, deliveries: int = 0) -> None:
+        d = delivery(order_id, deliveries=deliveries)
+        self.order_id = order_id
+        self.body = d.body
+        self.headers = d.headers or {}
+        self.properties: dict = {}
+        self.acknowledged = False
+        self.acked = self.requeued = False
+        CHANNEL.delivered.append(self)
+
+    def ack(self, multiple: bool = False) -> None:
+        upto = CHANNEL.delivered.index(self) if multiple else None
+        for message in CHANNEL.delivered[: upto + 1] if multiple else [self]:
+            if not message.acknowledged:
+                message.acked = message.acknowledged = True
+        self.acked = self.acknowledged = True
+
+    def requeue(self) -> None:
+        self.requeued = self.acknowledged = True
+
+
+class TimedHub(FakeHub):
+    def __init__(self) -> None:
+        super().__init__()
+        self.delays: list[float] = []
+
+    def call_later(self, delay: float, callback):
+        self.delays.append(delay)
+        return super().call_later(delay, callback)
+
+
+@pytest.fixture
+def step():
+    CHANNEL.delivered.clear()
+    ledger = Ledger(poison={666})
+    database = Database(ledger)
+    consumers = EventConsumers(
+        topology=Topology(namespace="outage-test", delivery_limit=LIMIT),
+        routes={CONSUMER: {PROMOTION_APPLIED: "handler"}},
+        apply_batch=database.apply_batch,
+        database_up=database.is_up,
+        outage_retry_waits=(0.5, 1.5),
+    )
+    consumers.hub = TimedHub()
+    spec = consumers.topology.queue(CONSUMER)
+
+    def handle(*messages: Message) -> None:
+        consumers.handle(CONSUMER, spec, {PROMOTION_APPLIED: "handler"}, list(messages))
+
+    return consumers, database, ledger, handle
+
+
+def settled(*messages: Message) -> list[str]:
+    return ["acked" if m.acked else "requeued" if m.requeued else "held" for m in messages]
+
+
+def test_while_the_database_is_down_batches_are_held_then_applied_in_order(step):
+    consumers, database, ledger, handle = step
+    hub = consumers.hub
+    # The first is on its last delivery: a failure of its own would park it.
+    first = [Message(1, deliveries=LIMIT - 1), Message(2)]
+    later = [Message(3)]
+
+    database.up = False
+    handle(*first)
+    assert settled(*first) == ["held", "held"]
+    calls = len(ledger.calls)
+    handle(*later)  # the outage is known: not even tried
+    assert settled(*later) == ["held"]
+    assert len(ledger.calls) == calls
+
+    hub.fire()  # still down: wait longer, up to the last wait
+    hub.fire()
+    hub.fire()
+    assert hub.delays == [0.5, 1.0, 1.5, 1.5]
+    assert settled(*first, *later) == ["held"] * 3
+
+    database.up = True
+    hub.fire()
+    assert ledger.applied == [1, 2, 3]
+    assert settled(*first, *later) == ["acked"] * 3
+    assert consumers.outage is None
+    handle(Message(4))  # and the next batch goes straight through
+    assert ledger.applied == [1, 2, 3, 4]
+
+
+def test_a_failure_with_the_database_up_is_the_events_own(step):
+    consumers, _, ledger, handle = step
+    poison, fine = Message(666), Message(5)
+    handle(poison, fine)
+    assert settled(poison, fine) == ["requeued", "acked"]
+    assert ledger.applied == [5]
+    assert consumers.outage is None
+    assert consumers.hub.delays == []
+
+
+def test_down_again_while_retrying_the_held_batches_keep_their_order(step):
+    consumers, database, ledger, handle = step
+    batches = [[Message(10)], [Message(11)], [Message(12)]]
+    database.up = False
+    for batch in batches:
+        handle(*batch)
+
+    # Back for the first held batch only.
+    database.up = True
+    real_apply = consumers.apply_batch
+
+    def fails_after_one(*args):
+        applied = real_apply(*args)
+        database.up = False
+        return applied
+
+    consumers.apply_batch = fails_after_one
+    consumers.hub.fire()
+    assert ledger.applied == [10]
+    assert [settled(*b) for b in batches] == [["acked"], ["held"], ["held"]]
+
+    consumers.apply_batch = real_apply
+    database.up = True
+    consumers.hub.fire()
+    assert ledger.applied == [10, 11, 12]
+
+
+def test_held_messages_are_dropped_when_the_channel_closes(step):
+    """Stopping or reconnecting: the broker delivers them again."""
+    consumers, database, ledger, handle = step
+    database.up = False
+    held = Message(20)
+    handle(held)
+    consumers.discard_pending()
+    assert consumers.outage is None
+    database.up = True
+    consumers.hub.fire()
+    assert ledger.applied == []
+    assert settled(held) == ["held"]
