@@ -7,10 +7,11 @@ prefetch, hands their messages to events.dispatch in batches (one
 transaction each), and turns each message's Outcome into an ack, a requeue,
 or a park (republish to the dead-letter exchange, confirmed, then ack).
 
-While the database is down, failures say nothing about the events: the step
-holds its batches, unsettled, and tries them again with a growing wait, so an
-outage spends none of the events' deliveries (requeued at once, each would
-reach EVENTS_DELIVERY_LIMIT within a second and be parked).
+While what a queue's handlers depend on is down (the database; the mail
+server for e-mails), failures say nothing about the events: the step holds
+that queue's batches, unsettled, and tries them again with a growing wait, so
+an outage spends none of the events' deliveries (requeued at once, each would
+reach EVENTS_DELIVERY_LIMIT within a second and be parked). Other queues go on.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def kombu_queues(topology: Topology, spec: QueueSpec) -> tuple[Queue, Queue]:
 
 @dataclass
 class Outage:
-    """The database is down: the batches waiting for it, in the order they came."""
+    """A queue's dependency is down: the batches waiting for it, in the order they came."""
 
     wait: float
     held: list[Callable[[], None]] = field(default_factory=list)
@@ -80,10 +81,11 @@ class EventConsumers:
     transaction has committed. Without an event loop to time the wait (a
     worker without a hub), every message is a batch of one.
 
-    ``database_up`` tells, after a batch failed, whether the database can be
-    reached; when it cannot, that batch and every one after it wait for it
-    (see the module's docstring). Without it, or without a hub, a failure is
-    always the events' own.
+    ``dependencies_up(consumer)`` tells, after a batch of that consumer
+    failed, whether what its handlers need can be reached; when it cannot,
+    that batch and every later one of the queue wait for it (see the module's
+    docstring). Without it, or without a hub, a failure is always the events'
+    own.
     """
 
     def __init__(
@@ -96,7 +98,7 @@ class EventConsumers:
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_wait: float = DEFAULT_BATCH_WAIT,
         on_outcome: Callable[[str, Outcome], None] | None = None,
-        database_up: Callable[[], bool] | None = None,
+        dependencies_up: Callable[[str], bool] | None = None,
         outage_retry_waits: tuple[float, float] = OUTAGE_RETRY_WAITS,
     ) -> None:
         if prefetch < 1 or batch_size < 1 or batch_wait < 0:
@@ -112,9 +114,9 @@ class EventConsumers:
         self.batch_size = min(batch_size, prefetch)
         self.batch_wait = batch_wait
         self.on_outcome = on_outcome
-        self.database_up = database_up
+        self.dependencies_up = dependencies_up
         self.outage_retry_waits = outage_retry_waits
-        self.outage: Outage | None = None
+        self.outages: dict[str, Outage] = {}
         self.hub: Any = None
         self.batches: list[Batch] = []
 
@@ -152,9 +154,10 @@ class EventConsumers:
         broker delivers them again)."""
         for batch in self.batches:
             batch.discard()
-        outage, self.outage = self.outage, None
-        if outage is not None and outage.timer is not None:
-            outage.timer.cancel()
+        outages, self.outages = self.outages, {}
+        for outage in outages.values():
+            if outage.timer is not None:
+                outage.timer.cancel()
 
     def handle(
         self,
@@ -164,8 +167,9 @@ class EventConsumers:
         messages: Sequence[Message],
     ) -> None:
         again = partial(self.handle, consumer_name, spec, handlers, messages)
-        if self.outage is not None:
-            self.outage.held.append(again)  # behind the batches already waiting
+        outage = self.outages.get(consumer_name)
+        if outage is not None:
+            outage.held.append(again)  # behind the batches already waiting
             return
         ids = {m.properties.get("correlation_id") or "-" for m in messages}
         with correlation(ids.pop() if len(ids) == 1 else "-"):
@@ -176,50 +180,55 @@ class EventConsumers:
                 apply_batch=self.apply_batch,
                 delivery_limit=self.topology.delivery_limit,
             )
-        if self._database_down(outcomes):
-            self._hold(again, consumer_name, len(messages))
+        if self._dependency_down(consumer_name, outcomes):
+            self._hold(consumer_name, again, len(messages))
             return
         for message, outcome in zip(messages, outcomes, strict=True):
             self.settle(consumer_name, spec, message, outcome)
         ack_all(messages)
 
-    def _database_down(self, outcomes: Sequence[Outcome]) -> bool:
-        if self.database_up is None or self.hub is None:
+    def _dependency_down(self, consumer_name: str, outcomes: Sequence[Outcome]) -> bool:
+        if self.dependencies_up is None or self.hub is None:
             return False
-        return any(o.result in FAILED_RESULTS for o in outcomes) and not self.database_up()
+        failed = any(o.result in FAILED_RESULTS for o in outcomes)
+        return failed and not self.dependencies_up(consumer_name)
 
-    def _hold(self, again: Callable[[], None], consumer_name: str, count: int) -> None:
+    def _hold(self, consumer_name: str, again: Callable[[], None], count: int) -> None:
         first_wait, _ = self.outage_retry_waits
-        self.outage = Outage(wait=first_wait, held=[again])
+        outage = self.outages[consumer_name] = Outage(wait=first_wait, held=[again])
         log.warning(
-            "events: the database is unavailable; %s holds %d message(s) and every batch"
-            " after them, unsettled, and tries again in %.1fs",
+            "events: %s: a dependency is unavailable; holding %d message(s) and every"
+            " batch after them, unsettled; next try in %.1fs",
             consumer_name,
             count,
             first_wait,
         )
-        self.outage.timer = self.hub.call_later(first_wait, self._retry_held)
+        outage.timer = self.hub.call_later(first_wait, partial(self._retry_held, consumer_name))
 
-    def _retry_held(self) -> None:
-        outage = self.outage
+    def _retry_held(self, consumer_name: str) -> None:
+        outage = self.outages.get(consumer_name)
         if outage is None:
             return
-        if not self.database_up():
+        if not self.dependencies_up(consumer_name):
             _, last_wait = self.outage_retry_waits
             outage.wait = min(outage.wait * 2, last_wait)
             log.warning(
-                "events: the database is still unavailable (%d batch(es) held); next try in %.1fs",
+                "events: %s: still unavailable (%d batch(es) held); next try in %.1fs",
+                consumer_name,
                 len(outage.held),
                 outage.wait,
             )
-            outage.timer = self.hub.call_later(outage.wait, self._retry_held)
+            outage.timer = self.hub.call_later(
+                outage.wait, partial(self._retry_held, consumer_name)
+            )
             return
-        log.info("events: the database is back; applying %d held batch(es)", len(outage.held))
-        self.outage = None
+        log.info("events: %s: back; applying %d held batch(es)", consumer_name, len(outage.held))
+        del self.outages[consumer_name]
         for index, again in enumerate(outage.held):
             again()
-            if self.outage is not None:  # down again: the rest wait behind that batch
-                self.outage.held.extend(outage.held[index + 1 :])
+            down_again = self.outages.get(consumer_name)
+            if down_again is not None:  # the rest wait behind that batch
+                down_again.held.extend(outage.held[index + 1 :])
                 return
 
     def settle(

@@ -7,7 +7,7 @@ effects and the "applied" records commit together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -19,6 +19,7 @@ from events.metrics import consumer_outcome
 from events.topology import Topology
 from marketplace_site.campaigns.services import sales_record
 from marketplace_site.inbox.services import inbox_apply_batch
+from marketplace_site.notifications.emails import mail_server_up
 from marketplace_site.notifications.services import order_confirmation_send
 from marketplace_site.promotions.services import promotion_stats_record
 from marketplace_site.vouchers.services import voucher_grant_if_due
@@ -44,15 +45,27 @@ def _apply_batch(consumer: str, events: Sequence[Event], handler: Handler) -> se
 def database_up() -> bool:
     """Whether the worker reaches its database now: after a failed batch, it
     tells an outage (hold the events) from a fault of the events (retry them)."""
-    try:
-        # A connection left broken by the failure is closed and opened again.
-        connection.close_if_unusable_or_obsolete()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        connection.close()
-        return False
-    return True
+    for _ in range(2):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            # Broken by the outage, perhaps: the second try opens a new one.
+            connection.close()
+        else:
+            return True
+    return False
+
+
+# What each consumer's handlers need besides their events; while one of these
+# is down, that queue's batches wait for it instead of being retried.
+DEPENDENCIES: Mapping[str, Sequence[Callable[[], bool]]] = {
+    "worker.emails": (database_up, mail_server_up),
+}
+
+
+def dependencies_up(consumer: str) -> bool:
+    return all(check() for check in DEPENDENCIES.get(consumer, (database_up,)))
 
 
 def event_consumers() -> EventConsumers:
@@ -64,5 +77,5 @@ def event_consumers() -> EventConsumers:
         batch_size=settings.EVENTS_BATCH_SIZE,
         batch_wait=settings.EVENTS_BATCH_WAIT_MS / 1000,
         on_outcome=consumer_outcome,
-        database_up=database_up,
+        dependencies_up=dependencies_up,
     )

@@ -1,13 +1,30 @@
-"""Building e-mails from templates: a plain-text body and an HTML alternative."""
+"""Building e-mails from templates (plain text and HTML), and whether they can be sent."""
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
+
+log = logging.getLogger(__name__)
+
+
+def mail_server_up() -> bool:
+    """Whether the mail backend can open a connection now (the SMTP backend
+    connects and greets; the console, file and in-memory ones always can)."""
+    connection = get_connection(fail_silently=False)
+    try:
+        connection.open()
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("the mail server is unavailable: %s: %s", type(exc).__name__, exc)
+        return False
+    connection.close()
+    return True
 
 
 def site_url(path: str) -> str:

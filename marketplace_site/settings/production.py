@@ -49,4 +49,6 @@ EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", 25)
 EMAIL_HOST_USER = env.str("DJANGO_EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env.str("DJANGO_EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", True)
+# Seconds before a silent mail server fails the send (Django waits forever by default).
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", "shop@localhost")

@@ -1,5 +1,6 @@
-"""The database down under the worker: its batches wait, unsettled, and are
-applied when it is back; an outage spends none of the events' deliveries.
+"""A dependency (the database, the mail server) down under the worker: a
+queue's batches wait, unsettled, and are applied when it is back; an outage
+spends none of the events' deliveries, and other queues go on.
 
 The step's own logic, with the worker's event loop and the broker's messages
 faked; tests/events/test_database_outage_worker.py cuts a real worker off a
@@ -31,7 +32,7 @@ class Database:
             raise ConnectionError("connection refused")
         return self.ledger(consumer, events, handler)
 
-    def is_up(self) -> bool:
+    def is_up(self, consumer: str) -> bool:
         self.checks += 1
         return self.up
 
@@ -50,19 +51,20 @@ CHANNEL = Channel()
 class Message:
     """A delivered message as the step sees it (kombu's Message)."""
 
-    def __init__(self, order_id: int, *, deliveries: int = 0) -> None:
+    def __init__(self, order_id: int, *, deliveries: int = 0, channel: Channel = CHANNEL) -> None:
         d = delivery(order_id, deliveries=deliveries)
+        self.channel = channel
         self.order_id = order_id
         self.body = d.body
         self.headers = d.headers or {}
         self.properties: dict = {}
         self.acknowledged = False
         self.acked = self.requeued = False
-        CHANNEL.delivered.append(self)
+        channel.delivered.append(self)
 
     def ack(self, multiple: bool = False) -> None:
-        upto = CHANNEL.delivered.index(self) if multiple else None
-        for message in CHANNEL.delivered[: upto + 1] if multiple else [self]:
+        delivered = self.channel.delivered
+        for message in delivered[: delivered.index(self) + 1] if multiple else [self]:
             if not message.acknowledged:
                 message.acked = message.acknowledged = True
         self.acked = self.acknowledged = True
@@ -90,7 +92,7 @@ def step():
         topology=Topology(namespace="outage-test", delivery_limit=LIMIT),
         routes={CONSUMER: {PROMOTION_APPLIED: "handler"}},
         apply_batch=database.apply_batch,
-        database_up=database.is_up,
+        dependencies_up=database.is_up,
         outage_retry_waits=(0.5, 1.5),
     )
     consumers.hub = TimedHub()
@@ -131,7 +133,7 @@ def test_while_the_database_is_down_batches_are_held_then_applied_in_order(step)
     hub.fire()
     assert ledger.applied == [1, 2, 3]
     assert settled(*first, *later) == ["acked"] * 3
-    assert consumers.outage is None
+    assert consumers.outages == {}
     handle(Message(4))  # and the next batch goes straight through
     assert ledger.applied == [1, 2, 3, 4]
 
@@ -142,7 +144,7 @@ def test_a_failure_with_the_database_up_is_the_events_own(step):
     handle(poison, fine)
     assert settled(poison, fine) == ["requeued", "acked"]
     assert ledger.applied == [5]
-    assert consumers.outage is None
+    assert consumers.outages == {}
     assert consumers.hub.delays == []
 
 
@@ -180,8 +182,43 @@ def test_held_messages_are_dropped_when_the_channel_closes(step):
     held = Message(20)
     handle(held)
     consumers.discard_pending()
-    assert consumers.outage is None
+    assert consumers.outages == {}
     database.up = True
     consumers.hub.fire()
     assert ledger.applied == []
     assert settled(held) == ["held"]
+
+
+def test_only_the_queue_whose_dependency_is_down_waits():
+    """The mail server down: e-mails wait, the ledgers go on."""
+    CHANNEL.delivered.clear()
+    ledger = Ledger()
+    mail_server = {"up": False}
+
+    def apply_batch(consumer: str, events: Sequence[Event], handler: object) -> set[str]:
+        if consumer == "worker.emails" and not mail_server["up"]:
+            raise ConnectionRefusedError("SMTP: connection refused")
+        return ledger(consumer, events, handler)
+
+    routes = {name: {PROMOTION_APPLIED: "handler"} for name in ("worker.emails", CONSUMER)}
+    consumers = EventConsumers(
+        topology=Topology(namespace="outage-test", delivery_limit=LIMIT),
+        routes=routes,
+        apply_batch=apply_batch,
+        dependencies_up=lambda consumer: consumer != "worker.emails" or mail_server["up"],
+    )
+    consumers.hub = TimedHub()
+    topology = consumers.topology
+    # Each queue has a channel of its own.
+    email, promotion = Message(30, channel=Channel()), Message(31, channel=Channel())
+    consumers.handle(
+        "worker.emails", topology.queue("worker.emails"), routes["worker.emails"], [email]
+    )
+    consumers.handle(CONSUMER, topology.queue(CONSUMER), routes[CONSUMER], [promotion])
+    assert settled(email, promotion) == ["held", "acked"]
+    assert list(consumers.outages) == ["worker.emails"]
+
+    mail_server["up"] = True
+    consumers.hub.fire()
+    assert settled(email) == ["acked"]
+    assert ledger.applied == [31, 30]

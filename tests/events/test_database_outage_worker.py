@@ -58,14 +58,14 @@ def test_a_worker_cut_off_from_its_database_holds_its_events_and_parks_none(
 
             proxy.cut()
             publish(topology, PROMOTION_APPLIED, *applied(promotion.pk, 30))
-            worker.wait_for_output("the database is unavailable", timeout=20)
+            worker.wait_for_output("worker.promotions: a dependency is unavailable", timeout=20)
             time.sleep(3)  # several tries: each used to cost every held event a delivery
             assert message_count(dead_letters) == 0
             assert redemptions(promotion) == 20
 
             proxy.reopen()
             wait_until(lambda: redemptions(promotion) == 50, timeout=60, what="all 50 applied")
-            worker.wait_for_output("the database is back", timeout=5)
+            worker.wait_for_output("worker.promotions: back; applying", timeout=5)
         finally:
             worker.stop()
     assert message_count(dead_letters) == 0

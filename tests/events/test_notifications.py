@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from collections import Counter
 from decimal import Decimal
 
@@ -9,7 +12,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from events.contracts import PURCHASE_COMPLETED, Event, unwrap
+from marketplace_site.event_handlers import dependencies_up
 from marketplace_site.inbox.services import inbox_apply
+from marketplace_site.notifications.emails import mail_server_up
 from marketplace_site.notifications.services import digest_send_all, order_confirmation_send
 from marketplace_site.notifications.tasks import send_weekly_digest
 from marketplace_site.orders.models import Order
@@ -238,3 +243,56 @@ def test_the_digest_is_scheduled_for_monday_morning():
     assert entry["task"] == send_weekly_digest.name
     schedule = entry["schedule"]
     assert (schedule.day_of_week, schedule.hour, schedule.minute) == ({1}, {8}, {0})
+
+
+class GreetingSmtpServer:
+    """Just enough of a mail server for a connection to open: a greeting,
+    then 250 to EHLO and 221 to QUIT."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                with conn, conn.makefile("rwb") as stream:
+                    stream.write(b"220 test ESMTP\r\n")
+                    stream.flush()
+                    for line in stream:
+                        reply = (
+                            b"221 bye\r\n" if line.upper().startswith(b"QUIT") else b"250 ok\r\n"
+                        )
+                        stream.write(reply)
+                        stream.flush()
+                        if reply.startswith(b"221"):
+                            break
+
+    def close(self) -> None:
+        # Wakes the accept() blocked in the thread; a bare close() would not.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def test_e_mails_wait_while_the_mail_server_refuses_connections(settings):
+    """The worker holds the e-mails queue's batches while this says down
+    (events.celery_consumer); the other queues need only the database."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = "127.0.0.1", False, 5
+    server = GreetingSmtpServer()
+    try:
+        settings.EMAIL_PORT = server.port
+        assert mail_server_up()
+        assert dependencies_up(CONSUMER)
+    finally:
+        server.close()
+    # Nothing listens there any more.
+    assert not mail_server_up()
+    assert not dependencies_up(CONSUMER)
+    assert dependencies_up("worker.campaigns")
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert mail_server_up()  # nothing to connect to: always up
