@@ -111,8 +111,9 @@ def test_a_metered_round_counts_the_cpu_of_each_group():
     sample = metered(round_, {"this process": fixed(me), "nobody": fixed()}, use)()
     assert sample.count == 100
     assert use.events == 100
-    # At least the 0.3 s burnt (clock ticks are 10 ms); nothing for an empty group.
-    assert use.seconds["this process"] >= 0.29
+    # The 0.3 s burnt, give or take the 10 ms clock ticks of each reading;
+    # nothing for an empty group.
+    assert use.seconds["this process"] >= 0.25
     assert use.seconds["nobody"] == 0.0
     assert use.wall >= use.seconds["this process"] - 0.02
 
