@@ -142,9 +142,11 @@ def apply_delivery(
             event_type=event.event_type,
             books=changes.books,
             purchases=changes.purchases,
+            occurred_at=event.occurred_at,
         )
         if result.new:
-            learned.append(Changes(changes.books, result.purchases))
+            # Only what the store took: not a book change older than its own.
+            learned.append(Changes(result.books, result.purchases))
         return result.new
 
     try:

@@ -44,6 +44,12 @@ MIGRATIONS = (
         applied_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    """
+    -- When the book's last applied change happened (the event's occurred_at,
+    -- UTC ISO 8601): an older change, replayed or redelivered late, is ignored.
+    -- NULL for books imported from a file, whose time is unknown.
+    ALTER TABLE books ADD COLUMN changed_at TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -57,6 +63,8 @@ class AppliedEvent:
     # The purchases recorded; fewer than given when an order line was
     # already known (the same order arriving under another event id).
     purchases: tuple[Purchase, ...] = ()
+    # The books written; fewer than given when the store holds a newer change.
+    books: tuple[Book, ...] = ()
 
 
 class StoreError(RuntimeError):
@@ -103,8 +111,9 @@ class Store:
         return self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM books)").fetchone()[0] == 1
 
     def upsert_books(self, books: Iterable[Book]) -> int:
+        """Add or overwrite ``books`` (an import: its time is unknown, it always wins)."""
         with self._db:
-            return self._upsert_books(books)
+            return len(self._upsert_books(books, changed_at=None))
 
     def add_purchases(self, purchases: Iterable[Purchase]) -> list[Purchase]:
         """Record purchases; returns those that were new (replays are ignored)."""
@@ -119,10 +128,12 @@ class Store:
         books: Iterable[Book] = (),
         purchases: Iterable[Purchase] = (),
         applied_at: datetime | None = None,
+        occurred_at: datetime | None = None,
     ) -> AppliedEvent:
         """Record ``event_id`` in the inbox and apply its effects, in one transaction.
 
-        An event already in the inbox changes nothing. If anything fails,
+        An event already in the inbox changes nothing. A book change older
+        than the one stored (``occurred_at``) is left out. If anything fails,
         nothing is recorded, so the event can be applied again.
         """
         applied_at = applied_at or datetime.now(UTC)
@@ -133,26 +144,34 @@ class Store:
             )
             if not cursor.rowcount:
                 return AppliedEvent(new=False)
-            self._upsert_books(books)
+            changed_at = None if occurred_at is None else _utc_iso(occurred_at)
+            written = self._upsert_books(books, changed_at=changed_at)
             added = self._add_purchases(purchases)
-        return AppliedEvent(new=True, purchases=tuple(added))
+        return AppliedEvent(new=True, purchases=tuple(added), books=tuple(written))
 
     def is_applied(self, event_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM inbox WHERE event_id = ?", (event_id,)).fetchone()
         return row is not None
 
-    def _upsert_books(self, books: Iterable[Book]) -> int:
-        cursor = self._db.executemany(
-            """
-            INSERT INTO books (id, title, author, category, active)
-            VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET
-                title = excluded.title, author = excluded.author,
-                category = excluded.category, active = excluded.active
-            """,
-            ((b.id, b.title, b.author, int(b.category), int(b.active)) for b in books),
-        )
-        return cursor.rowcount
+    def _upsert_books(self, books: Iterable[Book], *, changed_at: str | None) -> list[Book]:
+        written = []
+        for b in books:
+            cursor = self._db.execute(
+                """
+                INSERT INTO books (id, title, author, category, active, changed_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    title = excluded.title, author = excluded.author,
+                    category = excluded.category, active = excluded.active,
+                    changed_at = excluded.changed_at
+                WHERE excluded.changed_at IS NULL OR books.changed_at IS NULL
+                    OR excluded.changed_at >= books.changed_at
+                """,
+                (b.id, b.title, b.author, int(b.category), int(b.active), changed_at),
+            )
+            if cursor.rowcount:
+                written.append(b)
+        return written
 
     def _add_purchases(self, purchases: Iterable[Purchase]) -> list[Purchase]:
         added = []
@@ -180,3 +199,8 @@ class Store:
             while rows := cursor.fetchmany(10_000):
                 for row in rows:
                     yield Purchase(*row)
+
+
+def _utc_iso(moment: datetime) -> str:
+    """One fixed format, so that text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

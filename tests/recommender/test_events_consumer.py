@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,32 @@ def test_a_book_event_becomes_the_book_with_its_active_flag():
     assert changes_of(event) == Changes(
         books=(Book(7, "Dune", "An Author", Category.SCIENCE_FICTION, active=False),)
     )
+
+
+def test_a_book_change_older_than_the_one_applied_is_neither_stored_nor_learned(tmp_path):
+    """Order by occurred_at, not by arrival: an older BookUpserted replayed
+    from the dead letters, or requeued behind a newer one, is recorded and
+    acked, and changes nothing."""
+    noon = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def upserted(title: str, at: datetime) -> bytes:
+        payload = book_upserted(7, title, H)
+        return wrap(
+            payload, correlation_id="c", producer="tests", occurred_at=at
+        ).SerializeToString()
+
+    index = RecommendationIndex.build([], [])
+    with closing(Store(tmp_path / "s.sqlite3")) as store:
+        for body in (
+            upserted("New title", noon),
+            upserted("Old title", noon - timedelta(minutes=5)),
+        ):
+            handled = apply_delivery(store, body=body, headers=None, delivery_limit=5)
+            assert handled.outcome.result == "applied"
+            learn(index, handled.learned)
+        assert [b.title for b in store.books()] == ["New title"]
+    [answer] = index.recommend(user_id=0, category=H, max_results=5)
+    assert answer.book.title == "New title"
 
 
 def test_a_purchase_becomes_one_purchase_per_book_with_order_user_and_quantity():

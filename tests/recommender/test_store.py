@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -109,7 +110,7 @@ def test_an_event_is_applied_once_with_its_inbox_row(tmp_path):
             books=[Book(1, "Changed", "Someone", Category.ROMANCE)],
             purchases=[Purchase(999, 1, 1)],
         )
-        assert first == AppliedEvent(new=True, purchases=tuple(PURCHASES[:2]))
+        assert first == AppliedEvent(new=True, purchases=tuple(PURCHASES[:2]), books=(BOOKS[0],))
         assert replay == AppliedEvent(new=False)
         assert list(store.books()) == [BOOKS[0]]
         assert list(store.purchases()) == PURCHASES[:2]
@@ -132,3 +133,42 @@ def test_a_failing_event_leaves_neither_effects_nor_inbox_row(tmp_path):
         assert list(store.purchases()) == []
         # So a later delivery of it can still be applied.
         assert store.apply_event(event_id="e-1", event_type="t", purchases=[PURCHASES[0]]).new
+
+
+def test_a_book_change_older_than_the_stored_one_is_left_out(tmp_path):
+    """A BookUpserted replayed from the dead letters, or requeued behind a newer
+    one, must not undo the newer change."""
+    noon = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    renamed = Book(1, "The Hound (annotated)", "Arthur Conan Doyle", BOOKS[0].category)
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.upsert_books(BOOKS)  # imported: no time
+        newer = store.apply_event(
+            event_id="e-new", event_type="t", books=[renamed], occurred_at=noon
+        )
+        older = store.apply_event(
+            event_id="e-old",
+            event_type="t",
+            books=[BOOKS[0]],
+            occurred_at=noon - timedelta(hours=1),
+        )
+        assert newer.books == (renamed,)
+        assert older == AppliedEvent(new=True, books=())  # recorded, changed nothing
+        assert store.is_applied("e-old")
+        assert next(b for b in store.books() if b.id == 1) == renamed
+
+        # The same moment or later wins; so does an import, whose time is unknown.
+        later = Book(1, "The Hound", "Arthur Conan Doyle", BOOKS[0].category, active=False)
+        assert store.apply_event(
+            event_id="e-2", event_type="t", books=[later], occurred_at=noon
+        ).books
+        store.upsert_books([BOOKS[0]])
+        assert next(b for b in store.books() if b.id == 1) == BOOKS[0]
+
+        # Times are compared as instants: 13:00 at UTC+2 is before noon UTC.
+        store.apply_event(event_id="e-3", event_type="t", books=[renamed], occurred_at=noon)
+        earlier_elsewhere = datetime(2026, 11, 25, 13, 0, tzinfo=timezone(timedelta(hours=2)))
+        stale = store.apply_event(
+            event_id="e-4", event_type="t", books=[BOOKS[0]], occurred_at=earlier_elsewhere
+        )
+        assert stale.books == ()
+        assert next(b for b in store.books() if b.id == 1) == renamed
