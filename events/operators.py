@@ -1,7 +1,9 @@
-"""What an operator does with parked messages: list them, replay them.
+"""What an operator does with parked messages (list them, replay them), and
+with past events (send them again to one consumer, a new replica say).
 
     python -m events dead-letters list [--consumer worker.emails] [--limit 20]
     python -m events dead-letters replay --consumer worker.emails [--event-id ID | --all]
+    manage.py replay_events --consumer recommender.<instance>   (past events, from the outbox)
 
 Listing does not consume: the messages go back to the dead-letter queue
 when the listing channel closes. Replaying publishes a message to its
@@ -12,14 +14,16 @@ of an already applied event a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from amqp.exceptions import NotFound
 from kombu import Connection, Producer
 
 from events.contracts import MalformedEvent, unwrap
 from events.dead_letters import CONSUMER_HEADER, DELIVERY_COUNT_HEADER, QUEUE_HEADER, REASON_HEADER
+from events.relay import CONTENT_TYPE
 from events.topology import QueueSpec, Topology
 
 # Headers describing the parking; a replayed message starts afresh without them.
@@ -114,6 +118,45 @@ def replay(
             channel.basic_ack(message.delivery_tag)
             replayed += 1
     return replayed
+
+
+class NoSuchQueue(LookupError):
+    """The consumer's queue does not exist (yet): nothing was sent."""
+
+
+@dataclass(frozen=True)
+class PastEvent:
+    event_id: str
+    event_type: str
+    correlation_id: str
+    envelope: bytes
+
+
+def send_to_queue(amqp_url: str, spec: QueueSpec, events: Iterable[PastEvent]) -> int:
+    """Publish ``events`` to ``spec``'s queue only, in order, each confirmed, as
+    the relay publishes them; returns how many. The queue must exist: a
+    message to a queue that does not is dropped by the broker."""
+    with _channel(amqp_url) as channel:
+        try:
+            channel.queue_declare(spec.name, passive=True)
+        except NotFound as exc:
+            raise NoSuchQueue(f"there is no queue {spec.name}: {exc}") from None
+        producer = Producer(channel)
+        sent = 0
+        for event in events:
+            producer.publish(
+                event.envelope,
+                exchange="",  # the default exchange routes by queue name
+                routing_key=spec.name,
+                content_type=CONTENT_TYPE,
+                content_encoding="binary",
+                delivery_mode=2,
+                message_id=event.event_id,
+                correlation_id=event.correlation_id or None,
+                type=event.event_type,
+            )
+            sent += 1
+    return sent
 
 
 def consumer_queues(topology: Topology, consumer: str | None) -> list[QueueSpec]:
