@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -12,10 +13,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
+from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
 from marketplace_site.notifications.emails import email_build, site_url
+from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
 from marketplace_site.notifications.selectors import digest_recipients
 from marketplace_site.recommendations.channel import ChannelSecurity
@@ -24,6 +27,9 @@ from marketplace_site.recommendations.client import RecommendedBook
 log = logging.getLogger(__name__)
 
 DIGEST_MAX_RESULTS = 5
+# E-mails sent over one connection before they are recorded as delivered: a
+# worker lost mid-run sends at most this many twice when the task reruns.
+DIGEST_CHUNK = 100
 
 
 class UnknownCustomer(LookupError):
@@ -101,14 +107,22 @@ def recommender_stream() -> BatchRecommender:
     )
 
 
-def digest_send_all(*, client_factory: Callable[[], BatchRecommender] = recommender_stream) -> int:
+def digest_send_all(
+    *,
+    client_factory: Callable[[], BatchRecommender] = recommender_stream,
+    now: datetime | None = None,
+) -> int:
     """E-mail every customer their "books for you"; returns how many e-mails went out.
 
-    All answers are collected before the first e-mail: if the recommender
-    fails, this raises RecommenderUnavailable having sent nothing, so a rerun
-    does not e-mail anyone twice. Customers with no recommendation get no e-mail.
+    Once a week per customer: whoever got this ISO week's digest is skipped,
+    so a rerun (Celery redelivers the task when a worker is lost) goes on
+    where the last run stopped; e-mails are recorded DIGEST_CHUNK at a time,
+    right after they are sent. All answers are collected before the first
+    e-mail: if the recommender fails, this raises RecommenderUnavailable
+    having sent nothing. Customers with no recommendation get no e-mail.
     """
-    customers = list(digest_recipients())
+    week = digest_week(now or timezone.now())
+    customers = list(digest_recipients().exclude(digestdelivery__week=week))
     if not customers:
         return 0
     answers = client_factory().recommend_many(
@@ -121,25 +135,40 @@ def digest_send_all(*, client_factory: Callable[[], BatchRecommender] = recommen
             for customer in customers
         ]
     )
-    messages = [
-        email_build(
-            to=customer.email,
-            subject="Books for you this week",
-            template="digest",
-            context={
-                "user": customer,
-                "books": [
-                    {"title": book.title, "author": book.author, "url": _book_url(book.id)}
-                    for book in books
-                ],
-            },
-        )
-        for customer, books in zip(customers, answers, strict=True)
-        if books
-    ]
-    sent = get_connection().send_messages(messages) if messages else 0
-    log.info("weekly digest: %d e-mails to %d customers", sent, len(customers))
+    due = [(c, books) for c, books in zip(customers, answers, strict=True) if books]
+    sent = 0
+    if due:
+        connection = get_connection()
+        with connection:  # one connection for every chunk
+            for start in range(0, len(due), DIGEST_CHUNK):
+                chunk = due[start : start + DIGEST_CHUNK]
+                sent += connection.send_messages([_digest(c, books) for c, books in chunk]) or 0
+                DigestDelivery.objects.bulk_create(
+                    [DigestDelivery(user=c, week=week) for c, _ in chunk], ignore_conflicts=True
+                )
+    log.info("weekly digest %s: %d e-mails to %d customers", week, sent, len(customers))
     return sent
+
+
+def digest_week(moment: datetime) -> str:
+    """The ISO week of ``moment`` in the shop's time zone, e.g. "2026-W48"."""
+    year, week, _ = timezone.localtime(moment).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _digest(customer: AbstractBaseUser, books: list[RecommendedBook]) -> EmailMultiAlternatives:
+    return email_build(
+        to=customer.email,
+        subject="Books for you this week",
+        template="digest",
+        context={
+            "user": customer,
+            "books": [
+                {"title": book.title, "author": book.author, "url": _book_url(book.id)}
+                for book in books
+            ],
+        },
+    )
 
 
 def _book_url(book_id: int) -> str:

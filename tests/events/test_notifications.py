@@ -6,6 +6,7 @@ import contextlib
 import socket
 import threading
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,13 +15,19 @@ from django.conf import settings as django_settings
 from events.contracts import PURCHASE_COMPLETED, Event, unwrap
 from marketplace_site.event_handlers import dependencies_up
 from marketplace_site.inbox.services import inbox_apply
+from marketplace_site.notifications import services as notification_services
 from marketplace_site.notifications.emails import mail_server_up
-from marketplace_site.notifications.services import digest_send_all, order_confirmation_send
+from marketplace_site.notifications.models import DigestDelivery
+from marketplace_site.notifications.services import (
+    digest_send_all,
+    digest_week,
+    order_confirmation_send,
+)
 from marketplace_site.notifications.tasks import send_weekly_digest
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
-from marketplace_site.recommendations.client import RecommenderUnavailable
+from marketplace_site.recommendations.client import RecommendedBook, RecommenderUnavailable
 from marketplace_site.vouchers.models import Voucher, VoucherRule
 from marketplace_site.vouchers.services import voucher_code_new
 from recommender.engine import Book as IndexBook
@@ -236,6 +243,64 @@ def test_the_digest_fails_loudly_when_the_recommender_is_down(
     with pytest.raises(RecommenderUnavailable):
         send_weekly_digest()
     assert mailoutbox == []
+
+
+class SameBookForEveryone:
+    def __init__(self) -> None:
+        self.asked: list[list[int]] = []
+
+    def recommend_many(self, requests):
+        self.asked.append([r.user_id for r in requests])
+        return [[RecommendedBook(1, "Dune", "Frank Herbert")] for _ in requests]
+
+
+def test_the_digest_reaches_each_customer_once_a_week_even_when_the_task_reruns(
+    make_user, mailoutbox, monkeypatch
+):
+    """A worker lost mid-run: Celery runs the task again, which goes on where
+    the first run stopped instead of e-mailing everyone twice."""
+    users = [make_user(f"reader{i}") for i in range(5)]
+    ids = [u.pk for u in users]
+    monday = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    recommender = SameBookForEveryone()
+    monkeypatch.setattr(notification_services, "DIGEST_CHUNK", 2)
+    real_connection = notification_services.get_connection
+
+    class LostAfterTwo:
+        """The first chunk goes out, then the worker is gone."""
+
+        def __init__(self) -> None:
+            self.inner = real_connection()
+            self.chunks = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def send_messages(self, messages):
+            self.chunks += 1
+            if self.chunks > 1:
+                raise ConnectionResetError("worker lost")
+            return self.inner.send_messages(messages)
+
+    monkeypatch.setattr(notification_services, "get_connection", LostAfterTwo)
+    with pytest.raises(ConnectionResetError):
+        digest_send_all(client_factory=lambda: recommender, now=monday)
+    assert sorted(m.to[0] for m in mailoutbox) == ["reader0@example.com", "reader1@example.com"]
+
+    monkeypatch.setattr(notification_services, "get_connection", real_connection)
+    assert digest_send_all(client_factory=lambda: recommender, now=monday + timedelta(hours=1)) == 3
+    assert recommender.asked[-1] == ids[2:]  # only those still due were asked for
+    assert sorted(m.to[0] for m in mailoutbox) == [f"reader{i}@example.com" for i in range(5)]
+
+    # Again the same week: nobody; the next week: everyone.
+    assert digest_send_all(client_factory=lambda: recommender, now=monday + timedelta(days=6)) == 0
+    assert len(recommender.asked) == 2
+    assert digest_send_all(client_factory=lambda: recommender, now=monday + timedelta(days=7)) == 5
+    assert DigestDelivery.objects.filter(week="2026-W49").count() == 5
+    assert digest_week(monday) == "2026-W48"
 
 
 def test_the_digest_is_scheduled_for_monday_morning():
