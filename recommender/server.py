@@ -193,6 +193,13 @@ async def serve(settings: Settings) -> None:
         # reach both after that, in the order the store commits them.
         if settings.consume_events:
             consumer = await start_consumer(settings, index)
+            if not index.purchase_count:
+                # A new replica learns only what is published from now on.
+                log.warning(
+                    "no purchases in the store: if the shop has a history, send it to this"
+                    " replica with `manage.py replay_events --consumer recommender.%s`",
+                    settings.instance,
+                )
         else:
             log.info("not consuming events (RECOMMENDER_CONSUME_EVENTS is off)")
         await stop.wait()

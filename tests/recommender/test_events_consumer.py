@@ -636,6 +636,8 @@ def test_the_service_learns_from_its_own_queue_and_stops_cleanly(tmp_path, topol
         tmp_path, EVENTS_NAMESPACE=topology.namespace, EVENTS_DELIVERY_LIMIT="3"
     )
     try:
+        # A new replica (its store knows no purchase) says how to send it the history.
+        process.wait_for(rf"replay_events --consumer recommender\.{INSTANCE}`")
         process.wait_for(rf"events: consuming {topology.namespace}\.recommender\.{INSTANCE} ")
 
         async def publish() -> None:
