@@ -28,7 +28,7 @@ from kombu.utils.imports import symbol_by_name
 
 from events.correlation import correlation
 from events.dead_letters import parked_headers
-from events.dispatch import Action, ApplyBatch, Delivery, Outcome, dispatch_batch
+from events.dispatch import UNAVAILABLE, Action, ApplyBatch, Delivery, Outcome, dispatch_batch
 from events.topology import DEAD_LETTER_QUEUE_ARGUMENTS, QueueSpec, Topology
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,9 @@ DEFAULT_PREFETCH = 64
 DEFAULT_BATCH_SIZE = 32
 # Seconds a batch waits for more messages; a lone event is late by at most this.
 DEFAULT_BATCH_WAIT = 0.005
-# Seconds between tries while the database is down: doubling from the first, up to the last.
+# Seconds between tries while a queue's dependency is down: doubling from the
+# first, up to the last.
 OUTAGE_RETRY_WAITS = (0.5, 30.0)
-# What dispatch reports for an event whose handling raised.
-FAILED_RESULTS = frozenset({"retry", "failed"})
 
 
 def kombu_queues(topology: Topology, spec: QueueSpec) -> tuple[Queue, Queue]:
@@ -171,6 +170,8 @@ class EventConsumers:
         if outage is not None:
             outage.held.append(again)  # behind the batches already waiting
             return
+        # Only with a timer to try again later can a batch be held.
+        can_hold = self.dependencies_up is not None and self.hub is not None
         ids = {m.properties.get("correlation_id") or "-" for m in messages}
         with correlation(ids.pop() if len(ids) == 1 else "-"):
             outcomes = dispatch_batch(
@@ -179,19 +180,14 @@ class EventConsumers:
                 handlers=handlers,
                 apply_batch=self.apply_batch,
                 delivery_limit=self.topology.delivery_limit,
+                dependencies_up=partial(self.dependencies_up, consumer_name) if can_hold else None,
             )
-        if self._dependency_down(consumer_name, outcomes):
+        if any(o.result == UNAVAILABLE for o in outcomes):
             self._hold(consumer_name, again, len(messages))
             return
         for message, outcome in zip(messages, outcomes, strict=True):
             self.settle(consumer_name, spec, message, outcome)
         ack_all(messages)
-
-    def _dependency_down(self, consumer_name: str, outcomes: Sequence[Outcome]) -> bool:
-        if self.dependencies_up is None or self.hub is None:
-            return False
-        failed = any(o.result in FAILED_RESULTS for o in outcomes)
-        return failed and not self.dependencies_up(consumer_name)
 
     def _hold(self, consumer_name: str, again: Callable[[], None], count: int) -> None:
         first_wait, _ = self.outage_retry_waits

@@ -66,6 +66,31 @@ class _Pending(Generic[H]):
     items: list[tuple[int, Event]]
 
 
+# The result of an event not applied because what its handler needs is down.
+UNAVAILABLE = "unavailable"
+
+
+class _Dependencies:
+    """Asked at most once per dispatch, after the first failure."""
+
+    def __init__(self, up: Callable[[], bool] | None) -> None:
+        self._up = up
+        self._down: bool | None = None
+
+    def down(self) -> bool:
+        """Asked after a failure: is it theirs?"""
+        if self._up is None:
+            return False
+        if self._down is None:
+            self._down = not self._up()
+        return self._down
+
+    @property
+    def known_down(self) -> bool:
+        """Found down by an earlier failure of this dispatch."""
+        return self._down is True
+
+
 def dispatch_batch(
     *,
     consumer: str,
@@ -73,13 +98,18 @@ def dispatch_batch(
     handlers: Mapping[str, H],
     apply_batch: ApplyBatch,
     delivery_limit: int,
+    dependencies_up: Callable[[], bool] | None = None,
 ) -> list[Outcome]:
     """One Outcome per delivery, in their order.
 
     Events of one type go to ``apply_batch`` together; if that raises, each
     of them is applied again alone, and only the ones that fail alone are
-    retried or parked.
+    retried or parked. But if ``dependencies_up()`` says, after a failure,
+    that what the handlers need is down, the failure is not the events': no
+    event is tried alone or parked, and every one not applied is
+    ``unavailable`` (a requeue, which a caller with a timer holds instead).
     """
+    dependencies = _Dependencies(dependencies_up)
     outcomes: list[Outcome | None] = [None] * len(deliveries)
     pending: dict[str, _Pending[H]] = {}
     for index, delivery in enumerate(deliveries):
@@ -97,11 +127,19 @@ def dispatch_batch(
         pending.setdefault(event.event_type, _Pending(handler, [])).items.append((index, event))
 
     for group in pending.values():
+        if dependencies.known_down:  # since an earlier group failed: not tried
+            for index, event in group.items:
+                outcomes[index] = _unavailable(event, "a dependency is down")
+            continue
         if len(group.items) > 1:
             events = [event for _, event in group.items]
             try:
                 applied = set(apply_batch(consumer, events, group.handler))
             except Exception as exc:  # find the culprit below, one event at a time
+                if dependencies.down():
+                    for index, event in group.items:
+                        outcomes[index] = _unavailable(event, f"{type(exc).__name__}: {exc}")
+                    continue
                 log.warning(
                     "%s: a batch of %d failed (%s: %s); applying them one at a time",
                     consumer,
@@ -117,7 +155,13 @@ def dispatch_batch(
                 continue
         for index, event in group.items:
             outcomes[index] = _apply_alone(
-                consumer, event, group.handler, apply_batch, deliveries[index], delivery_limit
+                consumer,
+                event,
+                group.handler,
+                apply_batch,
+                deliveries[index],
+                delivery_limit,
+                dependencies,
             )
     return [outcome for outcome in outcomes if outcome is not None]
 
@@ -154,12 +198,21 @@ def _apply_alone(
     apply_batch: ApplyBatch,
     delivery: Delivery,
     delivery_limit: int,
+    dependencies: _Dependencies,
 ) -> Outcome:
+    if dependencies.known_down:  # since an event before this one failed
+        return _unavailable(event, "a dependency is down")
     try:
         applied = apply_batch(consumer, [event], handler)
     except Exception as exc:  # a handler's failure is data for the operator
+        if dependencies.down():
+            return _unavailable(event, f"{type(exc).__name__}: {exc}")
         return _failed(consumer, event, delivery.headers, exc, delivery_limit)
     return _applied(event, applied)
+
+
+def _unavailable(event: Event, reason: str) -> Outcome:
+    return Outcome(Action.REQUEUE, reason=reason, result=UNAVAILABLE, event=event)
 
 
 def _applied(event: Event, applied: set[str]) -> Outcome:

@@ -15,6 +15,7 @@ import pytest
 
 from events.celery_consumer import EventConsumers
 from events.contracts import PROMOTION_APPLIED, Event
+from events.dispatch import UNAVAILABLE, Action, dispatch_batch
 from events.topology import Topology
 from tests.events.test_dispatch_batch import CONSUMER, LIMIT, FakeHub, Ledger, delivery
 
@@ -222,3 +223,31 @@ def test_only_the_queue_whose_dependency_is_down_waits():
     consumers.hub.fire()
     assert settled(email) == ["acked"]
     assert ledger.applied == [31, 30]
+
+
+def test_with_a_dependency_down_no_event_is_tried_alone_or_parked():
+    """One failure and one question: the events wait as they are, even one on its
+    last delivery, and the database is not asked again for every event."""
+    calls: list[int] = []
+    asked: list[bool] = []
+
+    def apply_batch(consumer: str, events: Sequence[Event], handler: object) -> set[str]:
+        calls.append(len(events))
+        raise ConnectionError("connection refused")
+
+    def up() -> bool:
+        asked.append(True)
+        return False
+
+    outcomes = dispatch_batch(
+        consumer=CONSUMER,
+        deliveries=[delivery(1, deliveries=LIMIT - 1), delivery(2), delivery(3)],
+        handlers={PROMOTION_APPLIED: "handler"},
+        apply_batch=apply_batch,
+        delivery_limit=LIMIT,
+        dependencies_up=up,
+    )
+    assert [o.result for o in outcomes] == [UNAVAILABLE] * 3
+    assert {o.action for o in outcomes} == {Action.REQUEUE}
+    assert calls == [3]  # the batch once, never event by event
+    assert asked == [True]
