@@ -9,15 +9,18 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.template.loader import render_to_string
 
 log = logging.getLogger(__name__)
 
 
 def mail_server_up() -> bool:
-    """Whether the mail backend can open a connection now (the SMTP backend
-    connects and greets; the console, file and in-memory ones always can)."""
+    """Whether the SMTP server takes a connection now (connect, greet, log in).
+    Other backends (console, file, in-memory) have no server: always up."""
     connection = get_connection(fail_silently=False)
+    if not isinstance(connection, SmtpBackend):
+        return True
     try:
         connection.open()
     except (OSError, smtplib.SMTPException) as exc:
