@@ -12,8 +12,19 @@ import urllib.request
 from pathlib import Path
 
 from bench.config import Mode
+from bench.cpu import CpuUse, Pids, fixed, metered
 from bench.hop_recommender import start_grpc
-from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env, free_port
+from bench.procs import (
+    PYTHON,
+    REPO_ROOT,
+    VAR,
+    Child,
+    Driver,
+    HarnessError,
+    base_env,
+    children_of,
+    free_port,
+)
 from bench.stats import Comparison, Sample, Section, Target, rotate
 from recommender.catalog_file import read_catalog
 from recommender.config import DEMO_CATALOG
@@ -107,6 +118,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     recommender, target = start_grpc("site-recommender", [PYTHON, "-m", "recommender"], store)
     servers: dict[str, tuple[Child, int]] = {}
     load = None
+    cpu = {name: CpuUse() for name in ("bare", "off", "on", "nocache")}
     try:
         servers["on"] = start_gunicorn("site-on", RECOMMENDER_TARGET=target)
         servers["off"] = start_gunicorn(
@@ -137,7 +149,23 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         }
         for warm in runners.values():
             warm()
-        samples = rotate(mode.site_rounds, runners)
+
+        def groups(server: str) -> dict[str, Pids]:
+            site = servers[server][0]
+            return {
+                "site (gunicorn)": lambda: [site.pid, *children_of(site.pid)],
+                "recommender": fixed(recommender.pid),
+                "load generator": fixed(load.pid),
+            }
+
+        served_by = {"bare": "on", "off": "off", "on": "on", "nocache": "nocache"}
+        samples = rotate(
+            mode.site_rounds,
+            {
+                name: metered(run_, groups(served_by[name]), cpu[name])
+                for name, run_ in runners.items()
+            },
+        )
         memory["site (gunicorn worker)"] = servers["on"][0].peak_rss_mb()
         memory["recommender (demo catalog, for the site)"] = recommender.peak_rss_mb()
     finally:
@@ -160,6 +188,14 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         compare("home", "bare", "bare view", "off", "without recommendations"),
         compare("home", "bare", "bare view", "on", "with recommendations"),
     ]
+    labels = {
+        "on": "with recommendations",
+        "off": "switched off",
+        "nocache": "no cache",
+        "bare": "bare view",
+    }
+    for name, label in labels.items():
+        section.figures.update(cpu[name].figures(label, "request"))
     section.targets.append(
         Target("home with recommendations vs without", with_recs.rate_ratio, 0.7, at_least=True)
     )
@@ -168,5 +204,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         f" {mode.site_connections} keep-alive connections from one load-generator process;"
         " pages: / and /?category=<each category>. 'no cache' is the same server with"
         " RECOMMENDATIONS_CACHE_SECONDS=0 (one gRPC call per page: the design before the cache)."
+        " CPU per request: the gunicorn master and workers, the recommender and the load"
+        " generator (from /proc)."
     )
     return section

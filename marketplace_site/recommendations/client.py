@@ -14,13 +14,14 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
-import pybreaker
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from marketplace_site.recommendations.breaker import BreakerOpen, CircuitBreaker
 from marketplace_site.recommendations.channel import ChannelSecurity
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,8 @@ class RecommendedBook:
     author: str
 
 
-def _not_a_failure(exc: BaseException) -> bool:
-    return isinstance(exc, grpc.RpcError) and exc.code() in NOT_A_FAILURE
+def _a_failure(exc: BaseException) -> bool:
+    return not (isinstance(exc, grpc.RpcError) and exc.code() in NOT_A_FAILURE)
 
 
 class RecommenderClient:
@@ -85,18 +86,18 @@ class RecommenderClient:
         breaker_failures: int = 5,
         breaker_reset: float = 30.0,
         security: ChannelSecurity | None = None,
+        on_breaker_change: Callable[[str, str], None] | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.security = security or ChannelSecurity()
-        self.breaker = pybreaker.CircuitBreaker(
+        # The call that trips the breaker did reach the recommender: it raises
+        # its own error (unavailable, deadline_exceeded), not "breaker_open".
+        self.breaker = CircuitBreaker(
             fail_max=breaker_failures,
             reset_timeout=breaker_reset,
-            exclude=[_not_a_failure],
-            # The call that trips the breaker did reach the recommender: report
-            # its own error (unavailable, deadline_exceeded), not "breaker_open".
-            throw_new_error_on_trip=False,
-            name="recommender",
+            is_failure=_a_failure,
+            on_change=on_breaker_change,
         )
         self._lock = threading.Lock()
         self._pid: int | None = None
@@ -144,7 +145,7 @@ class RecommenderClient:
             response = self.breaker.call(
                 stub.Recommend, request, timeout=self.timeout, metadata=metadata
             )
-        except pybreaker.CircuitBreakerError as exc:
+        except BreakerOpen as exc:
             raise RecommenderUnavailable("breaker_open", str(exc)) from exc
         except grpc.RpcError as exc:
             raise RecommenderUnavailable(exc.code().name.lower(), exc.details() or "") from exc

@@ -6,7 +6,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import pybreaker
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
@@ -14,6 +13,7 @@ from marketplace_site.catalog.models import Book
 from marketplace_site.catalog.selectors import best_sellers, books_in_order
 from marketplace_site.metrics import BREAKER_OPEN, RECOMMENDER_CALLS
 from marketplace_site.orders.selectors import purchased_book_ids
+from marketplace_site.recommendations.breaker import CLOSED
 from marketplace_site.recommendations.channel import ChannelSecurity
 from marketplace_site.recommendations.client import (
     RecommendedBook,
@@ -32,19 +32,10 @@ _answers: dict[tuple[int, int, int], tuple[float, list[RecommendedBook]]] = {}
 ANSWERS_KEPT = 10_000
 
 
-class _BreakerGauge(pybreaker.CircuitBreakerListener):
+def _breaker_changed(old: str, new: str) -> None:
     """Mirrors the breaker's state in a gauge, and logs each change."""
-
-    def state_change(
-        self,
-        cb: pybreaker.CircuitBreaker,
-        old_state: pybreaker.CircuitBreakerState | None,
-        new_state: pybreaker.CircuitBreakerState,
-    ) -> None:
-        BREAKER_OPEN.set(0 if new_state.name == pybreaker.STATE_CLOSED else 1)
-        log.warning(
-            "recommender circuit breaker: %s -> %s", getattr(old_state, "name", "-"), new_state.name
-        )
+    BREAKER_OPEN.set(0 if new == CLOSED else 1)
+    log.warning("recommender circuit breaker: %s -> %s", old, new)
 
 
 def recommender_client() -> RecommenderClient:
@@ -57,8 +48,8 @@ def recommender_client() -> RecommenderClient:
             breaker_failures=settings.RECOMMENDER_BREAKER_FAILURES,
             breaker_reset=settings.RECOMMENDER_BREAKER_RESET,
             security=ChannelSecurity.from_settings(),
+            on_breaker_change=_breaker_changed,
         )
-        _client.breaker.add_listener(_BreakerGauge())
     return _client
 
 
