@@ -180,7 +180,7 @@ class EventConsumers:
                 handlers=handlers,
                 apply_batch=self.apply_batch,
                 delivery_limit=self.topology.delivery_limit,
-                dependencies_up=partial(self.dependencies_up, consumer_name) if can_hold else None,
+                dependencies_up=partial(self._dependencies_up, consumer_name) if can_hold else None,
             )
         if any(o.result == UNAVAILABLE for o in outcomes):
             self._hold(consumer_name, again, len(messages))
@@ -188,6 +188,15 @@ class EventConsumers:
         for message, outcome in zip(messages, outcomes, strict=True):
             self.settle(consumer_name, spec, message, outcome)
         ack_all(messages)
+
+    def _dependencies_up(self, consumer_name: str) -> bool:
+        """The app's check; one that breaks counts as up, so failures are then
+        the events' own, as without a check (a held batch must not wait on a bug)."""
+        try:
+            return self.dependencies_up(consumer_name)
+        except Exception:
+            log.exception("events: %s: checking its dependencies failed", consumer_name)
+            return True
 
     def _hold(self, consumer_name: str, again: Callable[[], None], count: int) -> None:
         first_wait, _ = self.outage_retry_waits
@@ -205,7 +214,7 @@ class EventConsumers:
         outage = self.outages.get(consumer_name)
         if outage is None:
             return
-        if not self.dependencies_up(consumer_name):
+        if not self._dependencies_up(consumer_name):
             _, last_wait = self.outage_retry_waits
             outage.wait = min(outage.wait * 2, last_wait)
             log.warning(

@@ -251,3 +251,25 @@ def test_with_a_dependency_down_no_event_is_tried_alone_or_parked():
     assert {o.action for o in outcomes} == {Action.REQUEUE}
     assert calls == [3]  # the batch once, never event by event
     assert asked == [True]
+
+
+def test_a_broken_check_counts_as_up_so_nothing_waits_on_a_bug():
+    CHANNEL.delivered.clear()
+    ledger = Ledger(poison={666})
+
+    def broken_check(consumer: str) -> bool:
+        raise RuntimeError("bug in the check")
+
+    consumers = EventConsumers(
+        topology=Topology(namespace="outage-test", delivery_limit=LIMIT),
+        routes={CONSUMER: {PROMOTION_APPLIED: "handler"}},
+        apply_batch=ledger,
+        dependencies_up=broken_check,
+    )
+    consumers.hub = TimedHub()
+    poison, fine = Message(666), Message(7)
+    consumers.handle(
+        CONSUMER, consumers.topology.queue(CONSUMER), {PROMOTION_APPLIED: "h"}, [poison, fine]
+    )
+    assert settled(poison, fine) == ["requeued", "acked"]
+    assert consumers.outages == {}
