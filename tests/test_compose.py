@@ -38,7 +38,8 @@ ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 DOCKERFILE = COMPOSE_DIR / "Dockerfile"
 DOCKERIGNORE = COMPOSE_DIR / "Dockerfile.dockerignore"
 
-SERVICES = {"rabbitmq", "postgres", "migrate", "recommender", "site", "relay", "worker", "beat"}
+RECOMMENDERS = ("recommender-1", "recommender-2")
+SERVICES = {"rabbitmq", "postgres", "migrate", *RECOMMENDERS, "site", "relay", "worker", "beat"}
 ONE_SHOT = {"migrate"}
 DJANGO_SERVICES = {"migrate", "site", "relay", "worker", "beat"}
 # What the deployment cannot start without; none of them may have a default.
@@ -167,38 +168,53 @@ def test_every_long_running_service_has_a_healthcheck():
         assert service.get("restart") in ("always", "unless-stopped"), name
 
 
-def test_recommender_and_worker_run_two_replicas_and_beat_one():
-    for name in ("recommender", "worker"):
-        service = services()[name]
-        assert service["deploy"]["replicas"] == 2, name
-        # Replicas cannot share a container name or a host port.
-        assert "container_name" not in service, name
-        assert not [p for p in service.get("ports") or [] if p.get("published")], name
+def test_two_workers_two_recommenders_and_one_beat():
+    worker = services()["worker"]
+    assert worker["deploy"]["replicas"] == 2
+    # Replicas cannot share a container name or a host port.
+    assert "container_name" not in worker
+    assert not [p for p in worker.get("ports") or [] if p.get("published")]
+    for name in RECOMMENDERS:
+        assert not [p for p in services()[name].get("ports") or [] if p.get("published")], name
     # A second beat would send every scheduled task twice.
     assert (services()["beat"].get("deploy") or {}).get("replicas", 1) == 1
 
 
-def test_each_recommender_replica_has_its_own_queue_and_store():
-    recommender = services()["recommender"]
-    env = recommender["environment"]
-    assert env["RECOMMENDER_LISTEN"] == "0.0.0.0:50051"
-    # Unset, each replica names its queue after its own container's host name.
-    assert "RECOMMENDER_INSTANCE" not in env
-    assert "hostname" not in recommender
-    # The SQLite store is not in a named volume: one would be shared by both replicas.
-    store = Path(env["RECOMMENDER_DB"])
-    assert store.is_absolute()
-    for mount in recommender.get("volumes") or []:
-        named = mount.get("type") == "volume" and mount.get("source")
-        bind = mount.get("type") == "bind"
-        if named or bind:
-            assert not store.is_relative_to(mount["target"]), mount
-    assert recommender["healthcheck"]["test"] == ["CMD", "python", "-m", "recommender.healthcheck"]
-    assert recommender["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+def test_each_recommender_keeps_its_name_queue_and_store_across_containers():
+    """A replaced container takes up its predecessor's queue and store: no
+    queue is orphaned (it would collect every event forever), nothing is
+    sent again."""
+    stores = set()
+    for name in RECOMMENDERS:
+        recommender = services()[name]
+        env = recommender["environment"]
+        assert env["RECOMMENDER_LISTEN"] == "0.0.0.0:50051"
+        # The queue is named after RECOMMENDER_INSTANCE: fixed, not the container's id.
+        assert env["RECOMMENDER_INSTANCE"] == recommender["hostname"] == name
+        # The SQLite store is on a named volume of this replica's own.
+        store = Path(env["RECOMMENDER_DB"])
+        [volume] = [
+            m
+            for m in recommender.get("volumes") or []
+            if m.get("type") == "volume" and store.is_relative_to(m["target"])
+        ]
+        assert volume["source"] in example_config()["volumes"]
+        stores.add(volume["source"])
+        assert recommender["healthcheck"]["test"] == [
+            "CMD",
+            "python",
+            "-m",
+            "recommender.healthcheck",
+        ]
+        assert recommender["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert len(stores) == len(RECOMMENDERS)
 
 
 def test_the_site_balances_over_the_recommender_replicas_through_dns():
-    listen_port = services()["recommender"]["environment"]["RECOMMENDER_LISTEN"].rsplit(":", 1)[1]
+    for name in RECOMMENDERS:
+        # Every replica answers to one DNS name, which resolves to them all.
+        assert "recommender" in services()[name]["networks"]["default"]["aliases"], name
+    listen_port = services()[RECOMMENDERS[0]]["environment"]["RECOMMENDER_LISTEN"].rsplit(":", 1)[1]
     callers = [n for n, s in services().items() if "RECOMMENDER_TARGET" in s["environment"]]
     assert "site" in callers
     for name in callers:
@@ -258,10 +274,10 @@ def test_dependencies_wait_for_health_or_completion():
         assert condition(name, "migrate") == "service_completed_successfully", name
     for name in ("migrate", "site", "relay", "worker"):
         assert condition(name, "postgres") == "service_healthy", name
-    for name in ("recommender", "relay", "worker", "beat"):
+    for name in (*RECOMMENDERS, "relay", "worker", "beat"):
         assert condition(name, "rabbitmq") == "service_healthy", name
     # Consumers declare their queues before the relay publishes the first event.
-    for consumer in ("worker", "recommender"):
+    for consumer in ("worker", *RECOMMENDERS):
         assert condition("relay", consumer) == "service_healthy", consumer
 
 
