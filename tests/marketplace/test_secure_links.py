@@ -120,7 +120,7 @@ def warnings_logged(caplog) -> list[str]:
 def test_pages_show_recommendations_over_mutual_tls(
     client, settings, certs, shelf, recommender, server_name
 ):
-    # "recommender": the compose service's name, as the certificate carries it.
+    # "recommender": the DNS name compose gives every replica, as the certificate carries it.
     with_site_certificate(settings, recommender(), certs, server_name=server_name)
     counted = Counted()
 

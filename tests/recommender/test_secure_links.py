@@ -442,15 +442,18 @@ def test_compose_passes_the_tls_settings_and_mounts_the_certificates_read_only(t
     }
     config = render(write_env(tmp_path / "tls.env", {**env_lines(ENV_EXAMPLE), **tls}))
     services = config["services"]
-    for name in ("recommender", "site", "worker"):
+    recommenders = ("recommender-1", "recommender-2")
+    for name in (*recommenders, "site", "worker"):
         env = services[name]["environment"]
         assert env["RECOMMENDER_TLS_CA"] == tls["RECOMMENDER_TLS_CA"], name
         assert env["RECOMMENDER_TLS_CLIENT_KEY"] == tls["RECOMMENDER_TLS_CLIENT_KEY"], name
         assert env["RECOMMENDER_AUTH_TOKEN"] == "change-me", name
-        [mount] = services[name]["volumes"]
-        assert (mount["type"], mount["source"], mount["target"]) == ("bind", str(tmp_path), inside)
+        # The recommenders also mount their store's volume; that is the only other.
+        [mount] = [m for m in services[name]["volumes"] if m["type"] == "bind"]
+        assert (mount["source"], mount["target"]) == (str(tmp_path), inside)
         assert mount["read_only"] is True
-    assert services["recommender"]["environment"]["RECOMMENDER_TLS_CLIENT_CA"] == f"{inside}/ca.pem"
+    for name in recommenders:
+        assert services[name]["environment"]["RECOMMENDER_TLS_CLIENT_CA"] == f"{inside}/ca.pem"
     # Only the listening side gets the server's key.
     assert "RECOMMENDER_TLS_KEY" not in services["site"]["environment"]
     # The relay never calls the recommender: it gets neither files nor token.
