@@ -18,6 +18,7 @@ from events.dispatch import Handler
 from events.metrics import consumer_outcome
 from events.topology import Topology
 from marketplace_site.campaigns.services import sales_record
+from marketplace_site.health import database_ping
 from marketplace_site.inbox.services import inbox_apply_batch
 from marketplace_site.notifications.emails import mail_server_up
 from marketplace_site.notifications.services import order_confirmation_send
@@ -47,8 +48,7 @@ def database_up() -> bool:
     tells an outage (hold the events) from a fault of the events (retry them)."""
     for _ in range(2):
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+            database_ping()
         except DatabaseError:
             # Broken by the outage, perhaps: the second try opens a new one.
             connection.close()

@@ -33,7 +33,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _database() -> None:
+def database_ping() -> None:
+    """One round trip to the database; raises if it cannot be reached (the
+    worker asks the same after a failed batch: marketplace_site.event_handlers)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
 
@@ -56,7 +58,7 @@ def _recommender() -> None:
 
 CHECKS: dict[str, tuple[Callable[[], None], bool]] = {
     # name: (check, required for readiness)
-    "database": (_database, True),
+    "database": (database_ping, True),
     "broker": (_broker, False),
     "recommender": (_recommender, False),
 }

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
+from marketplace_site.lookups import all_by_id
 from marketplace_site.notifications.emails import email_build, site_url
 from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
@@ -38,12 +39,7 @@ class UnknownCustomer(LookupError):
 
 def customers_get(user_ids: Iterable[int]) -> dict[int, AbstractBaseUser]:
     """The customers by id; raises UnknownCustomer naming any that do not exist."""
-    wanted = set(user_ids)
-    users = get_user_model().objects.in_bulk(wanted)
-    missing = sorted(wanted - users.keys())
-    if missing:
-        raise UnknownCustomer(f"user {', '.join(map(str, missing))} does not exist")
-    return users
+    return all_by_id(get_user_model().objects.all(), user_ids, error=UnknownCustomer, noun="user")
 
 
 def order_confirmation_send(events: Sequence[Event]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
 from marketplace_site.counters import counters_add
+from marketplace_site.lookups import all_by_id
 from marketplace_site.promotions.models import Promotion, PromotionStats
 
 
@@ -28,12 +29,12 @@ def promotion_stats_record(events: Sequence[Event]) -> None:
         row["redemptions"] += 1
         row["discount_total"] += Decimal(payload.discount or "0")
         row["last_redeemed_at"] = max(row["last_redeemed_at"], event.occurred_at)
-    known = set(
-        Promotion.objects.filter(pk__in=[pk for (pk,) in totals]).values_list("pk", flat=True)
+    all_by_id(
+        Promotion.objects.only("pk"),
+        (pk for (pk,) in totals),
+        error=UnknownPromotion,
+        noun="promotion",
     )
-    missing = sorted(pk for (pk,) in totals if pk not in known)
-    if missing:
-        raise UnknownPromotion(f"promotion {', '.join(map(str, missing))} does not exist")
     counters_add(
         PromotionStats,
         key=("promotion",),
