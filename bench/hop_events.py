@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 
 from bench.config import Mode
-from bench.cpu import CpuUse, fixed, metered, named
+from bench.cpu import CpuUse, Pids, fixed, metered, named
 from bench.pg import AMQP_URL, database, delete_namespace
 from bench.procs import PYTHON, VAR, Child, Driver, HarnessError, base_env
 from bench.stats import Comparison, Sample, Section, Target, interleave, median
@@ -195,7 +195,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             broker, postgres = named("beam.smp"), named("postgres")
             harness = fixed(os.getpid(), driver.pid)
 
-            def workers(prefix: str) -> Any:
+            def workers(prefix: str) -> Pids:
                 return fixed(*(c.pid for c in children if c.name.startswith(prefix)))
 
             pairs = interleave(

@@ -22,7 +22,6 @@ from bench.procs import (
     Driver,
     HarnessError,
     base_env,
-    children_of,
     free_port,
 )
 from bench.stats import Comparison, Sample, Section, Target, rotate
@@ -153,7 +152,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         def groups(server: str) -> dict[str, Pids]:
             site = servers[server][0]
             return {
-                "site (gunicorn)": lambda: [site.pid, *children_of(site.pid)],
+                "site (gunicorn)": site.pids,
                 "recommender": fixed(recommender.pid),
                 "load generator": fixed(load.pid),
             }

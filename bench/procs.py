@@ -85,10 +85,13 @@ class Child:
             time.sleep(0.05)
         raise HarnessError(f"{self.name} never printed {needle!r}:\n{self.text()[-3000:]}")
 
+    def pids(self) -> list[int]:
+        """This process and its children (gunicorn's workers)."""
+        return [self.pid, *children_of(self.pid)]
+
     def peak_rss_mb(self) -> float:
-        """The largest peak RSS among this process and its children (gunicorn workers)."""
-        pids = [self.pid, *children_of(self.pid)]
-        return max(peak_rss_mb(p) for p in pids)
+        """The largest peak RSS among this process and its children."""
+        return max(peak_rss_mb(p) for p in self.pids())
 
     def stop(self, timeout: float = 15) -> None:
         if self.proc.poll() is None:
@@ -116,7 +119,6 @@ class Driver:
             text=True,
         )
         self._stderr: list[str] = []
-        self.pid = self.proc.pid
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
@@ -135,6 +137,10 @@ class Driver:
         if "error" in answer:
             raise HarnessError(f"{self.name}: {answer['error']}")
         return answer
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def stop(self) -> None:
         if self.proc.poll() is None:
