@@ -138,7 +138,7 @@ def dispatch_batch(
             except Exception as exc:  # find the culprit below, one event at a time
                 if dependencies.down():
                     for index, event in group.items:
-                        outcomes[index] = _unavailable(event, f"{type(exc).__name__}: {exc}")
+                        outcomes[index] = _unavailable(event, failure_reason(exc))
                     continue
                 log.warning(
                     "%s: a batch of %d failed (%s: %s); applying them one at a time",
@@ -206,9 +206,14 @@ def _apply_alone(
         applied = apply_batch(consumer, [event], handler)
     except Exception as exc:  # a handler's failure is data for the operator
         if dependencies.down():
-            return _unavailable(event, f"{type(exc).__name__}: {exc}")
+            return _unavailable(event, failure_reason(exc))
         return _failed(consumer, event, delivery.headers, exc, delivery_limit)
     return _applied(event, applied)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """How a failure is named in logs, outcomes and parked messages' headers."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _unavailable(event: Event, reason: str) -> Outcome:
@@ -228,7 +233,7 @@ def _failed(
     exc: Exception,
     delivery_limit: int,
 ) -> Outcome:
-    reason = f"{type(exc).__name__}: {exc}"
+    reason = failure_reason(exc)
     if is_last_delivery(headers, delivery_limit):
         return Outcome(Action.PARK, reason=f"failed: {reason}", result="failed", event=event)
     log.warning(

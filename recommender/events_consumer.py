@@ -35,7 +35,7 @@ from bookstore.events.v1 import events_pb2
 from events.amqp import declare_exchanges, declare_queue
 from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, Event
 from events.dead_letters import is_last_delivery, parked_headers
-from events.dispatch import Action, Outcome, dispatch
+from events.dispatch import Action, Outcome, dispatch, failure_reason
 from events.log_format import redact_url
 from events.topology import Topology
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
@@ -160,7 +160,7 @@ def apply_delivery(
             delivery_limit=delivery_limit,
         )
     except Exception as exc:  # the decoder failing in a way unwrap() does not name
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = failure_reason(exc)
         if is_last_delivery(headers, delivery_limit):
             return Handled(Outcome(Action.PARK, reason=f"failed: {reason}", result="failed"))
         return Handled(Outcome(Action.REQUEUE, reason=reason, result="retry"))
