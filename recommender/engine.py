@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import enum
 from array import array
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from recommender.blocks import NONE, Blocks
+from recommender.dense_ids import DenseIds
 
 DEFAULT_MAX_RESULTS = 10
 MAX_RESULTS_CAP = 50
 # A best seller sits in tens of thousands of orders; its most recent ones say
 # as much about what goes with it, and bound the cost of a call.
 RECENT_ORDERS_PER_BOOK = 200
-# Books whose co-purchases are kept computed (about 20 MB at 100k books and
-# 1M purchases, every book cached); past it the oldest computed go first.
-CO_PURCHASES_CACHED = 131_072
 BOOKS_MADE_KEPT = 16_384
 
 
@@ -126,25 +125,27 @@ class RecommendationIndex:
         self._pickable = bytearray()
         self._units_sold = array("q")
         self._known = 0
-        # Orders: external ids sorted (bisect), each with its slot; an order's
-        # books sit together in _order_books from _order_start.
-        self._order_ids = array("q")
-        self._order_slot = array("i")
-        self._order_start = array("q")
-        self._order_size = array("i")
-        self._order_books = array("i")
+        # Order slot -> its book slots; book slot -> its order slots in feed
+        # order; customer slot -> the book slots they bought.
+        self._orders = DenseIds()
+        self._order_books = Blocks()
+        self._orders_of_book = Blocks()
+        # Customers arrive in any order: a dict, where an id array would insert.
+        self._user_slot: dict[int, int] = {}
+        self._books_of_user = Blocks()
         self._purchases = 0
-        # Book slot -> its order slots in feed order; user id -> book slots.
-        self._orders_of_book: list[array | None] = []
-        self._books_of_user: dict[int, array] = {}
         # Category -> its book slots by (-units sold, id); rebuilt lazily after
         # changes. _rank[slot] is a slot's place in its category's list.
         self._ranked: dict[int, list[int]] = {}
         self._rank = array("i")
         # Book slot -> the pickable books in its recent orders, per category
-        # (repeated once per shared order). Computed on first use; dropped
-        # when one of those orders or any book's pickability changes.
-        self._co_purchases: dict[int, array] = {}
+        # (repeated once per shared order). Computed for every book by build(),
+        # so no call pays for a book's first sight; dropped when one of its
+        # orders, or the pickability of a book in them, changes, and computed
+        # again at the next call that needs it.
+        # Each block: len(Category) + 1 offsets from its start, then the others
+        # by category. About 8 MB at 100k books and 1M purchases.
+        self._co_purchases = Blocks()
         # Book objects already made for answers (the best sellers, mostly).
         self._books_made: dict[int, Book] = {}
 
@@ -153,9 +154,38 @@ class RecommendationIndex:
         index = cls()
         for book in books:
             index.upsert_book(book)
-        for purchase in purchases:
-            index.add_purchase(purchase)
+        index.add_purchases(purchases)
+        index.compute_co_purchases()
         return index
+
+    def add_purchases(self, purchases: Iterable[Purchase]) -> None:
+        """add_purchase() for each, with each list extended once at the end (a
+        history of a million purchases loads in seconds). Co-purchases are then
+        computed anew, as calls need them or by compute_co_purchases()."""
+        orders, books, users = array("i"), array("i"), array("i")
+        units_sold, book_slot = self._units_sold, self._slot
+        order_slot, user_slot = self._orders.slot, self._user_slot.setdefault
+        for purchase in purchases:
+            book = book_slot(purchase.book_id)
+            units_sold[book] += purchase.quantity
+            books.append(book)
+            orders.append(order_slot(purchase.order_id))
+            users.append(user_slot(purchase.user_id, len(self._user_slot)))
+        self._purchases += len(books)
+        self._order_books.grow(len(self._orders))
+        self._books_of_user.grow(len(self._user_slot))
+        self._order_books.extend(orders, books)
+        self._orders_of_book.extend(books, orders)
+        self._books_of_user.extend(users, books)
+        # As many orders change as there are purchases, at worst: all anew.
+        self._co_purchases.clear()
+        self._ranked.clear()
+
+    def compute_co_purchases(self) -> None:
+        """Compute every book's co-purchases ahead of the calls (under a second at
+        100k books and 1M purchases)."""
+        for slot in range(len(self._book_ids)):
+            self._co_purchases_at(slot)
 
     def __len__(self) -> int:
         return self._known
@@ -196,7 +226,8 @@ class RecommendationIndex:
             self._pickable.append(_NOT_PICKABLE)
             self._units_sold.append(0)
             self._rank.append(0)
-            self._orders_of_book.append(None)
+            self._orders_of_book.add_key()
+            self._co_purchases.add_key()
         return slot
 
     def upsert_book(self, book: Book) -> None:
@@ -214,58 +245,42 @@ class RecommendationIndex:
         pickable = book.category if book.active else _NOT_PICKABLE
         if self._pickable[slot] != pickable:
             self._pickable[slot] = pickable
-            self._co_purchases.clear()
+            self._forget_co_purchases_around(slot)
         self._ranked.pop(book.category, None)
 
     def add_purchase(self, purchase: Purchase) -> None:
         book = self._slot(purchase.book_id)
-        order = self._order(purchase.order_id)
+        order = self._orders.slot(purchase.order_id)
+        self._order_books.grow(len(self._orders))
+        user = self._user_slot.setdefault(purchase.user_id, len(self._user_slot))
+        self._books_of_user.grow(len(self._user_slot))
         self._purchases += 1
         self._units_sold[book] += purchase.quantity
-        start, size = self._order_start[order], self._order_size[order]
-        books = self._order_books
-        if start + size != len(books):
-            # Not the latest order: move its books to the end to grow it there.
-            self._order_start[order] = len(books)
-            books.extend(books[start : start + size])
-            start = len(books) - size
-        for other in books[start : start + size]:
-            self._co_purchases.pop(other, None)
-        books.append(book)
-        self._order_size[order] = size + 1
-        self._co_purchases.pop(book, None)
-        orders = self._orders_of_book[book]
-        if orders is None:
-            orders = self._orders_of_book[book] = array("i")
-        orders.append(order)
-        bought = self._books_of_user.get(purchase.user_id)
-        if bought is None:
-            bought = self._books_of_user[purchase.user_id] = array("i")
-        bought.append(book)
+        co_purchases = self._co_purchases
+        for other in self._order_books.items(order):
+            co_purchases.drop(other)
+        co_purchases.drop(book)
+        self._order_books.append(order, book)
+        self._orders_of_book.append(book, order)
+        self._books_of_user.append(user, book)
         if self._category[book] != _UNKNOWN:
             self._ranked.pop(self._category[book], None)
 
-    def _order(self, order_id: int) -> int:
-        """The slot of ``order_id``, made if new."""
-        ids = self._order_ids
-        if ids and ids[-1] == order_id:
-            return self._order_slot[-1]
-        at = len(ids) if not ids or ids[-1] < order_id else bisect_left(ids, order_id)
-        if at < len(ids) and ids[at] == order_id:
-            return self._order_slot[at]
-        slot = len(self._order_start)
-        ids.insert(at, order_id)
-        self._order_slot.insert(at, slot)
-        self._order_start.append(len(self._order_books))
-        self._order_size.append(0)
-        return slot
+    def _forget_co_purchases_around(self, slot: int) -> None:
+        """Drop the co-purchases that may list ``slot``: those of every book
+        sharing one of its orders (all of them, as any may be another's recent)."""
+        co_purchases, order_books = self._co_purchases, self._order_books
+        for order in self._orders_of_book.items(slot):
+            for other in order_books.items(order):
+                co_purchases.drop(other)
 
     def recommend(self, *, user_id: int, category: int, max_results: int) -> list[Recommendation]:
         if user_id < 0:
             raise InvalidRequest(f"user_id must be >= 0 (0 is anonymous), got {user_id}")
         wanted = parse_category(category)
         limit = effective_max_results(max_results)
-        owned = set(self._books_of_user.get(user_id, ())) if user_id else set()
+        user = self._user_slot.get(user_id, NONE) if user_id else NONE
+        owned = set(self._books_of_user.items(user)) if user != NONE else set()
 
         picked: list[Recommendation] = []
         seen: set[int] = set(owned)
@@ -290,9 +305,11 @@ class RecommendationIndex:
         if not owned:
             return []
         together: Counter[int] = Counter()
+        co_purchases = self._co_purchases
         for slot in owned:
-            others = self._co_purchases_of(slot)
-            low, high = others[category], others[category + 1]
+            at = self._co_purchases_at(slot)
+            others = co_purchases.flat
+            low, high = at + others[at + category], at + others[at + category + 1]
             if low != high:
                 # Counter.update counts an array in C.
                 together.update(others[low:high])
@@ -310,19 +327,16 @@ class RecommendationIndex:
         picked.sort(key=together.__getitem__, reverse=True)  # stable: ties keep rank order
         return picked[:limit]
 
-    def _co_purchases_of(self, slot: int) -> array:
-        """One array per book: len(Category) + 1 offsets, then the others by category."""
-        found = self._co_purchases.get(slot)
-        if found is not None:
+    def _co_purchases_at(self, slot: int) -> int:
+        """Where the book's block starts in ``self._co_purchases.flat``."""
+        found = self._co_purchases.starts[slot]
+        if found != NONE:
             return found
         by_category: list[list[int]] = [[] for _ in _CATEGORY_OF]
-        pickable, start, size, books = (
-            self._pickable,
-            self._order_start,
-            self._order_size,
-            self._order_books,
-        )
-        for order in (self._orders_of_book[slot] or ())[-RECENT_ORDERS_PER_BOOK:]:
+        pickable = self._pickable
+        order_books = self._order_books
+        books, start, size = order_books.flat, order_books.starts, order_books.sizes
+        for order in self._orders_of_book.items(slot)[-RECENT_ORDERS_PER_BOOK:]:
             first = start[order]
             for other in books[first : first + size[order]]:
                 where = pickable[other]
@@ -331,14 +345,10 @@ class RecommendationIndex:
         offsets = [len(by_category) + 1]
         for others in by_category:
             offsets.append(offsets[-1] + len(others))
-        found = array("i", offsets)
+        block = array("i", offsets)
         for others in by_category:
-            found.extend(others)
-        if len(self._co_purchases) >= CO_PURCHASES_CACHED:
-            # Oldest first (dicts keep insertion order).
-            del self._co_purchases[next(iter(self._co_purchases))]
-        self._co_purchases[slot] = found
-        return found
+            block.extend(others)
+        return self._co_purchases.put(slot, block)
 
     def _ranked_in(self, category: Category) -> list[int]:
         ranked = self._ranked.get(category)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
+
 import pytest
 
 from recommender.engine import (
@@ -137,3 +140,38 @@ def test_bad_requests_are_refused_with_a_reason(index, kwargs, message):
 
 def test_an_empty_category_gives_an_empty_answer(index):
     assert index.recommend(user_id=0, category=Category.BIOGRAPHY, max_results=5) == []
+
+
+def test_a_book_bought_together_and_then_withdrawn_is_no_longer_recommended(index):
+    assert ids(index.recommend(user_id=3, category=SF, max_results=10)) == [6, 7]
+    index.upsert_book(Book(6, "Neuromancer", "William Gibson", SF, active=False))
+    assert ids(index.recommend(user_id=3, category=SF, max_results=10)) == [7]
+    index.upsert_book(Book(6, "Neuromancer", "William Gibson", SF))
+    assert ids(index.recommend(user_id=3, category=SF, max_results=10)) == [6, 7]
+
+
+def test_an_index_changed_by_events_answers_as_one_built_from_the_same_history():
+    """Co-purchases are computed ahead and dropped piecemeal on change; whatever
+    the changes, the answers are those of an index built from scratch."""
+    rng = random.Random(7)
+    books = {i: Book(i, f"Book {i}", "Author", Category(i % 3)) for i in range(1, 41)}
+    purchases = [Purchase(o, o % 9 + 1, rng.randint(1, 40)) for o in range(1, 120)]
+    changed = RecommendationIndex.build(books.values(), purchases)
+    for step in range(300):
+        if step % 3:
+            purchase = Purchase(rng.randint(1, 160), rng.randint(1, 12), rng.randint(1, 45))
+            purchases.append(purchase)
+            changed.add_purchase(purchase)
+        else:
+            # Withdrawn, back on sale, moved to another category, or new.
+            book_id = rng.randint(1, 45)
+            book = Book(book_id, f"Book {book_id}", "Author", Category(rng.randrange(3)))
+            books[book_id] = replace(book, active=rng.random() < 0.7)
+            changed.upsert_book(books[book_id])
+        if step % 25 == 0:
+            fresh = RecommendationIndex.build(books.values(), purchases)
+            for user_id in range(13):
+                for category in range(3):
+                    assert changed.recommend(
+                        user_id=user_id, category=category, max_results=8
+                    ) == fresh.recommend(user_id=user_id, category=category, max_results=8)

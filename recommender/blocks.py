@@ -1,0 +1,151 @@
+"""Many small integer lists kept in one flat array.
+
+At 100k books and 1M purchases, a separate ``array`` per book, per order or
+per customer costs about 64 bytes of object before its first item, plus a
+pointer to find it: more than the items themselves. Here a list costs its
+items, a start, a size and its room.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+NONE = -1
+_ITEM_BYTES = array("i").itemsize
+
+
+class Blocks:
+    """One list of ints (a block) per key, a dense slot 0..n-1; or none.
+
+    A block lives at ``flat[starts[key] : starts[key] + sizes[key]]``; a key
+    without one has ``starts[key] == -1``. Read it right after ``put`` or
+    ``append``, not across them: either may move every block.
+
+    Appending to the block at the end of ``flat`` grows it there; any other
+    full block moves to the end with twice the room. A moved, replaced or
+    dropped block leaves its items behind; a change that finds them
+    outweighing the live blocks first copies the live blocks together.
+    """
+
+    def __init__(self, *, slack: int = 4096) -> None:
+        # Garbage below ``slack`` items is never worth a copy.
+        self._slack = slack
+        self.flat = array("i")
+        self.starts = array("i")  # 2**31 items would be 8 GB: far past any index here
+        self.sizes = array("i")
+        self._room = array("i")
+        self._live = 0  # the room of every live block
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def add_key(self) -> int:
+        """A new key (the next slot), with no block."""
+        self.grow(len(self.starts) + 1)
+        return len(self.starts) - 1
+
+    def grow(self, keys: int) -> None:
+        """Keys up to ``keys`` - 1, the new ones with no block."""
+        more = keys - len(self.starts)
+        if more > 0:
+            self.starts.extend(array("i", [NONE]) * more)
+            self.sizes.frombytes(bytes(_ITEM_BYTES * more))
+            self._room.frombytes(bytes(_ITEM_BYTES * more))
+
+    def items(self, key: int) -> array:
+        """A copy of ``key``'s block (empty if it has none)."""
+        start = self.starts[key]
+        if start == NONE:
+            return array("i")
+        return self.flat[start : start + self.sizes[key]]
+
+    def put(self, key: int, block: array) -> int:
+        """Give ``key`` this block, replacing its own; returns its start."""
+        self.drop(key)
+        self._compact_if_wasteful()
+        return self._place(key, block, len(block))
+
+    def append(self, key: int, value: int) -> None:
+        start, size, room = self.starts[key], self.sizes[key], self._room[key]
+        flat = self.flat
+        if size < room:
+            flat[start + size] = value
+        elif start != NONE and start + room == len(flat):
+            flat.append(value)
+            self._room[key] = room + 1
+            self._live += 1
+        else:
+            block = self.items(key)
+            block.append(value)
+            self.drop(key)
+            self._compact_if_wasteful()
+            self._place(key, block, max(1, 2 * room))
+            return
+        self.sizes[key] = size + 1
+
+    def extend(self, keys: array, values: array) -> None:
+        """Append ``values[i]`` to the list of ``keys[i]``, in order, for every i:
+        append() in a loop, in a few passes over the arrays instead of a call
+        per item (a history of a million purchases). Every list is laid out
+        afresh, compacted."""
+        if len(keys) != len(values):
+            raise ValueError(f"{len(keys)} keys for {len(values)} values")
+        old, starts, sizes = self.flat, self.starts, self.sizes
+        # How many each key gets, then where its next one goes.
+        fill = array("i", bytes(_ITEM_BYTES * len(starts)))
+        for key in keys:
+            fill[key] += 1
+        flat = array("i")
+        for key, start in enumerate(starts):
+            size, more = sizes[key], fill[key]
+            if start == NONE and not more:
+                continue
+            starts[key] = len(flat)
+            if size:
+                flat += old[start : start + size]
+            fill[key] = len(flat)
+            if more:
+                flat.frombytes(bytes(_ITEM_BYTES * more))
+            sizes[key] = self._room[key] = size + more
+        for key, value in zip(keys, values, strict=True):
+            flat[fill[key]] = value
+            fill[key] += 1
+        self.flat = flat
+        self._live = len(flat)
+
+    def clear(self) -> None:
+        """Drop every block; the keys stay."""
+        self.flat = array("i")
+        self.starts = array("i", [NONE]) * len(self.starts)
+        self.sizes = array("i", bytes(_ITEM_BYTES * len(self.sizes)))
+        self._room = array("i", bytes(_ITEM_BYTES * len(self._room)))
+        self._live = 0
+
+    def drop(self, key: int) -> None:
+        if self.starts[key] != NONE:
+            self._live -= self._room[key]
+            self.starts[key] = NONE
+            self.sizes[key] = 0
+            self._room[key] = 0
+
+    def _place(self, key: int, block: array, room: int) -> int:
+        start = len(self.flat)
+        self.flat += block
+        if room > len(block):
+            self.flat.frombytes(bytes(_ITEM_BYTES * (room - len(block))))
+        self.starts[key], self.sizes[key], self._room[key] = start, len(block), room
+        self._live += room
+        return start
+
+    def _compact_if_wasteful(self) -> None:
+        if len(self.flat) - self._live <= max(self._live, self._slack):
+            return
+        old, flat = self.flat, array("i")
+        starts, sizes, room = self.starts, self.sizes, self._room
+        for key, start in enumerate(starts):
+            if start != NONE:
+                starts[key] = len(flat)
+                room[key] = sizes[key]
+                flat += old[start : start + sizes[key]]
+        self.flat = flat
+        self._live = len(flat)
