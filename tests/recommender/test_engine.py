@@ -175,3 +175,23 @@ def test_an_index_changed_by_events_answers_as_one_built_from_the_same_history()
                     assert changed.recommend(
                         user_id=user_id, category=category, max_results=8
                     ) == fresh.recommend(user_id=user_id, category=category, max_results=8)
+
+
+def test_a_history_loaded_in_parts_answers_as_one_loaded_at_once():
+    rng = random.Random(11)
+    books = [Book(i, f"Book {i}", "Author", Category(i % 2)) for i in range(1, 31)]
+    purchases = [
+        Purchase(rng.randint(1, 80), rng.randint(1, 15), rng.randint(1, 30)) for _ in range(200)
+    ]
+    whole = RecommendationIndex.build(books, purchases)
+    parts = RecommendationIndex.build(books, purchases[:70])
+    for purchase in purchases[70:120]:
+        parts.add_purchase(purchase)
+    parts.compute_co_purchases()
+    parts.add_purchases(purchases[120:])
+    assert parts.purchase_count == whole.purchase_count == 200
+    for user_id in range(16):
+        for category in (0, 1):
+            assert parts.recommend(user_id=user_id, category=category, max_results=10) == (
+                whole.recommend(user_id=user_id, category=category, max_results=10)
+            )
