@@ -16,6 +16,7 @@ from recommender.engine import (
     Purchase,
     Reason,
     RecommendationIndex,
+    parse_category,
 )
 from tests.recommender.conftest import BOOKS, PURCHASES, SF
 
@@ -195,3 +196,10 @@ def test_a_history_loaded_in_parts_answers_as_one_loaded_at_once():
             assert parts.recommend(user_id=user_id, category=category, max_results=10) == (
                 whole.recommend(user_id=user_id, category=category, max_results=10)
             )
+
+
+def test_every_category_is_parsed_from_its_number_and_no_other_number_is():
+    assert [parse_category(c.value) for c in Category] == list(Category)
+    for value in (-1, len(Category), 2**31 - 1):
+        with pytest.raises(InvalidRequest, match=f"unknown category {value}"):
+            parse_category(value)
