@@ -1,5 +1,6 @@
 """The ranking engine alone, in its own process: build the index from a store,
-then time recommend() calls (a cold pass, then a warm one).
+then time recommend() calls: a first pass, a second one, and one while the
+index learns (a purchase between every LEARNING_CALLS calls).
 
 python -m bench.engine_probe STORE CALLS USERS   (prints one JSON line)
 """
@@ -11,10 +12,16 @@ import random
 import resource
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 
-from recommender.engine import RecommendationIndex
+from recommender.engine import Purchase, RecommendationIndex
 from recommender.store import Store
+
+# Calls per purchase while learning: a shop sells far less often than it
+# shows recommendations, but every sale changes what the next call sees.
+LEARNING_CALLS = 10
+NEW_ORDERS_FROM = 2**62
 
 
 def timed_calls(index: RecommendationIndex, calls: int, users: int, seed: int) -> list[float]:
@@ -28,16 +35,48 @@ def timed_calls(index: RecommendationIndex, calls: int, users: int, seed: int) -
     return latencies
 
 
+def learning_calls(
+    index: RecommendationIndex, sales: list[Purchase], calls: int, users: int, seed: int
+) -> list[float]:
+    """Timed calls, each LEARNING_CALLS-th after a sale: a past purchase's
+    customer and book, in an order of its own."""
+    rng = random.Random(seed)
+    latencies = []
+    for n in range(calls):
+        if n % LEARNING_CALLS == 0:
+            past = rng.choice(sales)
+            order_id = NEW_ORDERS_FROM + n  # after every past order, as new ones come
+            index.add_purchase(Purchase(order_id, past.user_id, past.book_id, past.quantity))
+        user, category = rng.randint(1, users), rng.randrange(7)
+        started = time.perf_counter()
+        index.recommend(user_id=user, category=category, max_results=10)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
 def main(argv: list[str]) -> None:
     store_path, calls, users = Path(argv[0]), int(argv[1]), int(argv[2])
     started = time.perf_counter()
     with Store(store_path) as store:
         index = RecommendationIndex.build(store.books(), store.purchases())
-    build = time.perf_counter() - started
+        build = time.perf_counter() - started
+        # Sales drawn from the history as it is (best sellers sell more).
+        sales = list(islice(store.purchases(), 0, None, 97))
     cold = timed_calls(index, calls, users, seed=1)
     warm = timed_calls(index, calls, users, seed=1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"build_seconds": build, "cold": cold, "warm": warm, "peak_rss_mb": rss}))
+    learning = learning_calls(index, sales, calls, users, seed=2)
+    print(
+        json.dumps(
+            {
+                "build_seconds": build,
+                "cold": cold,
+                "warm": warm,
+                "learning": learning,
+                "peak_rss_mb": rss,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

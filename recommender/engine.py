@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import enum
 from array import array
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import compress
 
 from recommender.blocks import NONE, Blocks
 from recommender.dense_ids import DenseIds
@@ -133,8 +135,9 @@ class RecommendationIndex:
         self._user_slot: dict[int, int] = {}
         self._books_of_user = Blocks()
         self._purchases = 0
-        # Category -> its book slots by (-units sold, id); rebuilt lazily after
-        # changes. _rank[slot] is a slot's place in its category's list.
+        # Category -> its pickable book slots by (-units sold, id), and
+        # _rank[slot] a slot's place in it. A sale moves the book up in place;
+        # a catalog change has the category's list made again when next needed.
         self._ranked: dict[int, list[int]] = {}
         self._rank = array("i")
         # Book slot -> the pickable books in its recent orders, per category
@@ -155,6 +158,8 @@ class RecommendationIndex:
             index.upsert_book(book)
         index.add_purchases(purchases)
         index.compute_co_purchases()
+        for category in Category:
+            index._ranked_in(category)
         return index
 
     def add_purchases(self, purchases: Iterable[Purchase]) -> None:
@@ -262,8 +267,7 @@ class RecommendationIndex:
         self._order_books.append(order, book)
         self._orders_of_book.append(book, order)
         self._books_of_user.append(user, book)
-        if self._category[book] != _UNKNOWN:
-            self._ranked.pop(self._category[book], None)
+        self._move_up(book)
 
     def _forget_co_purchases_around(self, slot: int) -> None:
         """Drop the co-purchases that may list ``slot``: those of every book
@@ -352,11 +356,35 @@ class RecommendationIndex:
     def _ranked_in(self, category: Category) -> list[int]:
         ranked = self._ranked.get(category)
         if ranked is None:
-            units_sold, book_ids = self._units_sold, self._book_ids
-            ranked = [slot for slot, c in enumerate(self._pickable) if c == category]
-            ranked.sort(key=lambda s: (-units_sold[s], book_ids[s]))
+            pickable = self._pickable
+            ranked = list(compress(range(len(pickable)), map(int(category).__eq__, pickable)))
+            # Two stable sorts by C key functions: by id, then by units sold.
+            ranked.sort(key=self._book_ids.__getitem__)
+            ranked.sort(key=self._units_sold.__getitem__, reverse=True)
             rank = self._rank
             for place, slot in enumerate(ranked):
                 rank[slot] = place
             self._ranked[category] = ranked
         return ranked
+
+    def _move_up(self, slot: int) -> None:
+        """Move a book that has just sold more to its place in its category's
+        list: a binary search and one move, where sorting the category again
+        took about 14 ms at 100k books, for every purchase."""
+        ranked = self._ranked.get(self._pickable[slot])
+        if ranked is None:  # not pickable, or the list is to be made anyway
+            return
+        units_sold, book_ids, rank = self._units_sold, self._book_ids, self._rank
+        place = rank[slot]
+        to = bisect_left(
+            ranked,
+            (-units_sold[slot], book_ids[slot]),
+            hi=place,
+            key=lambda other: (-units_sold[other], book_ids[other]),
+        )
+        if to == place:
+            return
+        del ranked[place]
+        ranked.insert(to, slot)
+        for moved in range(to, place + 1):
+            rank[ranked[moved]] = moved

@@ -203,3 +203,28 @@ def test_every_category_is_parsed_from_its_number_and_no_other_number_is():
     for value in (-1, len(Category), 2**31 - 1):
         with pytest.raises(InvalidRequest, match=f"unknown category {value}"):
             parse_category(value)
+
+
+def test_sales_arriving_one_by_one_rank_books_as_a_fresh_index_does():
+    """A sale moves its book up in place; the order must stay the one a full
+    sort gives, for best sellers and for ties among books bought together."""
+    rng = random.Random(5)
+    books = [Book(i, f"Book {i}", "Author", Category(i % 2)) for i in range(1, 61)]
+    purchases = [
+        Purchase(rng.randint(1, 40), rng.randint(1, 20), rng.randint(1, 60)) for _ in range(80)
+    ]
+    changed = RecommendationIndex.build(books, purchases)
+    for step in range(400):
+        # Many quantities of 1 and a few large ones: books overtake by one and by many.
+        purchase = Purchase(
+            rng.randint(1, 300), rng.randint(1, 20), rng.randint(1, 60), rng.choice((1, 1, 1, 4))
+        )
+        purchases.append(purchase)
+        changed.add_purchase(purchase)
+        if step % 20 == 0:
+            fresh = RecommendationIndex.build(books, purchases)
+            for user_id in range(21):
+                for category in (0, 1):
+                    assert changed.recommend(
+                        user_id=user_id, category=category, max_results=50
+                    ) == fresh.recommend(user_id=user_id, category=category, max_results=50)
