@@ -83,6 +83,10 @@ _CATEGORY_OF: tuple[Category, ...] = tuple(sorted(Category))
 # A book id seen only in purchases so far; a book not to recommend.
 _UNKNOWN = 255
 _NOT_PICKABLE = 255
+# Per category, a bytes.translate() table: 1 for its value, 0 for any other.
+_MARKS_OF: tuple[bytes, ...] = tuple(
+    bytes(value == category for value in range(256)) for category in _CATEGORY_OF
+)
 
 
 def parse_category(value: int) -> Category:
@@ -236,21 +240,22 @@ class RecommendationIndex:
 
     def upsert_book(self, book: Book) -> None:
         slot = self._slot(book.id)
-        previous = self._category[slot]
-        if previous == _UNKNOWN:
+        if self._category[slot] == _UNKNOWN:
             self._known += 1
-        else:
-            self._ranked.pop(previous, None)
         self._books_made.pop(slot, None)
         self._titles[slot] = book.title
         self._authors[slot] = self._author_pool.setdefault(book.author, book.author)
         self._category[slot] = book.category
         self._active[slot] = book.active
         pickable = book.category if book.active else _NOT_PICKABLE
-        if self._pickable[slot] != pickable:
+        was = self._pickable[slot]
+        if was != pickable:
             self._pickable[slot] = pickable
             self._forget_co_purchases_around(slot)
-        self._ranked.pop(book.category, None)
+            # It leaves one category's list and joins another's; a change of
+            # title or author (a whole catalog republished) ranks nothing anew.
+            self._ranked.pop(was, None)
+            self._ranked.pop(pickable, None)
 
     def add_purchase(self, purchase: Purchase) -> None:
         book = self._slot(purchase.book_id)
@@ -357,7 +362,9 @@ class RecommendationIndex:
         ranked = self._ranked.get(category)
         if ranked is None:
             pickable = self._pickable
-            ranked = list(compress(range(len(pickable)), map(int(category).__eq__, pickable)))
+            # The slots pickable in the category, found in C: translate() marks them.
+            marks = pickable.translate(_MARKS_OF[category])
+            ranked = list(compress(range(len(pickable)), marks))
             # Two stable sorts by C key functions: by id, then by units sold.
             ranked.sort(key=self._book_ids.__getitem__)
             ranked.sort(key=self._units_sold.__getitem__, reverse=True)
