@@ -15,6 +15,8 @@ class Mode:
     grpc_seconds: float
     concurrencies: tuple[int, ...]
     engine_calls: int
+    # Sales per second a second recommender learns during its x16 rounds.
+    sales_per_second: float
     # Site: rounds and seconds per subject, connections of the load generator.
     site_rounds: int
     site_seconds: float
@@ -37,6 +39,7 @@ QUICK = Mode(
     grpc_seconds=0.5,
     concurrencies=(1, 16, 64),
     engine_calls=500,
+    sales_per_second=20,
     site_rounds=1,
     site_seconds=0.6,
     site_connections=8,
@@ -56,6 +59,7 @@ FULL = Mode(
     grpc_seconds=1.2,
     concurrencies=(1, 16, 64),
     engine_calls=5000,
+    sales_per_second=20,
     site_rounds=10,
     site_seconds=1.5,
     site_connections=16,

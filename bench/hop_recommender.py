@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 from bench.config import Mode
 from bench.cpu import CpuUse, fixed, metered
 from bench.engine_probe import LEARNING_CALLS
+from bench.pg import delete_namespace
 from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env
+from bench.sales import Sales
 from bench.stats import Comparison, Sample, Section, Target, interleave, percentile, rotate
+from recommender.store import Store
 from recommender.synthetic import write_synthetic_store
+
+LEARNING = "recommender, learning"
 
 
 def synthetic_store(books: int, purchases: int) -> Path:
@@ -29,18 +37,30 @@ def synthetic_store(books: int, purchases: int) -> Path:
     return path
 
 
-def start_grpc(name: str, args: list[str], store: Path) -> tuple[Child, str]:
+def start_grpc(
+    name: str, args: list[str], store: Path, *, events_namespace: str = ""
+) -> tuple[Child, str]:
+    """A server on a free port; with ``events_namespace``, consuming its events."""
     env = base_env(
         RECOMMENDER_LISTEN="127.0.0.1:0",
         RECOMMENDER_DB=str(store),
-        RECOMMENDER_CONSUME_EVENTS="false",
+        RECOMMENDER_CONSUME_EVENTS="true" if events_namespace else "false",
         RECOMMENDER_INSTANCE=f"bench-{name}",
+        EVENTS_NAMESPACE=events_namespace,
     )
     env.pop("RECOMMENDER_METRICS_PORT", None)
     child = Child(name, args, env)
     text = child.wait_for(" ready", timeout=120)
+    if events_namespace:
+        child.wait_for("events: consuming", timeout=60)
     port = re.search(r"serving on 127\.0\.0\.1:(\d+)", text).group(1)
     return child, f"127.0.0.1:{port}"
+
+
+def past_sales(store: Path) -> list[int]:
+    """Books of every 97th past purchase: sales drawn from it favour best sellers."""
+    with Store(store) as opened:
+        return [purchase.book_id for purchase in islice(opened.purchases(), 0, None, 97)]
 
 
 def engine_alone(store: Path, calls: int, users: int) -> dict[str, float]:
@@ -76,8 +96,20 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     fixed_answer, fixed_target = start_grpc(
         "fixed-answer", [PYTHON, "-m", "bench.fixed_answer_server"], store
     )
+    # The same recommender on a copy of the store, learning the sales published
+    # during its own rounds.
+    namespace = f"bench-{os.getpid()}-sales"
+    learning_store = VAR / f"recommender-learning-{os.getpid()}.sqlite3"
+    shutil.copyfile(store, learning_store)
+    learning, learning_target = start_grpc(
+        "learning", [PYTHON, "-m", "recommender"], learning_store, events_namespace=namespace
+    )
+    sales = Sales(
+        namespace=namespace, rate=mode.sales_per_second, books=past_sales(store), users=users
+    )
+    sales.start()
     load = Driver("grpc-load", "bench.grpc_load")
-    cpu = {name: CpuUse() for name in ("echo server", "fixed answer", "recommender")}
+    cpu = {name: CpuUse() for name in ("echo server", "fixed answer", "recommender", LEARNING)}
     try:
 
         def round_of(where: str, concurrency: int, seconds: float, seed: int) -> Sample:
@@ -108,35 +140,54 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 )
                 section.comparisons.append(Comparison.of(name, "echo server", "recommender", pairs))
                 continue
+
             # At the target's concurrency, the fixed answer too, and where the CPU went.
+            def selling(where: str) -> Sample:
+                sales.on()
+                try:
+                    return runner(where)
+                finally:
+                    sales.off()
+
             servers = {
-                "echo server": (echo, echo_target),
-                "fixed answer": (fixed_answer, fixed_target),
-                "recommender": (recommender, target),
+                "echo server": (echo, partial(runner, echo_target)),
+                "fixed answer": (fixed_answer, partial(runner, fixed_target)),
+                "recommender": (recommender, partial(runner, target)),
+                LEARNING: (learning, partial(selling, learning_target)),
             }
             samples = rotate(
                 mode.grpc_rounds,
                 {
                     label: metered(
-                        partial(runner, where),
+                        round_,
                         {"server": fixed(child.pid), "load generator": fixed(load.pid)},
                         cpu[label],
                     )
-                    for label, (child, where) in servers.items()
+                    for label, (child, round_) in servers.items()
                 },
             )
-            for label in ("recommender", "fixed answer"):
+            for label in ("recommender", "fixed answer", LEARNING):
                 pairs = list(zip(samples["echo server"], samples[label], strict=True))
                 section.comparisons.append(Comparison.of(name, "echo server", label, pairs))
         for label, use in cpu.items():
             section.figures.update(use.figures(f"x16, {label}", "call"))
         memory["recommender"] = recommender.peak_rss_mb()
+        memory["recommender (learning)"] = learning.peak_rss_mb()
         memory["echo server (baseline)"] = echo.peak_rss_mb()
+        section.figures["learning: sales published in its rounds"] = float(sales.published)
+        # Those still queued when the last round ended are applied after it.
+        section.figures["learning: sales applied by the end"] = float(
+            learning.text().count("result=applied")
+        )
     finally:
+        sales.close()
         load.stop()
         recommender.stop()
         echo.stop()
         fixed_answer.stop()
+        learning.stop()
+        delete_namespace(namespace, recommenders=["bench-learning"])
+        learning_store.unlink(missing_ok=True)
     section.figures.update(engine_alone(store, mode.engine_calls, users))
     at16 = next(
         c for c in section.comparisons if c.name == "Recommend x16" and c.subject == "recommender"
@@ -150,8 +201,12 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         " (grpc.aio, one channel per server); random users and categories, max_results 10."
         " The fixed answer is the recommender's own server answering every call with the same"
         " ten books: between the echo server and it, the cost of a ten-book answer; between it"
-        " and the recommender, the ranking's. CPU per call is the server's and the load"
-        " generator's own (user + system, all threads, from /proc) over the x16 rounds."
+        " and the recommender, the ranking's. 'Learning' is the recommender on a copy of the"
+        f" store, consuming sales published at {mode.sales_per_second:g}/s during its rounds"
+        " (each a past purchase's book, best sellers more often, for a random customer):"
+        " the same calls while every sale is stored and learned. CPU per call is the"
+        " server's and the load generator's own (user + system, all threads, from /proc)"
+        " over the x16 rounds."
     )
     section.notes.append(
         "The engine alone: recommend() timed in a process of its own over the same store and"

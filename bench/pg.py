@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
@@ -29,12 +29,14 @@ def database(name: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def delete_namespace(namespace: str) -> None:
-    """Every queue and exchange the bench's processes declared under ``namespace``."""
+def delete_namespace(namespace: str, *, recommenders: Sequence[str] = ()) -> None:
+    """Every queue and exchange the bench's processes declared under ``namespace``
+    (and the queues of the ``recommenders`` instances)."""
     topology = Topology(namespace=namespace)
+    specs = [topology.queue(name) for name in WORKER_CONSUMERS]
+    specs += [topology.recommender_queue(instance) for instance in recommenders]
     with Connection(AMQP_URL, connect_timeout=5) as conn, conn.channel() as channel:
-        for name in WORKER_CONSUMERS:
-            spec = topology.queue(name)
+        for spec in specs:
             channel.queue_delete(spec.name)
             channel.queue_delete(spec.dead_letter_queue)
         channel.queue_delete(f"{namespace}.tasks")
