@@ -29,8 +29,6 @@ H = TypeVar("H")
 
 # A marketplace handler applies a batch of events of one type, all or nothing.
 Handler = Callable[[Sequence[Event]], None]
-# apply(consumer, event, handler) -> True if applied, False if already applied.
-Apply = Callable[[str, Event, Any], bool]
 # apply_batch(consumer, events, handler) -> the ids of the events it applied
 # now; the others had been applied before. All or nothing: raises on failure.
 ApplyBatch = Callable[[str, Sequence[Event], Any], set[str]]
@@ -164,31 +162,6 @@ def dispatch_batch(
                 dependencies,
             )
     return [outcome for outcome in outcomes if outcome is not None]
-
-
-def dispatch(
-    *,
-    consumer: str,
-    body: bytes,
-    headers: Mapping[str, Any] | None,
-    handlers: Mapping[str, H],
-    apply: Apply,
-    delivery_limit: int,
-) -> Outcome:
-    """One message, applied through ``apply``, which applies one event."""
-
-    def apply_one(consumer: str, events: Sequence[Event], handler: H) -> set[str]:
-        (event,) = events
-        return {event.event_id} if apply(consumer, event, handler) else set()
-
-    (outcome,) = dispatch_batch(
-        consumer=consumer,
-        deliveries=[Delivery(body, headers)],
-        handlers=handlers,
-        apply_batch=apply_one,
-        delivery_limit=delivery_limit,
-    )
-    return outcome
 
 
 def _apply_alone(

@@ -3,9 +3,10 @@
 Three layers, the first two testable without a broker:
 
 - ``changes_of``: what an event means for the recommender (books, purchases).
-- ``apply_delivery``: one delivered message into the store, idempotently.
-  events.dispatch decides ack, requeue or park, exactly as for the Celery
-  consumers. Synchronous; the consumer runs it on a worker thread.
+- ``apply_deliveries``: delivered messages into the store, idempotently,
+  a batch of one event type per transaction. events.dispatch decides ack,
+  requeue or park, exactly as for the Celery consumers. Synchronous; the
+  consumer runs it on a worker thread.
 - ``EventsConsumer``: aio-pika, on the server's event loop beside gRPC.
 
 A message is acked only after its effects and its inbox row commit in one
@@ -19,7 +20,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,11 @@ from bookstore.events.v1 import events_pb2
 from events.amqp import declare_exchanges, declare_queue
 from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, Event
 from events.dead_letters import is_last_delivery, parked_headers
-from events.dispatch import Action, Outcome, dispatch, failure_reason
+from events.dispatch import Action, Delivery, Outcome, dispatch_batch, failure_reason
 from events.log_format import redact_url
 from events.topology import Topology
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
-from recommender.store import Store
+from recommender.store import EventChange, Store
 
 log = logging.getLogger("recommender.events")
 
@@ -101,7 +102,8 @@ def purchase_changes(event: Event) -> Changes:
     )
 
 
-TRANSLATORS: Mapping[str, Callable[[Event], Changes]] = {
+Translator = Callable[[Event], Changes]
+TRANSLATORS: Mapping[str, Translator] = {
     BOOK_UPSERTED: book_changes,
     PURCHASE_COMPLETED: purchase_changes,
 }
@@ -129,42 +131,64 @@ class Handled:
     learned: Changes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    # One per delivery, in their order.
+    outcomes: list[Outcome]
+    # What the index must learn, in the order the store committed it.
+    learned: list[Changes]
+
+
 def apply_delivery(
     store: Store, *, body: bytes, headers: Mapping[str, Any] | None, delivery_limit: int
 ) -> Handled:
     """Decode, apply to the store once (inbox), and say what to do with the message."""
+    applied = apply_deliveries(store, [Delivery(body, headers)], delivery_limit=delivery_limit)
+    return Handled(applied.outcomes[0], applied.learned[0] if applied.learned else None)
+
+
+def apply_deliveries(
+    store: Store, deliveries: Sequence[Delivery], *, delivery_limit: int
+) -> Applied:
+    """apply_delivery() for each, the events of one type in one transaction
+    (one commit, one fsync); a transaction that fails is tried again one
+    event at a time, so only the culprit is retried or parked."""
     learned: list[Changes] = []
 
-    def apply(consumer: str, event: Event, translate: Callable[[Event], Changes]) -> bool:
-        changes = translate(event)
-        result = store.apply_event(
-            event_id=event.event_id,
-            event_type=event.event_type,
-            books=changes.books,
-            purchases=changes.purchases,
-            occurred_at=event.occurred_at,
-        )
-        if result.new:
-            # Only what the store took: not a book change older than its own.
-            learned.append(Changes(result.books, result.purchases))
-        return result.new
+    def apply_batch(consumer: str, events: Sequence[Event], translate: Translator) -> set[str]:
+        changes = [
+            EventChange(event.event_id, event.event_type, c.books, c.purchases, event.occurred_at)
+            for event, c in ((event, translate(event)) for event in events)
+        ]
+        new: set[str] = set()
+        for event, result in zip(events, store.apply_events(changes), strict=True):
+            if result.new:
+                new.add(event.event_id)
+                # Only what the store took: not a book change older than its own.
+                learned.append(Changes(result.books, result.purchases))
+        return new
 
     try:
-        outcome = dispatch(
+        outcomes = dispatch_batch(
             consumer=CONSUMER,
-            body=body,
-            headers=headers,
-            # dispatch only hands the handler back to ``apply``.
+            deliveries=deliveries,
+            # dispatch only hands the translator back to ``apply_batch``.
             handlers=TRANSLATORS,
-            apply=apply,
+            apply_batch=apply_batch,
             delivery_limit=delivery_limit,
         )
     except Exception as exc:  # the decoder failing in a way unwrap() does not name
+        # Decoding comes before any transaction: nothing was applied.
+        if len(deliveries) > 1:
+            alone = [
+                apply_deliveries(store, [d], delivery_limit=delivery_limit) for d in deliveries
+            ]
+            return Applied([a.outcomes[0] for a in alone], [c for a in alone for c in a.learned])
         reason = failure_reason(exc)
-        if is_last_delivery(headers, delivery_limit):
-            return Handled(Outcome(Action.PARK, reason=f"failed: {reason}", result="failed"))
-        return Handled(Outcome(Action.REQUEUE, reason=reason, result="retry"))
-    return Handled(outcome, learned[0] if learned else None)
+        if is_last_delivery(deliveries[0].headers, delivery_limit):
+            return Applied([Outcome(Action.PARK, reason=f"failed: {reason}", result="failed")], [])
+        return Applied([Outcome(Action.REQUEUE, reason=reason, result="retry")], [])
+    return Applied(outcomes, learned)
 
 
 class EventsConsumer:
@@ -175,8 +199,9 @@ class EventsConsumer:
     the server from serving. After a connection loss aio-pika's robust
     connection reconnects and resumes consuming.
 
-    Messages are handled one at a time, in delivery order: the index must
-    learn changes in the order the store committed them.
+    Messages are handled in batches of what has arrived (up to the
+    prefetch), each event type's in one transaction; the index learns the
+    changes in the order the store committed them.
     """
 
     def __init__(
@@ -266,11 +291,18 @@ class EventsConsumer:
             message = await self._deliveries.get()
             if message is None:
                 break
+            # What has arrived meanwhile goes with it: one transaction, one fsync.
+            batch = [message]
+            while len(batch) < self._prefetch and not self._deliveries.empty():
+                more = self._deliveries.get_nowait()
+                if more is None:  # stop() was called: this batch is the last
+                    break
+                batch.append(more)
             self._busy = True
             try:
-                await self._handle(message)
+                await self._handle(batch)
             except Exception:  # a bug here must not end consumption for good
-                log.exception("events: handling a message failed; it will be redelivered")
+                log.exception("events: handling messages failed; they will be redelivered")
             finally:
                 self._busy = False
 
@@ -340,40 +372,44 @@ class EventsConsumer:
     def _on_reconnected(self, _connection: object) -> None:
         log.info("events: reconnected; consuming %s again", self.spec.name)
 
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
-        try:
-            message.channel  # noqa: B018  (raises for a closed channel)
-        except ChannelInvalidStateError:
-            # Delivered before a reconnect: the broker has requeued it already.
+    async def _handle(self, messages: list[AbstractIncomingMessage]) -> None:
+        live = []
+        for message in messages:
+            try:
+                message.channel  # noqa: B018  (raises for a closed channel)
+            except ChannelInvalidStateError:
+                # Delivered before a reconnect: the broker has requeued it already.
+                continue
+            live.append(message)
+        if not live:
             return
-        handled = await asyncio.to_thread(
-            apply_delivery,
+        applied = await asyncio.to_thread(
+            apply_deliveries,
             self.store,
-            body=message.body,
-            headers=message.headers,
+            [Delivery(message.body, message.headers) for message in live],
             delivery_limit=self.topology.delivery_limit,
         )
-        if handled.learned is not None:
-            learn(self.index, handled.learned)
-        outcome = handled.outcome
-        event = outcome.event
-        log.info(
-            "event consumer=%s type=%s id=%s correlation_id=%s result=%s%s",
-            CONSUMER,
-            event.event_type if event else message.type or "?",
-            event.event_id if event else message.message_id or "?",
-            event.correlation_id if event else message.correlation_id or "-",
-            outcome.result,
-            f" reason={outcome.reason!r}" if outcome.reason else "",
-        )
-        try:
-            await self._settle(message, outcome)
-        except Exception as exc:
-            # Unacked, it comes back (on this channel's end at the latest);
-            # the inbox makes that a no-op.
-            log.warning("events: could not settle a message (%r); it will be redelivered", exc)
-            return
-        self.results[outcome.result] += 1
+        for changes in applied.learned:
+            learn(self.index, changes)
+        for message, outcome in zip(live, applied.outcomes, strict=True):
+            event = outcome.event
+            log.info(
+                "event consumer=%s type=%s id=%s correlation_id=%s result=%s%s",
+                CONSUMER,
+                event.event_type if event else message.type or "?",
+                event.event_id if event else message.message_id or "?",
+                event.correlation_id if event else message.correlation_id or "-",
+                outcome.result,
+                f" reason={outcome.reason!r}" if outcome.reason else "",
+            )
+            try:
+                await self._settle(message, outcome)
+            except Exception as exc:
+                # Unacked, it comes back (on this channel's end at the latest);
+                # the inbox makes that a no-op.
+                log.warning("events: could not settle a message (%r); it will be redelivered", exc)
+                continue
+            self.results[outcome.result] += 1
 
     async def _settle(self, message: AbstractIncomingMessage, outcome: Outcome) -> None:
         if outcome.action is Action.PARK:

@@ -7,7 +7,7 @@ path reads the in-memory index built from it, never the file.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +52,17 @@ MIGRATIONS = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class EventChange:
+    """One event's changes, for ``Store.apply_events``."""
+
+    event_id: str
+    event_type: str
+    books: tuple[Book, ...] = ()
+    purchases: tuple[Purchase, ...] = ()
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,17 +147,29 @@ class Store:
         than the one stored (``occurred_at``) is left out. If anything fails,
         nothing is recorded, so the event can be applied again.
         """
-        applied_at = applied_at or datetime.now(UTC)
+        change = EventChange(event_id, event_type, tuple(books), tuple(purchases), occurred_at)
+        (applied,) = self.apply_events([change], applied_at=applied_at)
+        return applied
+
+    def apply_events(
+        self, changes: Sequence[EventChange], *, applied_at: datetime | None = None
+    ) -> list[AppliedEvent]:
+        """apply_event() for each, in order, in one transaction: one commit (and
+        one fsync) for the lot. If anything fails, none of them is recorded."""
+        at = (applied_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
         with self._db:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO inbox (event_id, event_type, applied_at) VALUES (?, ?, ?)",
-                (event_id, event_type, applied_at.isoformat(timespec="milliseconds")),
-            )
-            if not cursor.rowcount:
-                return AppliedEvent(new=False)
-            changed_at = None if occurred_at is None else _utc_iso(occurred_at)
-            written = self._upsert_books(books, changed_at=changed_at)
-            added = self._add_purchases(purchases)
+            return [self._apply(change, at) for change in changes]
+
+    def _apply(self, change: EventChange, applied_at: str) -> AppliedEvent:
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO inbox (event_id, event_type, applied_at) VALUES (?, ?, ?)",
+            (change.event_id, change.event_type, applied_at),
+        )
+        if not cursor.rowcount:
+            return AppliedEvent(new=False)
+        changed_at = None if change.occurred_at is None else _utc_iso(change.occurred_at)
+        written = self._upsert_books(change.books, changed_at=changed_at)
+        added = self._add_purchases(change.purchases)
         return AppliedEvent(new=True, purchases=tuple(added), books=tuple(written))
 
     def is_applied(self, event_id: str) -> bool:

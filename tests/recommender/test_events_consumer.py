@@ -37,13 +37,14 @@ from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from events.amqp import DEFAULT_AMQP_URL, declare_exchanges
 from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, unwrap, wrap
 from events.dead_letters import CONSUMER_HEADER, QUEUE_HEADER, REASON_HEADER
-from events.dispatch import Action
+from events.dispatch import Action, Delivery
 from events.topology import Topology
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
 from recommender.events_consumer import (
     Changes,
     EventsConsumer,
     UnsupportedEvent,
+    apply_deliveries,
     apply_delivery,
     changes_of,
     learn,
@@ -226,6 +227,43 @@ def test_an_envelope_with_an_impossible_time_is_parked_at_once():
         assert not store.is_applied(wrapped.event_id)
     assert delivered.outcome.action is Action.PARK
     assert "occurred_at is not a valid time" in delivered.outcome.reason
+
+
+def test_a_batch_is_applied_once_each_and_learned_in_the_order_it_committed():
+    sold = envelope(purchase_completed(42, 9, (5, 1)))
+    bodies = [
+        sold,
+        envelope(book_upserted(30, "SPQR", H)),
+        envelope(purchase_completed(43, 9, (6, 1))),
+        sold,
+    ]
+    with Store(":memory:") as store:
+        applied = apply_deliveries(store, [Delivery(b) for b in bodies], delivery_limit=3)
+        assert list(store.purchases()) == [Purchase(42, 9, 5), Purchase(43, 9, 6)]
+        assert [b.id for b in store.books()] == [30]
+    assert [o.result for o in applied.outcomes] == ["applied", "applied", "applied", "duplicate"]
+    # One transaction per event type, in the order each type first came.
+    assert applied.learned == [
+        Changes(purchases=(Purchase(42, 9, 5),)),
+        Changes(purchases=(Purchase(43, 9, 6),)),
+        Changes(books=(Book(30, "SPQR", "An Author", H),)),
+    ]
+
+
+def test_a_failing_event_in_a_batch_is_retried_alone_and_the_others_commit():
+    poison = envelope(purchase_completed(44, 9, (5, 99)))
+    first, last = (envelope(purchase_completed(order, 9, (5, 1))) for order in (42, 43))
+    with Store(":memory:") as store:
+        applied = apply_deliveries(
+            store, [Delivery(first), Delivery(poison), Delivery(last)], delivery_limit=3
+        )
+        assert list(store.purchases()) == [Purchase(42, 9, 5), Purchase(43, 9, 5)]
+        assert not store.is_applied(unwrap(poison).event_id)
+    assert [o.action for o in applied.outcomes] == [Action.ACK, Action.REQUEUE, Action.ACK]
+    assert applied.learned == [
+        Changes(purchases=(Purchase(42, 9, 5),)),
+        Changes(purchases=(Purchase(43, 9, 5),)),
+    ]
 
 
 def test_learning_changes_the_answers():
@@ -543,6 +581,35 @@ def test_an_event_failing_every_time_is_parked_after_the_delivery_limit_while_ot
     )
     assert live.rows("SELECT count(*) FROM purchases WHERE order_id = 700") == [(0,)]
     assert live.rows("SELECT count(*) FROM inbox") == [(3,)]
+
+
+def test_a_burst_is_applied_exactly_once_and_learned_as_the_store_holds_it(start_live):
+    live = start_live()
+    orders = [
+        envelope(purchase_completed(900 + n, 40 + n % 7, (1 + n % 8, 0), (1 + n * 3 % 8, 0)))
+        for n in range(120)
+    ]
+    poison = envelope(purchase_completed(1100, 5, (5, 1), (6, 99)))
+    books = [envelope(book_upserted(50 + n, f"Burst {n}", pb.MYSTERY)) for n in range(10)]
+    # Published in one go, they arrive faster than one at a time applies them.
+    live.publish(PURCHASE_COMPLETED, *orders[:60], poison, *orders[:5], *orders[60:])
+    live.publish(BOOK_UPSERTED, *books)
+    wait_until(
+        lambda: live.consumer.results == {"applied": 130, "duplicate": 5, "retry": 2, "failed": 1},
+        what="every event settled",
+    )
+    assert live.rows("SELECT count(*) FROM inbox") == [(130,)]
+    assert live.rows("SELECT count(DISTINCT order_id) FROM purchases WHERE order_id >= 900") == [
+        (120,)
+    ]
+    with Store(live.db_path) as store:
+        rebuilt = RecommendationIndex.build(store.books(), store.purchases())
+    for user_id in (0, 40, 43, 46):
+        expected = [
+            (r.book.id, r.book.title, r.reason.name)
+            for r in rebuilt.recommend(user_id=user_id, category=Category.MYSTERY, max_results=10)
+        ]
+        assert live.recommend(user_id=user_id, category=Category.MYSTERY) == expected
 
 
 def test_an_index_rebuilt_from_the_store_answers_like_the_live_one(start_live):
