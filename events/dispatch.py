@@ -2,7 +2,7 @@
 
 The transport (a Celery ConsumerStep here, aio-pika in the recommender) hands
 over bodies and headers; this module decodes them, finds each one's handler,
-applies it through an idempotent ``apply`` function and says what the
+applies it through an idempotent ``apply_batch`` function and says what the
 transport must do with each message. No broker or database code in here.
 
 Messages come in batches so that a consumer can commit many events in one
