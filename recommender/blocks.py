@@ -14,6 +14,10 @@ NONE = -1
 _ITEM_BYTES = array("i").itemsize
 
 
+def _zeros(count: int) -> array:
+    return array("i", bytes(_ITEM_BYTES * count))
+
+
 class Blocks:
     """One list of ints (a block) per key, a dense slot 0..n-1; or none.
 
@@ -49,8 +53,8 @@ class Blocks:
         more = keys - len(self.starts)
         if more > 0:
             self.starts.extend(array("i", [NONE]) * more)
-            self.sizes.frombytes(bytes(_ITEM_BYTES * more))
-            self._room.frombytes(bytes(_ITEM_BYTES * more))
+            self.sizes += _zeros(more)
+            self._room += _zeros(more)
 
     def items(self, key: int) -> array:
         """A copy of ``key``'s block (empty if it has none)."""
@@ -61,9 +65,7 @@ class Blocks:
 
     def put(self, key: int, block: array) -> int:
         """Give ``key`` this block, replacing its own; returns its start."""
-        self.drop(key)
-        self._compact_if_wasteful()
-        return self._place(key, block, len(block))
+        return self._replace(key, block, room=len(block))
 
     def append(self, key: int, value: int) -> None:
         start, size, room = self.starts[key], self.sizes[key], self._room[key]
@@ -77,9 +79,7 @@ class Blocks:
         else:
             block = self.items(key)
             block.append(value)
-            self.drop(key)
-            self._compact_if_wasteful()
-            self._place(key, block, max(1, 2 * room))
+            self._replace(key, block, room=max(1, 2 * room))
             return
         self.sizes[key] = size + 1
 
@@ -90,35 +90,21 @@ class Blocks:
         afresh, compacted."""
         if len(keys) != len(values):
             raise ValueError(f"{len(keys)} keys for {len(values)} values")
-        old, starts, sizes = self.flat, self.starts, self.sizes
-        # How many each key gets, then where its next one goes.
-        fill = array("i", bytes(_ITEM_BYTES * len(starts)))
+        adding = _zeros(len(self.starts))
         for key in keys:
-            fill[key] += 1
-        flat = array("i")
-        for key, start in enumerate(starts):
-            size, more = sizes[key], fill[key]
-            if start == NONE and not more:
-                continue
-            starts[key] = len(flat)
-            if size:
-                flat += old[start : start + size]
-            fill[key] = len(flat)
-            if more:
-                flat.frombytes(bytes(_ITEM_BYTES * more))
-            sizes[key] = self._room[key] = size + more
+            adding[key] += 1
+        fill = self._lay_out(adding)
+        flat = self.flat
         for key, value in zip(keys, values, strict=True):
             flat[fill[key]] = value
             fill[key] += 1
-        self.flat = flat
-        self._live = len(flat)
 
     def clear(self) -> None:
         """Drop every block; the keys stay."""
         self.flat = array("i")
         self.starts = array("i", [NONE]) * len(self.starts)
-        self.sizes = array("i", bytes(_ITEM_BYTES * len(self.sizes)))
-        self._room = array("i", bytes(_ITEM_BYTES * len(self._room)))
+        self.sizes = _zeros(len(self.sizes))
+        self._room = _zeros(len(self._room))
         self._live = 0
 
     def drop(self, key: int) -> None:
@@ -128,24 +114,36 @@ class Blocks:
             self.sizes[key] = 0
             self._room[key] = 0
 
-    def _place(self, key: int, block: array, room: int) -> int:
+    def _replace(self, key: int, block: array, *, room: int) -> int:
+        self.drop(key)
+        if len(self.flat) - self._live > max(self._live, self._slack):
+            # The garbage outweighs the live blocks: copy those together first.
+            self._lay_out(_zeros(len(self.starts)))
         start = len(self.flat)
         self.flat += block
         if room > len(block):
-            self.flat.frombytes(bytes(_ITEM_BYTES * (room - len(block))))
+            self.flat += _zeros(room - len(block))
         self.starts[key], self.sizes[key], self._room[key] = start, len(block), room
         self._live += room
         return start
 
-    def _compact_if_wasteful(self) -> None:
-        if len(self.flat) - self._live <= max(self._live, self._slack):
-            return
+    def _lay_out(self, adding: array) -> array:
+        """Copy every live block into a new ``flat``, together, each followed by
+        room for ``adding[key]`` more items (taken into its size); returns
+        ``adding`` turned into where each key's first added item goes."""
         old, flat = self.flat, array("i")
         starts, sizes, room = self.starts, self.sizes, self._room
         for key, start in enumerate(starts):
-            if start != NONE:
-                starts[key] = len(flat)
-                room[key] = sizes[key]
-                flat += old[start : start + sizes[key]]
+            size, more = sizes[key], adding[key]
+            if start == NONE and not more:
+                continue
+            starts[key] = len(flat)
+            if size:
+                flat += old[start : start + size]
+            adding[key] = len(flat)
+            if more:
+                flat.frombytes(bytes(_ITEM_BYTES * more))  # no array made per key
+            sizes[key] = room[key] = size + more
         self.flat = flat
         self._live = len(flat)
+        return adding

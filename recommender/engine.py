@@ -265,10 +265,8 @@ class RecommendationIndex:
         self._books_of_user.grow(len(self._user_slot))
         self._purchases += 1
         self._units_sold[book] += purchase.quantity
-        co_purchases = self._co_purchases
-        for other in self._order_books.items(order):
-            co_purchases.drop(other)
-        co_purchases.drop(book)
+        self._forget_co_purchases_in(order)
+        self._co_purchases.drop(book)
         self._order_books.append(order, book)
         self._orders_of_book.append(book, order)
         self._books_of_user.append(user, book)
@@ -277,10 +275,14 @@ class RecommendationIndex:
     def _forget_co_purchases_around(self, slot: int) -> None:
         """Drop the co-purchases that may list ``slot``: those of every book
         sharing one of its orders (all of them, as any may be another's recent)."""
-        co_purchases, order_books = self._co_purchases, self._order_books
         for order in self._orders_of_book.items(slot):
-            for other in order_books.items(order):
-                co_purchases.drop(other)
+            self._forget_co_purchases_in(order)
+
+    def _forget_co_purchases_in(self, order: int) -> None:
+        """Drop the co-purchases of the order's books: each lists the others."""
+        co_purchases = self._co_purchases
+        for other in self._order_books.items(order):
+            co_purchases.drop(other)
 
     def recommend(self, *, user_id: int, category: int, max_results: int) -> list[Recommendation]:
         if user_id < 0:
