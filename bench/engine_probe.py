@@ -35,6 +35,11 @@ def timed_calls(index: RecommendationIndex, calls: int, users: int, seed: int) -
     return latencies
 
 
+def past_sales(store: Store) -> list[Purchase]:
+    """Every 97th purchase of the history: drawn from it, best sellers sell more."""
+    return list(islice(store.purchases(), 0, None, 97))
+
+
 def learning_calls(
     index: RecommendationIndex, sales: list[Purchase], calls: int, users: int, seed: int
 ) -> list[float]:
@@ -60,8 +65,7 @@ def main(argv: list[str]) -> None:
     with Store(store_path) as store:
         index = RecommendationIndex.build(store.books(), store.purchases())
         build = time.perf_counter() - started
-        # Sales drawn from the history as it is (best sellers sell more).
-        sales = list(islice(store.purchases(), 0, None, 97))
+        sales = past_sales(store)
     cold = timed_calls(index, calls, users, seed=1)
     warm = timed_calls(index, calls, users, seed=1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -9,12 +9,11 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from functools import partial
-from itertools import islice
 from pathlib import Path
 
 from bench.config import Mode
 from bench.cpu import CpuUse, fixed, metered
-from bench.engine_probe import LEARNING_CALLS
+from bench.engine_probe import LEARNING_CALLS, past_sales
 from bench.pg import delete_namespace
 from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env
 from bench.sales import Sales
@@ -55,12 +54,6 @@ def start_grpc(
         child.wait_for("events: consuming", timeout=60)
     port = re.search(r"serving on 127\.0\.0\.1:(\d+)", text).group(1)
     return child, f"127.0.0.1:{port}"
-
-
-def past_sales(store: Path) -> list[int]:
-    """Books of every 97th past purchase: sales drawn from it favour best sellers."""
-    with Store(store) as opened:
-        return [purchase.book_id for purchase in islice(opened.purchases(), 0, None, 97)]
 
 
 def engine_alone(store: Path, calls: int, users: int) -> dict[str, float]:
@@ -104,9 +97,9 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     learning, learning_target = start_grpc(
         "learning", [PYTHON, "-m", "recommender"], learning_store, events_namespace=namespace
     )
-    sales = Sales(
-        namespace=namespace, rate=mode.sales_per_second, books=past_sales(store), users=users
-    )
+    with Store(store) as opened:
+        books = [sale.book_id for sale in past_sales(opened)]
+    sales = Sales(namespace=namespace, rate=mode.sales_per_second, books=books, users=users)
     sales.start()
     load = Driver("grpc-load", "bench.grpc_load")
     cpu = {name: CpuUse() for name in ("echo server", "fixed answer", "recommender", LEARNING)}
