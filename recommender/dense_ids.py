@@ -11,7 +11,7 @@ class DenseIds:
 
     Two arrays sorted by id, searched by bisection: 12 bytes an id, where a
     dict would hold two int objects and an entry. Ids mostly arrive in
-    increasing order (orders, new customers), which appends.
+    increasing order (orders), which appends.
     """
 
     def __init__(self) -> None:
@@ -20,16 +20,6 @@ class DenseIds:
 
     def __len__(self) -> int:
         return len(self._ids)
-
-    def get(self, id_: int) -> int:
-        """The slot of ``id_``, or -1 if it was never seen."""
-        ids = self._ids
-        if ids and ids[-1] == id_:
-            return self._slots[-1]
-        at = bisect_left(ids, id_)
-        if at < len(ids) and ids[at] == id_:
-            return self._slots[at]
-        return -1
 
     def slot(self, id_: int) -> int:
         """The slot of ``id_``, made if new."""

@@ -17,12 +17,11 @@ def test_slots_are_given_in_order_of_first_sight_and_kept():
         slot = ids.slot(id_)
         assert slot == given.setdefault(id_, len(given))
     assert len(ids) == len(given)
-    assert all(ids.get(id_) == slot for id_, slot in given.items())
+    assert all(ids.slot(id_) == slot for id_, slot in given.items())
+    assert len(ids) == len(given)
 
 
-def test_an_id_never_seen_has_no_slot():
+def test_an_id_between_known_ones_gets_the_next_slot_and_moves_none():
     ids = DenseIds()
-    assert ids.get(7) == -1
-    ids.slot(5)
-    ids.slot(9)
-    assert (ids.get(7), ids.get(5), ids.get(9), ids.get(10)) == (-1, 0, 1, -1)
+    assert (ids.slot(5), ids.slot(9), ids.slot(7), ids.slot(10)) == (0, 1, 2, 3)
+    assert (ids.slot(7), ids.slot(5), ids.slot(9), ids.slot(10)) == (2, 0, 1, 3)
