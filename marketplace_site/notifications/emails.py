@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import uuid
 from collections.abc import Mapping
+from email.message import Message
 from typing import Any
 
 from django.conf import settings
@@ -35,12 +37,27 @@ def site_url(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
+class _Email(EmailMultiAlternatives):
+    """Its MIME boundaries are chosen when the message is made. Left unset, the
+    e-mail package picks one while writing and compiles a regular expression
+    per message to check the text does not contain it: 12% of an order
+    confirmation's CPU. A random 128-bit boundary, drawn after the text is
+    written, cannot occur in it by chance."""
+
+    def message(self) -> Message:
+        message = super().message()
+        for part in message.walk():
+            if part.is_multipart():
+                part.set_boundary(f"=_{uuid.uuid4().hex}")
+        return message
+
+
 def email_build(
     *, to: str, subject: str, template: str, context: Mapping[str, Any]
 ) -> EmailMultiAlternatives:
     """``template`` names ``emails/<template>.txt`` and ``emails/<template>.html``."""
     context = {"site_url": settings.SITE_URL.rstrip("/"), **context}
-    message = EmailMultiAlternatives(
+    message = _Email(
         subject=subject,
         body=render_to_string(f"emails/{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,

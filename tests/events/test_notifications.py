@@ -8,6 +8,8 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 from django.conf import settings as django_settings
@@ -87,6 +89,34 @@ def test_the_confirmation_lists_the_order(
     assert "Emma &amp; Friends" in html
     assert "<strong>30.00 USD</strong>" in html
     assert f'href="https://shop.example/orders/{order.pk}/"' in html
+
+
+def test_the_confirmation_reads_back_as_the_mail_server_receives_it(
+    customer, make_book, mailoutbox
+):
+    """Written as the SMTP backend writes it, then parsed: both parts come
+    back whole, each message with a boundary of its own that is not in its text."""
+    first = order_checkout(user=customer, items={make_book("12.00", title="Dune").pk: 1})
+    second = order_checkout(user=customer, items={make_book("7.00", title="Emma").pk: 2})
+    confirm(first)
+    confirm(second)
+
+    boundaries = set()
+    for email, title in zip(mailoutbox, ["Dune", "Emma"], strict=True):
+        raw = email.message().as_bytes(linesep="\r\n")
+        parsed = BytesParser(policy=policy.SMTP).parsebytes(raw)
+        assert parsed.get_content_type() == "multipart/alternative"
+        plain, html = parsed.iter_parts()
+        assert plain.get_content_type() == "text/plain"
+        assert f"x {title} at" in plain.get_content()
+        assert html.get_content_type() == "text/html"
+        assert f"<td>{title}</td>" in html.get_content()
+        boundary = parsed.get_boundary()
+        assert boundary.encode() not in raw.split(b"\r\n\r\n", 1)[1].replace(
+            b"--" + boundary.encode(), b""
+        )
+        boundaries.add(boundary)
+    assert len(boundaries) == 2
 
 
 def test_the_confirmation_shows_the_voucher(customer, make_book, mailoutbox):
