@@ -94,8 +94,10 @@ def _place(
             raise OrderError(f"Only {book.stock} left of “{book.title}”.")
 
     # Promotions with a global limit are counted by one checkout at a time.
-    # The per-customer limit needs no lock: the redemption ledger's unique
-    # (promotion, user, sequence) refuses a second concurrent use.
+    # The per-customer limit needs no lock: the redemption takes the next
+    # sequence after the uses counted here, and the ledger's unique
+    # (promotion, user, sequence) refuses it if another checkout took that
+    # use meanwhile, committed or not.
     list(
         Promotion.objects.select_for_update()
         .filter(active=True, global_limit__isnull=False)
@@ -154,7 +156,8 @@ def _place(
                 Redemption.objects.create(
                     promotion=promotion,
                     user=user,
-                    sequence=promotion.redemptions.filter(user=user).count() + 1,
+                    # Counted again here, a use committed since would be missed.
+                    sequence=promotion.customer_uses + 1,
                     order=order,
                     discount=the_quote.discount,
                 )

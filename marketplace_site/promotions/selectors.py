@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
 
 from marketplace_site.orders.pricing import PromotionRule
@@ -27,17 +27,13 @@ def promotions_running(*, now: datetime | None = None) -> QuerySet[Promotion]:
 def promotions_available(
     *, user: AbstractBaseUser | AnonymousUser, now: datetime | None = None
 ) -> list[Promotion]:
-    """Running promotions the customer has not used up (all running ones for visitors)."""
-    running = list(promotions_running(now=now))
+    """Running promotions the customer has not used up (all running ones for
+    visitors), each with ``customer_uses``: the customer's uses when read."""
+    running = promotions_running(now=now)
     if not user.is_authenticated:
-        return running
-    used = dict(
-        user.redemptions.filter(promotion__in=running)
-        .values("promotion")
-        .annotate(n=Count("id"))
-        .values_list("promotion", "n")
-    )
-    return [p for p in running if used.get(p.pk, 0) < p.per_customer_limit]
+        return list(running.annotate(customer_uses=Value(0)))
+    running = running.annotate(customer_uses=Count("redemptions", filter=Q(redemptions__user=user)))
+    return [p for p in running if p.customer_uses < p.per_customer_limit]
 
 
 def promotion_rule(promotion: Promotion) -> PromotionRule:

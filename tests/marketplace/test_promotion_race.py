@@ -16,6 +16,16 @@ from marketplace_site.promotions.models import Redemption
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
+def checkout_into(outcomes: list[object], user, items: dict[int, int]) -> None:
+    """A checkout in a thread of its own: its order, or the OrderError it raised."""
+    try:
+        outcomes.append(order_checkout(user=user, items=items))
+    except OrderError as exc:
+        outcomes.append(exc)
+    finally:
+        connection.close()
+
+
 def test_two_concurrent_checkouts_of_one_customer_redeem_once(
     customer, make_book, make_promotion, monkeypatch
 ):
@@ -33,16 +43,9 @@ def test_two_concurrent_checkouts_of_one_customer_redeem_once(
 
     monkeypatch.setattr(services, "promotions_available", available_then_wait)
     outcomes: list[object] = []
-
-    def checkout(items: dict[int, int]) -> None:
-        try:
-            outcomes.append(order_checkout(user=customer, items=items))
-        except OrderError as exc:
-            outcomes.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=checkout, args=(cart,)) for cart in carts]
+    threads = [
+        threading.Thread(target=checkout_into, args=(outcomes, customer, cart)) for cart in carts
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -55,4 +58,40 @@ def test_two_concurrent_checkouts_of_one_customer_redeem_once(
     assert len(refused) == 1
     assert "just used on another of your orders" in str(refused[0])
     assert Redemption.objects.filter(user=customer).count() == 1
+    assert Order.objects.count() == 1
+
+
+def test_a_use_committed_after_the_check_is_refused_too(
+    customer, make_book, make_promotion, monkeypatch
+):
+    """A customer's second session finds the promotion unused, the first then
+    commits its use, and the second goes on: once per customer still holds."""
+    make_promotion()  # no global limit: no lock puts the two checkouts in line
+    late_cart, early_cart = ({make_book("10.00").pk: 1 for _ in range(3)} for _ in range(2))
+    checked, early_committed = threading.Event(), threading.Event()
+    real_available = services.promotions_available
+    late_outcome: list[object] = []
+
+    def available_then_wait_for_the_early_one(**kwargs):
+        found = real_available(**kwargs)
+        if threading.current_thread() is late:
+            checked.set()
+            assert early_committed.wait(10)
+        return found
+
+    monkeypatch.setattr(services, "promotions_available", available_then_wait_for_the_early_one)
+    late = threading.Thread(target=checkout_into, args=(late_outcome, customer, late_cart))
+    late.start()
+    assert checked.wait(10)
+    early = order_checkout(user=customer, items=early_cart)
+    early_committed.set()
+    late.join(20)
+
+    assert early.discount == Decimal("10.00")
+    [refused] = late_outcome
+    assert isinstance(refused, OrderError), refused
+    assert "just used on another of your orders" in str(refused)
+    assert list(Redemption.objects.filter(user=customer).values_list("order", flat=True)) == [
+        early.pk
+    ]
     assert Order.objects.count() == 1
