@@ -61,6 +61,8 @@ def database_up() -> bool:
 # is down, that queue's batches wait for it instead of being retried.
 DEPENDENCIES: Mapping[str, Sequence[Callable[[], bool]]] = {
     "worker.emails": (database_up, mail_server_up),
+    # A granted voucher is e-mailed in the grant's transaction.
+    "worker.vouchers": (database_up, mail_server_up),
 }
 
 

@@ -373,8 +373,8 @@ class GreetingSmtpServer:
 
 
 def test_e_mails_wait_while_the_mail_server_refuses_connections(settings):
-    """The worker holds the e-mails queue's batches while this says down
-    (events.celery_consumer); the other queues need only the database."""
+    """The worker holds the e-mails and vouchers queues' batches while this
+    says down (events.celery_consumer); the others need only the database."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = "127.0.0.1", False, 5
     server = GreetingSmtpServer()
@@ -387,6 +387,8 @@ def test_e_mails_wait_while_the_mail_server_refuses_connections(settings):
     # Nothing listens there any more.
     assert not mail_server_up()
     assert not dependencies_up(CONSUMER)
+    # Vouchers are e-mailed as they are granted: that queue waits too.
+    assert not dependencies_up("worker.vouchers")
     assert dependencies_up("worker.campaigns")
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
