@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +31,9 @@ _client: RecommenderClient | None = None
 # costs no call for a customer browsing around; fallbacks are never kept.
 _answers: dict[tuple[int, int, int], tuple[float, list[RecommendedBook]]] = {}
 ANSWERS_KEPT = 10_000
+# A gthread worker's threads share the answers: trimming them while another
+# thread adds one would fail its page ("dictionary changed size").
+_answers_lock = threading.Lock()
 
 
 def _breaker_changed(old: str, new: str) -> None:
@@ -78,12 +82,13 @@ def _recommend(
     RECOMMENDER_CALLS.labels(outcome="ok").inc()
     ttl = settings.RECOMMENDATIONS_CACHE_SECONDS
     if ttl > 0:
-        if len(_answers) >= ANSWERS_KEPT:
-            for stale in [k for k, (expires, _) in _answers.items() if expires <= now]:
-                del _answers[stale]
+        with _answers_lock:
             if len(_answers) >= ANSWERS_KEPT:
-                del _answers[next(iter(_answers))]  # the oldest
-        _answers[key] = (now + ttl, answer)
+                for stale in [k for k, (expires, _) in _answers.items() if expires <= now]:
+                    del _answers[stale]
+                if len(_answers) >= ANSWERS_KEPT:
+                    del _answers[next(iter(_answers))]  # the oldest
+            _answers[key] = (now + ttl, answer)
     return answer
 
 

@@ -3,6 +3,8 @@ against a scripted recommender on a real gRPC port."""
 
 from __future__ import annotations
 
+import threading
+
 import grpc
 import pytest
 
@@ -97,3 +99,55 @@ def test_zero_seconds_turns_the_cache_off(client, settings, make_book, fake, clo
     client.get("/")
     client.get("/")
     assert len(fake.calls) == 2
+
+
+def test_trimming_a_full_cache_is_safe_while_another_thread_adds(monkeypatch, clock):
+    """A gthread worker's threads share the answers: one trimming them while
+    another trims and adds must not fail either page."""
+    monkeypatch.setattr(selectors, "ANSWERS_KEPT", 2)
+
+    class Recommender:
+        def recommend(self, *, user_id: int, **_: object) -> list[int]:
+            return [user_id]
+
+    monkeypatch.setattr(selectors, "recommender_client", Recommender)
+    trimming, other_done = threading.Event(), threading.Event()
+
+    class PausingAnswers(dict):
+        """Gives the other thread its chance in the middle of the trim."""
+
+        def items(self):
+            for pair in super().items():
+                if threading.current_thread() is trimmer and not trimming.is_set():
+                    trimming.set()
+                    other_done.wait(0.5)  # it adds meanwhile, unless made to wait
+                yield pair
+
+    answers = PausingAnswers()
+    monkeypatch.setattr(selectors, "_answers", answers)
+    results: dict[int, object] = {}
+
+    def page(user_id: int) -> None:
+        try:
+            results[user_id] = selectors._recommend(
+                user_id=user_id, category=0, max_results=5, correlation_id="cache-test"
+            )
+        except Exception as exc:  # what the page would have raised
+            results[user_id] = exc
+        if threading.current_thread() is other:
+            other_done.set()
+
+    trimmer = other = None
+    page(1)
+    page(2)  # the cache is full
+    clock.now += 31  # and both answers are stale: a trim drops them
+    trimmer = threading.Thread(target=page, args=(3,))
+    trimmer.start()
+    assert trimming.wait(5)
+    other = threading.Thread(target=page, args=(4,))
+    other.start()
+    trimmer.join(5)
+    other.join(5)
+
+    assert results == {1: [1], 2: [2], 3: [3], 4: [4]}
+    assert sorted(answers) == [(3, 0, 5), (4, 0, 5)]
