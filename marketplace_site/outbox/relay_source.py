@@ -39,18 +39,24 @@ class DjangoOutboxSource:
         if connection.features.has_select_for_update_skip_locked:
             # A second relay skips the rows this one holds instead of waiting.
             pending = pending.select_for_update(skip_locked=True)
-        return [
-            OutboxRow(
-                id=row.id,
-                event_id=str(row.event_id),
-                event_type=row.event_type,
-                envelope=bytes(row.envelope),
-                correlation_id=row.correlation_id,
-                created_at=row.created_at,
-                attempts=row.attempts,
-            )
-            for row in pending[:limit]
-        ]
+        try:
+            return [
+                OutboxRow(
+                    id=row.id,
+                    event_id=str(row.event_id),
+                    event_type=row.event_type,
+                    envelope=bytes(row.envelope),
+                    correlation_id=row.correlation_id,
+                    created_at=row.created_at,
+                    attempts=row.attempts,
+                )
+                for row in pending[:limit]
+            ]
+        except BaseException as exc:
+            # Left open, the transaction would outlive its connection, and
+            # every later round would fail on it: the relay stuck for good.
+            self._leave(exc)
+            raise
 
     def finish(self, sent: Sequence[int], failed: dict[int, str]) -> None:
         now = timezone.now()

@@ -159,3 +159,30 @@ def test_event_ids_are_uuids(run_relay, catalog_queue):
     run_relay()
     [message] = take(catalog_queue, expected=1)
     uuid.UUID(message.properties["message_id"])
+
+
+def test_a_database_error_while_claiming_does_not_stop_the_relay(
+    run_relay, catalog_queue, monkeypatch
+):
+    """The claim's query fails once (a restart, a failover, a killed
+    session): the next round claims again and publishes every row."""
+    from django.db import DatabaseError
+
+    from marketplace_site.outbox import relay_source
+
+    rows = record(3)
+    real_row = relay_source.OutboxRow
+    failures = []
+
+    def row_failing_once(**fields):
+        if not failures:
+            failures.append(fields["id"])
+            raise DatabaseError("server closed the connection unexpectedly")
+        return real_row(**fields)
+
+    monkeypatch.setattr(relay_source, "OutboxRow", row_failing_once)
+    run_relay()
+    messages = take(catalog_queue, expected=3)
+    assert failures == [rows[0].pk]
+    assert [m.properties["message_id"] for m in messages] == [str(r.event_id) for r in rows]
+    wait_until(lambda: sent_count() == 3, what="every row marked sent")
