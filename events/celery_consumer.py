@@ -17,7 +17,8 @@ reach EVENTS_DELIVERY_LIMIT within a second and be parked). Other queues go on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -118,6 +119,8 @@ class EventConsumers:
         self.outages: dict[str, Outage] = {}
         self.hub: Any = None
         self.batches: list[Batch] = []
+        # Set while batches are handled and settled; see _settling().
+        self._settling_now = False
 
     def consumers(self, channel: Any, hub: Any = None) -> list[Consumer]:
         consumers = []
@@ -136,6 +139,7 @@ class EventConsumers:
                 size=self.batch_size if hub is not None else 1,
                 wait=self.batch_wait,
                 hub=hub,
+                held_back=self.settling,
             )
             self.batches.append(batch)
             consumers.append(
@@ -158,7 +162,42 @@ class EventConsumers:
             if outage.timer is not None:
                 outage.timer.cancel()
 
+    def settling(self) -> bool:
+        """Whether a batch is being handled and settled right now."""
+        return self._settling_now
+
+    @contextmanager
+    def _settling(self) -> Iterator[None]:
+        """Hold back the messages delivered meanwhile, and handle them after.
+
+        Parking waits for the broker's confirm, and while py-amqp waits it
+        hands over the deliveries that arrive. Handled there, a new batch of
+        the same queue would be acked with one "multiple" ack covering this
+        batch's messages not settled yet (one to requeue would be acked: lost),
+        and a delivery during the retry of held batches would overtake them.
+        """
+        if self._settling_now:
+            yield
+            return
+        self._settling_now = True
+        try:
+            yield
+        finally:
+            self._settling_now = False
+            for batch in self.batches:
+                batch.resume()
+
     def handle(
+        self,
+        consumer_name: str,
+        spec: QueueSpec,
+        handlers: Mapping[str, Any],
+        messages: Sequence[Message],
+    ) -> None:
+        with self._settling():
+            self._handle(consumer_name, spec, handlers, messages)
+
+    def _handle(
         self,
         consumer_name: str,
         spec: QueueSpec,
@@ -229,12 +268,13 @@ class EventConsumers:
             return
         log.info("events: %s: back; applying %d held batch(es)", consumer_name, len(outage.held))
         del self.outages[consumer_name]
-        for index, again in enumerate(outage.held):
-            again()
-            down_again = self.outages.get(consumer_name)
-            if down_again is not None:  # the rest wait behind that batch
-                down_again.held.extend(outage.held[index + 1 :])
-                return
+        with self._settling():
+            for index, again in enumerate(outage.held):
+                again()
+                down_again = self.outages.get(consumer_name)
+                if down_again is not None:  # the rest wait behind that batch
+                    down_again.held.extend(outage.held[index + 1 :])
+                    return
 
     def settle(
         self, consumer_name: str, spec: QueueSpec, message: Message, outcome: Outcome
@@ -296,23 +336,43 @@ class Batch:
     """Messages of one queue waiting to be handled together."""
 
     def __init__(
-        self, handle: Callable[[list[Message]], None], *, size: int, wait: float, hub: Any
+        self,
+        handle: Callable[[list[Message]], None],
+        *,
+        size: int,
+        wait: float,
+        hub: Any,
+        held_back: Callable[[], bool] = lambda: False,
     ) -> None:
         self.handle = handle
         self.size = size
         self.wait = wait
         self.hub = hub
+        # While this says so, messages only gather; resume() goes on after.
+        self.held_back = held_back
         self.pending: list[Message] = []
         self.timer: Any = None
 
     def add(self, message: Message) -> None:
         self.pending.append(message)
+        if self.held_back():
+            return
         if len(self.pending) >= self.size:
             self.flush()
         elif self.timer is None:
             self.timer = self.hub.call_later(self.wait, self.flush)
 
+    def resume(self) -> None:
+        """What add() would have done for the messages gathered while held back."""
+        if len(self.pending) >= self.size:
+            self.flush()
+        elif self.pending and self.timer is None:
+            self.timer = self.hub.call_later(self.wait, self.flush)
+
     def flush(self) -> None:
+        if self.held_back():
+            self.timer = None  # fired: resume() takes it from here
+            return
         messages = self.pending
         self.discard()
         if messages:

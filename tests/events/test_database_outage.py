@@ -10,10 +10,11 @@ real PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import pytest
 
-from events.celery_consumer import EventConsumers
+from events.celery_consumer import Batch, EventConsumers
 from events.contracts import PROMOTION_APPLIED, Event
 from events.dispatch import UNAVAILABLE, Action, dispatch_batch
 from events.topology import Topology
@@ -273,3 +274,47 @@ def test_a_broken_check_counts_as_up_so_nothing_waits_on_a_bug():
     )
     assert settled(poison, fine) == ["requeued", "acked"]
     assert consumers.outages == {}
+
+
+def test_deliveries_during_a_parks_confirm_wait_are_handled_after_the_batch_settles():
+    """Parking waits for the broker's confirm, and py-amqp hands over the
+    deliveries that arrive meanwhile. A full batch among them must not be
+    handled (and acked with "multiple") before the batch being settled is:
+    that ack would cover a message of it still to be requeued."""
+    CHANNEL.delivered.clear()
+    ledger = Ledger(poison={666, 667})
+    consumers = EventConsumers(
+        topology=Topology(namespace="reentry-test", delivery_limit=LIMIT),
+        routes={CONSUMER: {PROMOTION_APPLIED: "handler"}},
+        apply_batch=ledger,
+    )
+    consumers.hub = TimedHub()
+    spec = consumers.topology.queue(CONSUMER)
+    batch = Batch(
+        partial(consumers.handle, CONSUMER, spec, {PROMOTION_APPLIED: "handler"}),
+        size=2,
+        wait=0.005,
+        hub=consumers.hub,
+        held_back=consumers.settling,
+    )
+    consumers.batches = [batch]
+    to_park = Message(666, deliveries=LIMIT - 1)  # fails on its last delivery
+    to_requeue = Message(667)  # fails with deliveries left
+    arriving: list[Message] = []
+    parked: list[int] = []
+
+    def park_while_two_more_arrive(message, spec, consumer_name, reason) -> None:
+        parked.append(message.order_id)
+        arriving.extend([Message(30), Message(31)])
+        for new in arriving:
+            batch.add(new)
+
+    consumers.park = park_while_two_more_arrive
+    batch.add(to_park)
+    batch.add(to_requeue)
+
+    assert parked == [666]
+    assert settled(to_park, to_requeue) == ["acked", "requeued"]
+    assert not to_requeue.acked
+    assert ledger.applied == [30, 31]
+    assert settled(*arriving) == ["acked", "acked"]
