@@ -72,6 +72,12 @@ def wrap(
 
 def unwrap(body: bytes) -> Event:
     """Decode and check an envelope; MalformedEvent names what is wrong."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        # py-amqp decodes a body whose content_encoding names a text codec.
+        raise MalformedEvent(
+            f"the body is {type(body).__name__}, not bytes: an envelope is binary"
+            " (published with a text content_encoding?)"
+        )
     try:
         envelope = envelope_pb2.EventEnvelope.FromString(body)
     except DecodeError as exc:

@@ -92,6 +92,17 @@ def test_malformed_and_unknown_messages_do_not_hold_up_the_batch():
     assert ledger.calls == [2]
 
 
+def test_a_body_decoded_as_text_is_parked_as_malformed():
+    """py-amqp hands over a str when the publisher set a text content_encoding."""
+    ledger = Ledger()
+    text = Delivery(envelope_bytes(events_pb2.PromotionApplied(order_id=9)).decode("latin-1"))
+    outcomes = run([delivery(1), text, delivery(2)], ledger)
+    assert [o.result for o in outcomes] == ["applied", "malformed", "applied"]
+    assert outcomes[1].action is Action.PARK
+    assert "not bytes" in outcomes[1].reason
+    assert ledger.applied == [1, 2]
+
+
 def test_the_same_event_twice_in_a_batch_is_applied_once():
     ledger = Ledger()
     event_id = "5b0c8b0e-6a43-4b8f-9a55-0a3c1c9ad001"
