@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -15,18 +18,50 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
+class BookChangeForm(forms.ModelForm):
+    """A book's stock is changed by how many copies came in or went out, not
+    set: a number typed over the one shown would undo the sales since."""
+
+    stock_change = forms.IntegerField(
+        initial=0,
+        required=False,
+        label="Add to stock",
+        help_text="Copies received; negative for copies written off (the stock stops at 0).",
+    )
+
+    class Meta:
+        model = Book
+        exclude = ("stock",)
+
+
 @admin.register(Book)
 class BookAdmin(admin.ModelAdmin):
     list_display = ("id", "title", "author", "category", "price", "stock", "active")
     list_filter = ("category", "active")
     search_fields = ("title", "author")
-    list_editable = ("price", "stock", "active")
+    list_editable = ("price", "active")
     list_select_related = ("category",)
     actions = ["deactivate"]
 
+    def get_form(self, request: HttpRequest, obj: Book | None = None, **kwargs: Any) -> type:
+        if obj is not None:  # a new book is given its stock as it is
+            kwargs["form"] = BookChangeForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Book | None = None) -> tuple:
+        return ("stock",) if obj is not None else ()
+
     def save_model(self, request: HttpRequest, obj: Book, form: ModelForm, change: bool) -> None:
-        # Through the service, so the change and its event commit together.
-        book_save(book=obj)
+        # Through the service, so the change and its event commit together;
+        # only what the form changed is written.
+        if not change:
+            book_save(book=obj)
+            return
+        book_save(
+            book=obj,
+            fields=[name for name in form.changed_data if name != "stock_change"],
+            stock_change=form.cleaned_data.get("stock_change") or 0,
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Book | None = None) -> bool:
         # Orders keep pointing at their books; retire a book by deactivating it.
@@ -36,4 +71,4 @@ class BookAdmin(admin.ModelAdmin):
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Book]) -> None:
         for book in queryset:
             book.active = False
-            book_save(book=book)
+            book_save(book=book, fields=["active"])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.management.color import no_style
 from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 
 from bookstore.recommendations.v1 import recommendations_pb2
 from marketplace_site.catalog.events import book_upserted
@@ -20,11 +23,27 @@ class CatalogError(ValueError):
     """A catalog change cannot be made; the message says why."""
 
 
-def book_save(*, book: Book) -> Book:
-    """Save a book (new or changed) and record the event in one transaction."""
+def book_save(*, book: Book, fields: Collection[str] | None = None, stock_change: int = 0) -> Book:
+    """Save a book (new or changed) and record the event in one transaction.
+
+    For a book already saved, ``fields`` names what to write: the rest, the
+    stock above all, stays as the database has it, so a form opened before
+    some sales cannot put their copies back. ``stock_change`` adds copies
+    received (or, negative, takes off copies written off) to the stock as it
+    is when saved, never below 0.
+    """
     with transaction.atomic():
         book.full_clean()
-        book.save()
+        if fields is None or book._state.adding:
+            book.save()
+        else:
+            book.save(update_fields=[*fields, "updated_at"])
+        if stock_change:
+            Book.objects.filter(pk=book.pk).update(
+                stock=Greatest(F("stock") + stock_change, Value(0))
+            )
+        if fields is not None or stock_change:
+            book.refresh_from_db(fields=["stock"])
         outbox_record(payload=book_upserted(book))
     return book
 
@@ -84,7 +103,7 @@ def catalog_load(*, path: Path) -> LoadResult:
                 # Stock is the shop's own once loaded: a reload must not undo sales.
                 for name, value in fields.items():
                     setattr(book, name, value)
-                book_save(book=book)
+                book_save(book=book, fields=fields)
                 updated += 1
             else:
                 unchanged += 1

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -808,6 +809,49 @@ def test_saving_a_book_in_the_admin_records_a_catalog_event(staff, make_book):
     [row] = OutboxMessage.objects.filter(event_type=BOOK_UPSERTED)
     payload = unwrap(bytes(row.envelope)).payload
     assert (payload.book_id, payload.price, payload.title) == (book.pk, "12.34", "Dune")
+
+
+def admin_book_form(book: Book, **changes: str) -> dict[str, str]:
+    """The change form as the browser posts it: every field as it was shown."""
+    fields = {
+        "title": book.title,
+        "author": book.author,
+        "category": str(book.category_id),
+        "year": str(book.year or ""),
+        "price": str(book.price),
+        "active": "on",
+        "stock_change": "0",
+        "_save": "Save",
+    }
+    return {**fields, **changes}
+
+
+def test_an_admin_save_keeps_the_sales_made_since_the_form_was_opened(staff, make_book):
+    book = make_book("10.00", stock=5, title="Dune")
+    url = f"/admin/catalog/book/{book.pk}/change/"
+    opened = staff.get(url)
+    assert "Add to stock" in opened.content.decode()
+    # Three copies sell while the form is open (as a checkout takes them).
+    Book.objects.filter(pk=book.pk).update(stock=F("stock") - 3)
+
+    response = staff.post(url, admin_book_form(book, title="Dune (new edition)"))
+
+    assert response.status_code == 302
+    saved = Book.objects.get(pk=book.pk)
+    assert (saved.title, saved.stock) == ("Dune (new edition)", 2)
+    [row] = OutboxMessage.objects.filter(event_type=BOOK_UPSERTED)
+    assert unwrap(bytes(row.envelope)).payload.stock == 2
+
+
+def test_copies_received_and_written_off_change_the_stock_as_it_is(staff, make_book):
+    book = make_book("10.00", stock=5)
+    url = f"/admin/catalog/book/{book.pk}/change/"
+    Book.objects.filter(pk=book.pk).update(stock=F("stock") - 1)  # a sale meanwhile
+
+    assert staff.post(url, admin_book_form(book, stock_change="10")).status_code == 302
+    assert Book.objects.get(pk=book.pk).stock == 14
+    assert staff.post(url, admin_book_form(book, stock_change="-40")).status_code == 302
+    assert Book.objects.get(pk=book.pk).stock == 0
 
 
 def test_an_invalid_admin_price_is_refused_without_an_event(staff, make_book):
