@@ -169,8 +169,8 @@ async def stop_consumer(consumer: EventsConsumer) -> None:
     await asyncio.to_thread(consumer.store.close)
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then drain."""
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT (or ``stop`` is set), then drain."""
     running = await start_server(
         listen=settings.listen, tls=settings.tls, auth_token=settings.auth_token
     )
@@ -180,33 +180,39 @@ async def serve(settings: Settings) -> None:
     if settings.auth_token and settings.tls is None:
         log.warning("RECOMMENDER_AUTH_TOKEN without TLS: the token crosses the network in clear")
     serve_metrics("RECOMMENDER_METRICS_PORT")
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     consumer: EventsConsumer | None = None
     try:
         index = await asyncio.to_thread(load_index, settings)
-        await running.ready(index)
-        log.info("ready")
-        # Only now: the index was built from the store, and each event must
-        # reach both after that, in the order the store commits them.
-        if settings.consume_events:
-            consumer = await start_consumer(settings, index)
-            if not index.purchase_count:
-                # A new replica learns only what is published from now on.
-                log.warning(
-                    "no purchases in the store: if the shop has a history, send it to this"
-                    " replica with `manage.py replay_events --consumer recommender.%s`",
-                    settings.instance,
-                )
-        else:
-            log.info("not consuming events (RECOMMENDER_CONSUME_EVENTS is off)")
-        await stop.wait()
+        # Asked to stop while loading: never say SERVING, nor start consuming.
+        if not stop.is_set():
+            await running.ready(index)
+            log.info("ready")
+            # Only now: the index was built from the store, and each event must
+            # reach both after that, in the order the store commits them.
+            if settings.consume_events:
+                consumer = await start_consumer(settings, index)
+                if not index.purchase_count:
+                    # A new replica learns only what is published from now on.
+                    log.warning(
+                        "no purchases in the store: if the shop has a history, send it to"
+                        " this replica with `manage.py replay_events --consumer"
+                        " recommender.%s`",
+                        settings.instance,
+                    )
+            else:
+                log.info("not consuming events (RECOMMENDER_CONSUME_EVENTS is off)")
+            await stop.wait()
         log.info("draining (grace %.1fs)", settings.grace_seconds)
     finally:
+        # NOT_SERVING at once, so balancers turn away while the consumer
+        # finishes the batch in hand (which may take its stop timeout).
+        await running.health.enter_graceful_shutdown()
         try:
-            # First, so the message in hand is acked before the process goes.
+            # Before the port closes, so the batch in hand is acked first.
             if consumer is not None:
                 await stop_consumer(consumer)
         finally:
