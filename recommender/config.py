@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import ssl
@@ -28,9 +29,19 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):  # nan passes any comparison; sleeping inf never ends
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {raw!r}")
     return value
+
+
+def _log_level(env: Mapping[str, str], default: str) -> str:
+    level = (env.get("RECOMMENDER_LOG_LEVEL") or default).strip().upper()
+    known = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    if level not in known:
+        raise ConfigError(f"RECOMMENDER_LOG_LEVEL must be one of {', '.join(known)}, got {level!r}")
+    return level
 
 
 _TRUE = ("1", "true", "yes", "on")
@@ -208,7 +219,7 @@ class Settings:
             drain_delay_seconds=_float(
                 env, "RECOMMENDER_DRAIN_DELAY_SECONDS", defaults.drain_delay_seconds
             ),
-            log_level=(env.get("RECOMMENDER_LOG_LEVEL") or defaults.log_level).upper(),
+            log_level=_log_level(env, defaults.log_level),
             consume_events=_bool(env, "RECOMMENDER_CONSUME_EVENTS", defaults.consume_events),
             amqp_url=env.get("AMQP_URL") or defaults.amqp_url,
             instance=(env.get("RECOMMENDER_INSTANCE") or "").strip() or defaults.instance,

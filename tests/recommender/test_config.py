@@ -51,3 +51,22 @@ def test_event_settings_come_from_the_environment():
 def test_bad_event_settings_are_a_configuration_error(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        # float() reads both; nan passes every comparison, and sleeping inf never ends.
+        ({"RECOMMENDER_GRACE_SECONDS": "nan"}, "RECOMMENDER_GRACE_SECONDS must be a finite"),
+        ({"RECOMMENDER_DRAIN_DELAY_SECONDS": "inf"}, "DRAIN_DELAY_SECONDS must be a finite"),
+        ({"RECOMMENDER_GRACE_SECONDS": "-1"}, "RECOMMENDER_GRACE_SECONDS must be >= 0"),
+        ({"RECOMMENDER_LOG_LEVEL": "chatty"}, "RECOMMENDER_LOG_LEVEL must be one of DEBUG, INFO"),
+    ],
+)
+def test_bad_server_settings_are_a_configuration_error(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_the_log_level_is_read_in_any_case():
+    assert Settings.from_env({"RECOMMENDER_LOG_LEVEL": " warning "}).log_level == "WARNING"
