@@ -18,6 +18,8 @@ class CheckoutForm(forms.Form):
     expected_total = forms.DecimalField(max_digits=10, decimal_places=2, min_value=0)
     # The voucher applied on the cart page, if any.
     voucher_code = forms.CharField(required=False, max_length=40)
+    # New with each cart page: the same page posted twice places one order.
+    checkout_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
 class VoucherForm(forms.Form):

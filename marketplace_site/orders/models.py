@@ -34,6 +34,10 @@ class Order(models.Model):
     # Taken off after the promotion's discount.
     voucher_discount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     correlation_id = models.CharField(max_length=64, blank=True)
+    # The cart page's key for this checkout: a second post of the same page
+    # (a double click, a retried request) finds this order instead of placing
+    # another.
+    checkout_key = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -51,6 +55,9 @@ class Order(models.Model):
             ),
             # A voucher is one-time: the database refuses a second order with it.
             models.UniqueConstraint(fields=["voucher"], name="order_voucher_used_once"),
+            models.UniqueConstraint(
+                fields=["user", "checkout_key"], name="order_placed_once_per_checkout_key"
+            ),
             models.CheckConstraint(
                 condition=models.Q(total__gte=0), name="order_total_not_negative"
             ),

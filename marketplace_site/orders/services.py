@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -53,21 +54,44 @@ def order_checkout(
     expected_total: Decimal | None = None,
     correlation_id: str = "",
     voucher_code: str = "",
+    checkout_key: uuid.UUID | None = None,
 ) -> Order:
     """Place the order in one transaction: lines priced from the catalog, stock
     taken, the promotion and the voucher redeemed, events recorded. Any failure
-    changes nothing."""
+    changes nothing.
+
+    With a ``checkout_key`` (the cart page's), an order already placed with it
+    is returned instead: the same page posted twice places one order, even
+    when the two posts run at once.
+    """
+    if checkout_key is not None:
+        placed = _placed_with(user, checkout_key)
+        if placed is not None:
+            return placed
     if not items:
         raise OrderError("Your cart is empty.")
     if any(q < 1 or q > MAX_QUANTITY for q in items.values()):
         raise OrderError(f"Quantities must be between 1 and {MAX_QUANTITY}.")
     try:
         with transaction.atomic():
-            order, the_quote = _place(user, items, expected_total, correlation_id, voucher_code)
-    except VoucherInvalid as exc:
-        raise VoucherRefused(str(exc)) from None
+            order, the_quote = _place(
+                user, items, expected_total, correlation_id, voucher_code, checkout_key
+            )
+    except (OrderError, VoucherInvalid, IntegrityError) as exc:
+        # The same page's other post may have placed it meanwhile, taking the
+        # stock, the voucher or the key this one needed: that order it is.
+        placed = _placed_with(user, checkout_key) if checkout_key is not None else None
+        if placed is not None:
+            return placed
+        if isinstance(exc, VoucherInvalid):
+            raise VoucherRefused(str(exc)) from None
+        raise
     order.quote = the_quote
     return order
+
+
+def _placed_with(user: AbstractBaseUser, checkout_key: uuid.UUID) -> Order | None:
+    return Order.objects.filter(user=user, checkout_key=checkout_key).first()
 
 
 def _place(
@@ -76,6 +100,7 @@ def _place(
     expected_total: Decimal | None,
     correlation_id: str,
     voucher_code: str,
+    checkout_key: uuid.UUID | None,
 ) -> tuple[Order, Quote]:
     # Locked in id order, so concurrent checkouts cannot deadlock on books.
     books = {
@@ -125,6 +150,7 @@ def _place(
         voucher=voucher,
         voucher_discount=the_quote.voucher_discount,
         correlation_id=correlation_id,
+        checkout_key=checkout_key,
     )
     OrderLine.objects.bulk_create(
         OrderLine(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -50,7 +52,7 @@ def _cart_page(request: HttpRequest, *, status: int = 200, voucher_error: str = 
     )
     context = {
         "quote": quote,
-        "checkout_form": CheckoutForm(),
+        "checkout_form": CheckoutForm(initial={"checkout_key": uuid.uuid4()}),
         "voucher": voucher,
         "voucher_error": voucher_error,
     }
@@ -132,6 +134,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             expected_total=form.cleaned_data["expected_total"],
             correlation_id=request.correlation_id,
             voucher_code=form.cleaned_data["voucher_code"],
+            checkout_key=form.cleaned_data["checkout_key"],
         )
     except VoucherRefused as exc:
         return _cart_page(request, status=409, voucher_error=str(exc))

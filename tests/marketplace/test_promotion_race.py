@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -16,10 +17,10 @@ from marketplace_site.promotions.models import Redemption
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def checkout_into(outcomes: list[object], user, items: dict[int, int]) -> None:
+def checkout_into(outcomes: list[object], user, items: dict[int, int], **options) -> None:
     """A checkout in a thread of its own: its order, or the OrderError it raised."""
     try:
-        outcomes.append(order_checkout(user=user, items=items))
+        outcomes.append(order_checkout(user=user, items=items, **options))
     except OrderError as exc:
         outcomes.append(exc)
     finally:
@@ -95,3 +96,40 @@ def test_a_use_committed_after_the_check_is_refused_too(
         early.pk
     ]
     assert Order.objects.count() == 1
+
+
+def test_two_posts_of_one_cart_page_at_once_place_one_order(customer, make_book, monkeypatch):
+    """A double click whose two posts both find no order with the page's key
+    yet: the second waits for the books, then finds the first's order."""
+    book = make_book("10.00", stock=5)
+    key = uuid.uuid4()
+    both_looked = threading.Barrier(2, timeout=10)
+    real_placed_with = services._placed_with
+    looked: set[threading.Thread] = set()
+
+    def placed_with_then_wait(user, checkout_key):
+        found = real_placed_with(user, checkout_key)
+        if threading.current_thread() not in looked:  # only the first look waits
+            looked.add(threading.current_thread())
+            both_looked.wait()
+        return found
+
+    monkeypatch.setattr(services, "_placed_with", placed_with_then_wait)
+    outcomes: list[object] = []
+    threads = [
+        threading.Thread(
+            target=checkout_into,
+            args=(outcomes, customer, {book.pk: 2}),
+            kwargs={"checkout_key": key},
+        )
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+    [order] = Order.objects.all()
+    assert [getattr(o, "pk", o) for o in outcomes] == [order.pk, order.pk]
+    book.refresh_from_db()
+    assert book.stock == 3

@@ -405,6 +405,36 @@ def test_checkout_asks_anonymous_visitors_to_log_in(client, make_book):
     assert stock_of(book) == [5]
 
 
+def test_the_same_cart_page_posted_twice_places_one_order(shopper, make_book):
+    """A double click on "Place order", or a browser retrying the post."""
+    book = make_book("12.50", stock=5)
+    add(shopper, book, 2)
+    cart = page(shopper.get(reverse("cart")))
+    form = {
+        "expected_total": cart.input_value("expected_total"),
+        "checkout_key": cart.input_value("checkout_key"),
+    }
+
+    first, second = checkout(shopper, **form), checkout(shopper, **form)
+
+    order = Order.objects.get()
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == f"/orders/{order.pk}/"
+    assert stock_of(book) == [3]
+
+    # A cart page shown again is a new checkout.
+    add(shopper, book, 1)
+    cart = page(shopper.get(reverse("cart")))
+    assert cart.input_value("checkout_key") != form["checkout_key"]
+    checkout(
+        shopper,
+        expected_total=cart.input_value("expected_total"),
+        checkout_key=cart.input_value("checkout_key"),
+    )
+    assert Order.objects.count() == 2
+    assert stock_of(book) == [2]
+
+
 def test_checkout_places_the_order_and_shows_its_confirmation(shopper, customer, make_book):
     dune, emma = make_book("12.50", stock=5, title="Dune"), make_book("8.00", stock=1, title="Emma")
     add(shopper, dune, 2)
