@@ -22,16 +22,17 @@ def counters_add(
     key: Sequence[str],
     rows: Mapping[tuple[Any, ...], Mapping[str, Any]],
     add: Sequence[str],
-    replace: Sequence[str] = (),
+    greatest: Sequence[str] = (),
     returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """Add each row's ``add`` fields to the stored row with the same ``key``
-    and overwrite its ``replace`` fields, or create it with the row's values
-    when there is none; returns ``key + returning`` of every row written.
+    and keep the greater of its and the stored ``greatest`` fields (a latest
+    time), or create it with the row's values when there is none; returns
+    ``key + returning`` of every row written.
 
     ``rows`` maps a key (values of the ``key`` fields) to the other fields'
     values, one entry per key, each with the same fields; fields neither
-    added nor replaced are set only when the row is created. Rows are written
+    added nor kept greatest are set only when the row is created. Rows are written
     in key order, so workers adding to the same counters lock them in the
     same order: no deadlock.
     """
@@ -42,6 +43,6 @@ def counters_add(
         rows=((*k, *(rows[k][name] for name in others)) for k in sorted(rows)),
         conflict=key,
         add=add,
-        replace=replace,
+        greatest=greatest,
         returning=(*key, *returning),
     )

@@ -20,12 +20,14 @@ def upsert(
     rows: Iterable[Sequence[Any]],
     conflict: Sequence[str],
     add: Sequence[str] = (),
-    replace: Sequence[str] = (),
+    greatest: Sequence[str] = (),
     returning: Sequence[str],
 ) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (values of ``fields``, in that order). A row whose
     ``conflict`` fields match a stored row adds its ``add`` fields to that
-    row's and overwrites its ``replace`` fields; with neither, it is skipped.
+    row's and keeps the greater of its and the stored ``greatest`` fields
+    (a batch of older events committed later leaves a newer time alone);
+    with neither, it is skipped.
     Returns ``returning`` of every row inserted or updated (raw database
     values), none of a skipped one.
     """
@@ -45,7 +47,12 @@ def upsert(
     if not count:
         return []
     updates = [f"{column(n)} = {table}.{column(n)} + EXCLUDED.{column(n)}" for n in add]
-    updates += [f"{column(n)} = EXCLUDED.{column(n)}" for n in replace]
+    updates += [
+        f"{column(n)} = CASE WHEN {table}.{column(n)} IS NULL"
+        f" OR EXCLUDED.{column(n)} > {table}.{column(n)}"
+        f" THEN EXCLUDED.{column(n)} ELSE {table}.{column(n)} END"
+        for n in greatest
+    ]
     action = f"UPDATE SET {', '.join(updates)}" if updates else "NOTHING"
     placeholders = f"({', '.join(['%s'] * len(columns))})"
     with connection.cursor() as cursor:

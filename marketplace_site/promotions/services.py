@@ -40,5 +40,5 @@ def promotion_stats_record(events: Sequence[Event]) -> None:
         key=("promotion",),
         rows=totals,
         add=("redemptions", "discount_total"),
-        replace=("last_redeemed_at",),
+        greatest=("last_redeemed_at",),
     )

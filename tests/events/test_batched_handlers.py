@@ -3,6 +3,7 @@ same effects as one event at a time, once per event, all or nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -199,3 +200,26 @@ def test_a_batch_of_redemptions_counts_each_promotion(make_promotion):
             promotion_stats_record,
         )
     assert PromotionStats.objects.get(promotion=first).redemptions == 2
+
+
+def test_a_batch_of_older_redemptions_committed_later_keeps_the_latest_time(make_promotion):
+    """Two workers, or a requeued event: the batch holding older redemptions
+    may commit last, and must not set the promotion's last use back."""
+    promotion = make_promotion()
+    newer, older = datetime(2026, 11, 20, 12, tzinfo=UTC), datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+    def redeemed_at(at: datetime) -> Event:
+        payload = events_pb2.PromotionApplied(
+            promotion_id=promotion.pk, order_id=1, user_id=1, discount="1.00"
+        )
+        envelope = wrap(payload, correlation_id="c", producer="t", occurred_at=at)
+        return unwrap(envelope.SerializeToString())
+
+    apply("worker.promotions", [redeemed_at(newer)], promotion_stats_record)
+    apply("worker.promotions", [redeemed_at(older)], promotion_stats_record)
+
+    stats = PromotionStats.objects.get(promotion=promotion)
+    assert (stats.redemptions, stats.last_redeemed_at) == (2, newer)
+    apply("worker.promotions", [redeemed_at(newer + timedelta(hours=1))], promotion_stats_record)
+    stats.refresh_from_db()
+    assert stats.last_redeemed_at == newer + timedelta(hours=1)
