@@ -19,8 +19,11 @@ from marketplace_site.catalog.models import Book
 from marketplace_site.catalog.selectors import PAGE_SIZE
 from marketplace_site.orders.cart import Cart
 from marketplace_site.orders.models import Order, OrderLine
+from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import Redemption
+from marketplace_site.vouchers.models import Voucher, VoucherRule
+from marketplace_site.vouchers.services import voucher_code_new
 
 pytestmark = pytest.mark.django_db
 
@@ -433,6 +436,27 @@ def test_the_same_cart_page_posted_twice_places_one_order(shopper, make_book):
     )
     assert Order.objects.count() == 2
     assert stock_of(book) == [2]
+
+
+def test_the_order_page_shows_the_voucher_it_used(shopper, customer, make_book):
+    rule = VoucherRule.objects.create(name="Welcome back", nth_purchase=1, percent_off=25)
+    voucher = Voucher.objects.create(
+        code=voucher_code_new(),
+        owner=customer,
+        rule=rule,
+        percent_off=Decimal("25"),
+        granted_for_order_id=1,
+    )
+    order = order_checkout(
+        user=customer, items={make_book("10.00").pk: 2}, voucher_code=voucher.code
+    )
+
+    html = page(shopper.get(f"/orders/{order.pk}/"))
+
+    # Subtotal $20.00, less the voucher's $5.00: what was paid adds up.
+    assert html.text("order-voucher-discount") == f"{MINUS}$5.00"
+    assert f"Voucher {voucher.code}" in [e.clean_text for e in html.find("th")]
+    assert html.text("order-total") == "$15.00"
 
 
 def test_checkout_places_the_order_and_shows_its_confirmation(shopper, customer, make_book):
