@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import smtplib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.message import Message
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.template.loader import render_to_string
 
@@ -67,6 +67,30 @@ def email_build(
     return message
 
 
+def emails_send(messages: Sequence[EmailMessage], connection: Any = None) -> int:
+    """Send each message over ``connection`` (or one opened here); returns how
+    many the mail server took.
+
+    A message whose every recipient the server refuses (a mistyped or closed
+    address) is logged and left out: sending it again would not help, and
+    failing here would send the others again on the retry, and stop at the
+    same address every time. Any other failure (the server down, the
+    connection lost) raises, so the caller tries again later.
+    """
+    if connection is None:
+        with get_connection() as opened:
+            return emails_send(messages, opened)
+    sent = 0
+    for message in messages:
+        try:
+            sent += connection.send_messages([message]) or 0
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = ", ".join(f"{to} ({code})" for to, (code, _) in exc.recipients.items())
+            log.warning("e-mail %r not sent: the mail server refuses %s", message.subject, refused)
+    return sent
+
+
 def email_send(*, to: str, subject: str, template: str, context: Mapping[str, Any]) -> None:
-    # fail_silently is off: a failed send fails the handler, so the event is retried.
-    email_build(to=to, subject=subject, template=template, context=context).send()
+    # A failed send fails the handler, so the event is retried; a refused
+    # address is not a failure (see emails_send).
+    emails_send([email_build(to=to, subject=subject, template=template, context=context)])

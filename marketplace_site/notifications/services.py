@@ -18,7 +18,7 @@ from django.utils import timezone
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
 from marketplace_site.lookups import all_by_id
-from marketplace_site.notifications.emails import email_build, site_url
+from marketplace_site.notifications.emails import email_build, emails_send, site_url
 from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
 from marketplace_site.notifications.selectors import digest_recipients
@@ -60,7 +60,7 @@ def order_confirmation_send(events: Sequence[Event]) -> None:
             continue
         messages.append(_order_confirmation(payload, user))
     if messages:
-        get_connection().send_messages(messages)
+        emails_send(messages)
 
 
 def _order_confirmation(
@@ -138,7 +138,8 @@ def digest_send_all(
         with connection:  # one connection for every chunk
             for start in range(0, len(due), DIGEST_CHUNK):
                 chunk = due[start : start + DIGEST_CHUNK]
-                sent += connection.send_messages([_digest(c, books) for c, books in chunk]) or 0
+                sent += emails_send([_digest(c, books) for c, books in chunk], connection)
+                # A refused address counts as done: it would stop every rerun.
                 DigestDelivery.objects.bulk_create(
                     [DigestDelivery(user=c, week=week) for c, _ in chunk], ignore_conflicts=True
                 )

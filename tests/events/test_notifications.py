@@ -16,7 +16,7 @@ from django.conf import settings as django_settings
 
 from events.contracts import PURCHASE_COMPLETED, Event, unwrap
 from marketplace_site.event_handlers import dependencies_up
-from marketplace_site.inbox.services import inbox_apply
+from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
 from marketplace_site.notifications import services as notification_services
 from marketplace_site.notifications.emails import mail_server_up
 from marketplace_site.notifications.models import DigestDelivery
@@ -297,11 +297,11 @@ def test_the_digest_reaches_each_customer_once_a_week_even_when_the_task_reruns(
     real_connection = notification_services.get_connection
 
     class LostAfterTwo:
-        """The first chunk goes out, then the worker is gone."""
+        """The first chunk (two e-mails) goes out, then the worker is gone."""
 
         def __init__(self) -> None:
             self.inner = real_connection()
-            self.chunks = 0
+            self.sent = 0
 
         def __enter__(self):
             return self
@@ -310,9 +310,9 @@ def test_the_digest_reaches_each_customer_once_a_week_even_when_the_task_reruns(
             return False
 
         def send_messages(self, messages):
-            self.chunks += 1
-            if self.chunks > 1:
+            if self.sent >= 2:
                 raise ConnectionResetError("worker lost")
+            self.sent += len(messages)
             return self.inner.send_messages(messages)
 
     monkeypatch.setattr(notification_services, "get_connection", LostAfterTwo)
@@ -393,3 +393,101 @@ def test_e_mails_wait_while_the_mail_server_refuses_connections(settings):
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert mail_server_up()  # nothing to connect to: always up
+
+
+class RefusingSmtpServer(GreetingSmtpServer):
+    """A mail server that takes messages, but refuses the addresses given
+    (550 to their RCPT); ``received`` lists each message's recipients."""
+
+    def __init__(self, refused: set[str]) -> None:
+        self.refused = refused
+        self.received: list[list[str]] = []
+        super().__init__()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                with conn, conn.makefile("rwb") as stream:
+                    self._session(stream)
+
+    def _session(self, stream) -> None:
+        stream.write(b"220 test ESMTP\r\n")
+        stream.flush()
+        recipients: list[str] = []
+        for line in stream:
+            command = line.decode().strip()
+            verb = command.split(" ", 1)[0].split(":", 1)[0].upper()
+            if verb == "RCPT":
+                address = command.split("<", 1)[1].split(">", 1)[0]
+                if address in self.refused:
+                    reply = b"550 no such mailbox\r\n"
+                else:
+                    recipients.append(address)
+                    reply = b"250 ok\r\n"
+            elif verb == "DATA":
+                stream.write(b"354 go on\r\n")
+                stream.flush()
+                for body_line in stream:
+                    if body_line == b".\r\n":
+                        break
+                self.received.append(recipients)
+                reply = b"250 queued\r\n"
+            elif verb == "QUIT":
+                stream.write(b"221 bye\r\n")
+                stream.flush()
+                return
+            else:
+                if verb in ("MAIL", "RSET"):
+                    recipients = []
+                reply = b"250 ok\r\n"
+            stream.write(reply)
+            stream.flush()
+
+
+@pytest.fixture
+def smtp_refusing(settings):
+    def start(*addresses: str) -> RefusingSmtpServer:
+        server = RefusingSmtpServer(set(addresses))
+        servers.append(server)
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = False, 5
+        return server
+
+    servers: list[RefusingSmtpServer] = []
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_a_refused_address_sends_the_batchs_other_confirmations_once(
+    make_user, make_book, smtp_refusing
+):
+    """One customer's address is refused: the others' confirmations go out
+    once, and no event is retried for it (a retry would not deliver it)."""
+    server = smtp_refusing("gone@example.com")
+    book = make_book(stock=10)
+    customers = [make_user("alice"), make_user("gone", email="gone@example.com"), make_user("bob")]
+    events = [
+        purchase_event(order_checkout(user=customer, items={book.pk: 1})) for customer in customers
+    ]
+
+    applied = inbox_apply_batch(consumer=CONSUMER, events=events, handler=order_confirmation_send)
+
+    assert applied == {event.event_id for event in events}
+    assert server.received == [["alice@example.com"], ["bob@example.com"]]
+
+
+def test_a_refused_address_does_not_stop_the_digest_for_those_after_it(make_user, smtp_refusing):
+    server = smtp_refusing("reader1@example.com")
+    users = [make_user(f"reader{i}") for i in range(3)]
+    monday = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+    sent = digest_send_all(client_factory=SameBookForEveryone, now=monday)
+
+    assert sent == 2
+    assert server.received == [["reader0@example.com"], ["reader2@example.com"]]
+    # Done for the week, the refused one too: a rerun sends nothing again.
+    assert DigestDelivery.objects.filter(week="2026-W48").count() == len(users)
+    assert digest_send_all(client_factory=SameBookForEveryone, now=monday) == 0
