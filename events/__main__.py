@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from events.amqp import amqp_url
-from events.operators import consumer_queues, dead_letters, replay
+from events.operators import NoSuchQueue, consumer_queues, dead_letters, replay
 from events.topology import Topology
 
 
@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
         print(f"{total} parked message(s)", file=sys.stderr)
         return 0
-    count = replay(url, queues[0], event_id=args.event_id, everything=args.all)
+    try:
+        count = replay(url, queues[0], event_id=args.event_id, everything=args.all)
+    except NoSuchQueue as exc:
+        parser.exit(1, f"{exc}: nothing replayed (its consumer declares it when it starts)\n")
     print(f"replayed {count} message(s) to {queues[0].name}")
     return 0 if count or args.all else 1
 

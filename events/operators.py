@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from amqp.exceptions import NotFound
 from kombu import Connection, Producer
@@ -89,24 +90,33 @@ def dead_letters(amqp_url: str, spec: QueueSpec, *, limit: int = 100) -> list[Pa
 def replay(
     amqp_url: str, spec: QueueSpec, *, event_id: str | None = None, everything: bool = False
 ) -> int:
-    """Move parked messages (one event id, or all) back to their consumer's queue."""
+    """Move parked messages (one event id, or all) back to their consumer's
+    queue, which must exist (NoSuchQueue otherwise: nothing is moved).
+
+    Only the messages parked when it starts are looked at: one the consumer
+    parks again meanwhile (still malformed) waits for the next replay.
+    """
     if not everything and not event_id:
         raise ValueError("say which: an event id, or all")
     replayed = 0
     with _channel(amqp_url) as channel:
+        _require_queue(channel, spec.name)
         producer = Producer(channel)
-        while True:
+        for _ in range(_require_queue(channel, spec.dead_letter_queue)):
             message = channel.basic_get(spec.dead_letter_queue, no_ack=False)
             if message is None:
                 break
             if not everything and _describe(message, spec.name).event_id != event_id:
                 continue  # left unacked: it returns to the queue when we close
             headers = {k: v for k, v in (message.headers or {}).items() if k not in PARKING_HEADERS}
-            # The default exchange routes by queue name: only this consumer sees it again.
+            # The default exchange routes by queue name: only this consumer sees
+            # it again. Unroutable (the queue deleted since), the broker returns
+            # it, which raises before the ack: it stays parked.
             producer.publish(
                 message.body,
                 exchange="",
                 routing_key=spec.name,
+                mandatory=True,
                 headers=headers,
                 content_type=message.properties.get("content_type"),
                 content_encoding=message.properties.get("content_encoding"),
@@ -124,6 +134,14 @@ class NoSuchQueue(LookupError):
     """The consumer's queue does not exist (yet): nothing was sent."""
 
 
+def _require_queue(channel: Any, name: str) -> int:
+    """How many messages the queue holds; NoSuchQueue if there is none."""
+    try:
+        return channel.queue_declare(name, passive=True).message_count
+    except NotFound as exc:
+        raise NoSuchQueue(f"there is no queue {name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class PastEvent:
     event_id: str
@@ -137,10 +155,7 @@ def send_to_queue(amqp_url: str, spec: QueueSpec, events: Iterable[PastEvent]) -
     the relay publishes them; returns how many. The queue must exist: a
     message to a queue that does not is dropped by the broker."""
     with _channel(amqp_url) as channel:
-        try:
-            channel.queue_declare(spec.name, passive=True)
-        except NotFound as exc:
-            raise NoSuchQueue(f"there is no queue {spec.name}: {exc}") from None
+        _require_queue(channel, spec.name)
         producer = Producer(channel)
         sent = 0
         for event in events:

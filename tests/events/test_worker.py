@@ -137,3 +137,35 @@ def test_a_parked_event_fixed_and_replayed_is_applied_once(worker, topology, mak
     assert message_count(spec.dead_letter_queue) == 0
     # A second replay finds nothing; the inbox would ignore a duplicate anyway.
     assert replay(AMQP_URL, spec, event_id=event_id) == 0
+
+
+def test_a_replay_to_a_queue_that_is_gone_moves_nothing(topology):
+    """A retired replica's queue deleted, its dead-letter queue left: the
+    parked message stays parked instead of being confirmed into nowhere."""
+    from amqp import Message
+
+    from events.operators import NoSuchQueue, replay
+    from tests.events.broker import AMQP_URL, connection, message_count
+    from tests.events.declare import declare
+
+    spec = topology.recommender_queue("retired")
+    declare(topology, spec)
+    with connection() as conn, conn.channel() as channel:
+        channel.basic_publish(
+            Message(applied(1, "1.00"), delivery_mode=2), exchange="", routing_key=spec.name
+        )
+    # Parked (as a consumer would), then the queue itself goes.
+    with connection() as conn, conn.channel() as channel:
+        message = channel.basic_get(spec.name, no_ack=False)
+        channel.basic_publish(
+            Message(message.body, delivery_mode=2), exchange="", routing_key=spec.dead_letter_queue
+        )
+        channel.basic_ack(message.delivery_tag)
+        channel.queue_delete(spec.name)
+    try:
+        with pytest.raises(NoSuchQueue, match=f"there is no queue {spec.name}"):
+            replay(AMQP_URL, spec, everything=True)
+        assert message_count(spec.dead_letter_queue) == 1
+    finally:
+        with connection() as conn, conn.channel() as channel:
+            channel.queue_delete(spec.dead_letter_queue)
