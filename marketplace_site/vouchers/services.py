@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
-import secrets
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
 from django.utils import timezone
@@ -29,8 +30,16 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 16
 
 
-def voucher_code_new() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+def voucher_code_for(*, rule_id: int, owner_id: int) -> str:
+    """The code of the rule's voucher for this customer (each gets one): the
+    same every time it is made, so an e-mail sent by a grant whose batch then
+    rolled back names the code the retry creates, not one that never
+    existed. Unguessable without the site's SECRET_KEY."""
+    digest = hmac.digest(
+        settings.SECRET_KEY.encode(), f"voucher:{rule_id}:{owner_id}".encode(), "sha256"
+    )
+    number = int.from_bytes(digest[:10], "big")  # 80 bits: 16 symbols of 5
+    return "".join(CODE_ALPHABET[number >> (5 * i) & 31] for i in range(CODE_LENGTH))
 
 
 def voucher_grant_if_due(events: Sequence[Event]) -> None:
@@ -72,7 +81,7 @@ def _voucher_grant(rule: VoucherRule, user: AbstractBaseUser, order_id: int, now
     if Voucher.objects.filter(rule=rule, owner=user).exists():
         return
     voucher = Voucher.objects.create(
-        code=voucher_code_new(),
+        code=voucher_code_for(rule_id=rule.pk, owner_id=user.pk),
         owner=user,
         rule=rule,
         percent_off=rule.percent_off,

@@ -31,7 +31,7 @@ from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.recommendations.client import RecommendedBook, RecommenderUnavailable
 from marketplace_site.vouchers.models import Voucher, VoucherRule
-from marketplace_site.vouchers.services import voucher_code_new
+from marketplace_site.vouchers.services import voucher_code_for
 from recommender.engine import Book as IndexBook
 from recommender.engine import Category, Purchase, RecommendationIndex
 from recommender.server import start_server
@@ -122,7 +122,7 @@ def test_the_confirmation_reads_back_as_the_mail_server_receives_it(
 def test_the_confirmation_shows_the_voucher(customer, make_book, mailoutbox):
     rule = VoucherRule.objects.create(name="Welcome back", nth_purchase=1, percent_off=25)
     voucher = Voucher.objects.create(
-        code=voucher_code_new(),
+        code=voucher_code_for(rule_id=rule.pk, owner_id=customer.pk),
         owner=customer,
         rule=rule,
         percent_off=Decimal("25"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 from events.contracts import PURCHASE_COMPLETED, Event, unwrap
 from marketplace_site.catalog.models import Book
 from marketplace_site.inbox.models import InboxEvent
-from marketplace_site.inbox.services import inbox_apply
+from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
 from marketplace_site.notifications.services import UnknownCustomer
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.pricing import PricedLine, percent_of, quote, with_voucher
@@ -25,7 +26,7 @@ from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
 from marketplace_site.vouchers.services import (
     CODE_ALPHABET,
     CODE_LENGTH,
-    voucher_code_new,
+    voucher_code_for,
     voucher_grant_if_due,
     voucher_redeem,
 )
@@ -71,7 +72,7 @@ def make_voucher(db, make_rule):
     def make_voucher(owner, *, percent_off: str = "10", **fields) -> Voucher:
         rule = fields.pop("rule", None) or make_rule(nth_purchase=1, percent_off=percent_off)
         return Voucher.objects.create(
-            code=voucher_code_new(),
+            code=voucher_code_for(rule_id=rule.pk, owner_id=owner.pk),
             owner=owner,
             rule=rule,
             percent_off=Decimal(percent_off),
@@ -144,7 +145,7 @@ def test_each_active_matching_rule_grants_once_per_customer(
     # The (rule, owner) pair is unique in the database too.
     with pytest.raises(IntegrityError), transaction.atomic():
         Voucher.objects.create(
-            code=voucher_code_new(),
+            code="Z" * CODE_LENGTH,  # not the first one's: the pair is what clashes
             owner=customer,
             rule=five,
             percent_off=Decimal("5"),
@@ -177,11 +178,61 @@ def test_an_event_for_an_unknown_customer_fails_and_records_nothing(customer, ma
     assert not Voucher.objects.exists()
 
 
-def test_codes_are_random_and_typeable():
-    codes = {voucher_code_new() for _ in range(1000)}
+def test_codes_are_one_per_rule_and_customer_typeable_and_keyed_by_the_site(settings):
+    codes = {voucher_code_for(rule_id=r, owner_id=u) for r in range(1, 11) for u in range(1, 101)}
     assert len(codes) == 1000
     pattern = re.compile(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
     assert all(pattern.fullmatch(code) for code in codes)
+    code = voucher_code_for(rule_id=3, owner_id=7)
+    assert voucher_code_for(rule_id=3, owner_id=7) == code
+    settings.SECRET_KEY = "another shop's secret key, fifty characters or more"
+    assert voucher_code_for(rule_id=3, owner_id=7) != code
+
+
+class MailLostAtBob:
+    """A mail backend that takes every message until one is for bob: then the
+    connection drops (the batch's transaction rolls back)."""
+
+    sent: ClassVar[list] = []
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send_messages(self, messages) -> int:
+        for message in messages:
+            if message.to == ["bob@example.com"]:
+                raise ConnectionResetError("the mail server went away")
+            self.sent.append(message)
+        return len(messages)
+
+
+def test_a_code_e_mailed_by_a_grant_rolled_back_is_the_one_its_retry_creates(
+    make_user, make_book, make_rule, settings
+):
+    """The batch's first voucher is e-mailed, a later e-mail fails and the
+    batch rolls back; applied again, the first grant creates the voucher
+    with the code its customer already has."""
+    make_rule(nth_purchase=1)
+    settings.EMAIL_BACKEND = f"{__name__}.MailLostAtBob"
+    MailLostAtBob.sent = []
+    book = make_book(stock=10)
+    ann, bob = make_user("ann"), make_user("bob")
+    events = [purchase_event(buy(ann, book)), purchase_event(buy(bob, book))]
+
+    with pytest.raises(ConnectionResetError):
+        inbox_apply_batch(consumer=CONSUMER, events=events, handler=voucher_grant_if_due)
+    assert not Voucher.objects.exists()
+    [first_email] = MailLostAtBob.sent
+
+    assert inbox_apply_batch(consumer=CONSUMER, events=events[:1], handler=voucher_grant_if_due)
+    voucher = Voucher.objects.get(owner=ann)
+    assert voucher.code in first_email.body
 
 
 # --- redeeming ----------------------------------------------------------------

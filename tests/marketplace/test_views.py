@@ -23,7 +23,7 @@ from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import Redemption
 from marketplace_site.vouchers.models import Voucher, VoucherRule
-from marketplace_site.vouchers.services import voucher_code_new
+from marketplace_site.vouchers.services import voucher_code_for
 
 pytestmark = pytest.mark.django_db
 
@@ -441,7 +441,7 @@ def test_the_same_cart_page_posted_twice_places_one_order(shopper, make_book):
 def test_the_order_page_shows_the_voucher_it_used(shopper, customer, make_book):
     rule = VoucherRule.objects.create(name="Welcome back", nth_purchase=1, percent_off=25)
     voucher = Voucher.objects.create(
-        code=voucher_code_new(),
+        code=voucher_code_for(rule_id=rule.pk, owner_id=customer.pk),
         owner=customer,
         rule=rule,
         percent_off=Decimal("25"),
