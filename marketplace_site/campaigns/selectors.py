@@ -112,7 +112,8 @@ def campaign_report(*, promotion: Promotion, now: datetime | None = None) -> Cam
         name=promotion.name,
         category_code=category_code,
         scope=promotion.category.name if promotion.category_id else "All books",
-        running=starts_at <= now < promotion.ends_at,
+        # A promotion staff switched off is not running, whatever its dates.
+        running=promotion.active and starts_at <= now < promotion.ends_at,
         campaign=campaign,
         before=before,
         orders_change=percent_change(before.orders, campaign.orders),

@@ -292,6 +292,10 @@ def test_a_running_campaign_is_measured_up_to_now(make_book, make_promotion):
     assert report.days[0].day == date(2025, 3, 8)
     assert report.days[-1].day == date(2025, 3, 12)
 
+    # Switched off in the admin before its end: no longer "still running".
+    promotion.active = False
+    assert campaign_report(promotion=promotion, now=now).running is False
+
 
 @pytest.mark.django_db
 def test_a_campaign_not_started_yet_has_empty_windows(make_promotion):
