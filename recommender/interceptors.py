@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -60,44 +62,41 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
                 return grpc.StatusCode.CANCELLED
             return "UNKNOWN"  # an uncaught exception: gRPC answers UNKNOWN
 
-        if handler.unary_unary:
-            behavior = handler.unary_unary
+        @contextmanager
+        def measured(context: grpc.aio.ServicerContext) -> Iterator[None]:
+            started = time.perf_counter()
+            try:
+                yield
+            except BaseException as exc:
+                finish(context, started, outcome(context, exc))
+                raise
+            finish(context, started, outcome(context, None))
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                started, exc = time.perf_counter(), None
-                try:
-                    return await behavior(request, context)
-                except BaseException as error:
-                    exc = error
-                    raise
-                finally:
-                    finish(context, started, outcome(context, exc))
+        # Every kind of method, wrapped as the servicer wrote it: a coroutine
+        # (returning the answer, or writing a stream with context.write, as
+        # health's Watch does) or an async generator.
+        kinds = (
+            (handler.unary_unary, grpc.unary_unary_rpc_method_handler),
+            (handler.unary_stream, grpc.unary_stream_rpc_method_handler),
+            (handler.stream_unary, grpc.stream_unary_rpc_method_handler),
+            (handler.stream_stream, grpc.stream_stream_rpc_method_handler),
+        )
+        behavior, method_handler = next((b, make) for b, make in kinds if b is not None)
+        if inspect.isasyncgenfunction(behavior):
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-
-        if handler.stream_stream:
-            behavior = handler.stream_stream
-
-            async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                started, exc = time.perf_counter(), None
-                try:
-                    async for response in behavior(requests, context):
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with measured(context):
+                    async for response in behavior(request, context):
                         yield response
-                except BaseException as error:
-                    exc = error
-                    raise
-                finally:
-                    finish(context, started, outcome(context, exc))
 
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+        else:
 
-        # Unary-stream and stream-unary (health Watch) pass through.
-        return handler
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with measured(context):
+                    return await behavior(request, context)
+
+        return method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -156,3 +156,34 @@ def test_rpc_latency_is_measured_by_method_and_code(server):
     while count("INVALID_ARGUMENT") == bad and time.monotonic() < deadline:
         time.sleep(0.01)
     assert (count("OK"), count("INVALID_ARGUMENT")) == (ok + 1, bad + 1)
+
+
+def test_streaming_calls_of_every_kind_are_logged_and_measured(server, caplog):
+    """Health's Watch (one request, a stream of answers, written with
+    context.write) as much as the unary and bidirectional calls."""
+    from prometheus_client import REGISTRY
+
+    caplog.set_level(logging.DEBUG, logger="recommender.access")
+    watch = "/grpc.health.v1.Health/Watch"
+
+    def count() -> float:
+        labels = {"method": watch, "code": "CANCELLED"}
+        return REGISTRY.get_sample_value("recommender_rpc_seconds_count", labels) or 0
+
+    before = count()
+    answers = health_pb2_grpc.HealthStub(server.channel).Watch(
+        health_pb2.HealthCheckRequest(), timeout=5
+    )
+    assert next(answers).status == health_pb2.HealthCheckResponse.SERVING
+    answers.cancel()
+
+    def logged() -> list[str]:
+        return [line for line in access_lines(caplog) if f"method={watch}" in line]
+
+    # The server measures, then logs, once the call has ended on its side.
+    deadline = time.monotonic() + 5
+    while not logged() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [line] = logged()
+    assert "code=CANCELLED" in line
+    assert count() == before + 1
