@@ -83,6 +83,13 @@ class Blocks:
             return
         self.sizes[key] = size + 1
 
+    def insert(self, key: int, index: int, value: int) -> None:
+        """``value`` into ``key``'s list before its ``index``-th item (rare:
+        append() is the way lists grow)."""
+        block = self.items(key)
+        block.insert(index, value)
+        self._replace(key, block, room=max(len(block), self._room[key]))
+
     def extend(self, keys: array, values: array) -> None:
         """Append ``values[i]`` to the list of ``keys[i]``, in order, for every i:
         append() in a loop, in a few passes over the arrays instead of a call

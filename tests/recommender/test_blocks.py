@@ -36,6 +36,12 @@ def test_each_key_reads_back_its_list_and_the_garbage_stays_bounded():
             blocks.extend(array("i", keys), array("i", values))
             for k, value in zip(keys, values, strict=True):
                 model[k] = [*(model[k] or []), value]
+        elif roll < 0.15:
+            # A late order goes to its place in a book's list.
+            items = model[key] or []
+            index, value = rng.randrange(len(items) + 1), rng.randrange(10**6)
+            blocks.insert(key, index, value)
+            model[key] = [*items[:index], value, *items[index:]]
         elif roll < 0.3:
             block = [rng.randrange(-5, 10**6) for _ in range(rng.randrange(0, 12))]
             start = blocks.put(key, array("i", block))

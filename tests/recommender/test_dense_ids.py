@@ -25,3 +25,10 @@ def test_an_id_between_known_ones_gets_the_next_slot_and_moves_none():
     ids = DenseIds()
     assert (ids.slot(5), ids.slot(9), ids.slot(7), ids.slot(10)) == (0, 1, 2, 3)
     assert (ids.slot(7), ids.slot(5), ids.slot(9), ids.slot(10)) == (2, 0, 1, 3)
+
+
+def test_each_slot_tells_its_id():
+    ids = DenseIds()
+    for id_ in (30, 10, 2**40, 20):
+        ids.slot(id_)
+    assert [ids.id_of(slot) for slot in range(4)] == [30, 10, 2**40, 20]

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from recommender import engine
 from recommender.engine import (
     DEFAULT_MAX_RESULTS,
     MAX_RESULTS_CAP,
@@ -228,3 +229,34 @@ def test_sales_arriving_one_by_one_rank_books_as_a_fresh_index_does():
                     assert changed.recommend(
                         user_id=user_id, category=category, max_results=50
                     ) == fresh.recommend(user_id=user_id, category=category, max_results=50)
+
+
+def test_a_late_order_takes_its_place_among_a_books_recent_orders(monkeypatch):
+    """A book's co-purchases come from its most recent orders, by order id as
+    the store lists them on a load. An order arriving late (requeued, replayed
+    from the dead letters) must not count as the most recent until a restart."""
+    monkeypatch.setattr(engine, "RECENT_ORDERS_PER_BOOK", 2)
+    books = [Book(i, f"Book {i}", "Author", Category.MYSTERY) for i in (1, 2, 3)]
+    purchases = [
+        Purchase(10, 1, 1), Purchase(10, 1, 3),
+        Purchase(20, 2, 1),
+        Purchase(30, 3, 1),
+    ]  # fmt: skip
+    live = RecommendationIndex.build(books, purchases)
+    late = [Purchase(5, 4, 1), Purchase(5, 4, 2)]  # an old order, arriving now
+    for purchase in late:
+        live.add_purchase(purchase)
+
+    loaded = RecommendationIndex.build(
+        books, sorted(purchases + late, key=lambda p: (p.order_id, p.book_id))
+    )
+    for user_id in (0, 1, 2, 3, 4):
+        assert live.recommend(user_id=user_id, category=0, max_results=10) == loaded.recommend(
+            user_id=user_id, category=0, max_results=10
+        )
+    # Book 1's two most recent orders are 20 and 30: book 2 (order 5) is not
+    # bought with it, as far as user 3 (who has book 1) is told.
+    assert [r.reason for r in live.recommend(user_id=3, category=0, max_results=10)] == [
+        Reason.BEST_SELLER,
+        Reason.BEST_SELLER,
+    ]
