@@ -290,6 +290,21 @@ def test_migrate_migrates_then_loads_then_publishes_the_catalog():
     assert services()["migrate"]["command"][:2] == ["sh", "-ec"]
 
 
+def test_rabbitmq_lets_a_worker_hold_messages_through_a_long_outage():
+    """A worker holds a queue's messages unacknowledged while a dependency is
+    down; past consumer_timeout RabbitMQ would close its channel and count a
+    delivery against each, every time."""
+    [mount] = [
+        m
+        for m in services()["rabbitmq"]["volumes"]
+        if m.get("target", "").startswith("/etc/rabbitmq/conf.d/")
+    ]
+    assert mount["read_only"]
+    assert mount["target"].endswith(".conf")
+    settings = env_lines(Path(mount["source"]))
+    assert int(settings["consumer_timeout"]) >= 24 * 3600 * 1000
+
+
 def test_backing_services_images_and_health_checks():
     rabbitmq, postgres = services()["rabbitmq"], services()["postgres"]
     assert rabbitmq["image"] == "rabbitmq:3.13-management"
