@@ -135,8 +135,11 @@ def recommendations_for(
         RECOMMENDER_CALLS.labels(outcome=exc.reason).inc()
         log.warning("recommender unavailable (%s); showing best sellers", exc)
         return _best_sellers_for(user, category_code, exclude, limit)
-    ids = [book.id for book in answer if book.id not in exclude][:limit]
-    return Recommendations(books_in_order(ids))
+    # The answer may predate the customer's latest purchase (kept here a
+    # while, or the recommender not told yet): never offer what they own.
+    owned = purchased_book_ids(user=user)
+    ids = [book.id for book in answer if book.id not in exclude and book.id not in owned]
+    return Recommendations(books_in_order(ids[:limit]))
 
 
 def default_category_code(*, user: AbstractBaseUser | AnonymousUser) -> int:

@@ -8,6 +8,7 @@ import threading
 import grpc
 import pytest
 
+from marketplace_site.orders.services import order_checkout
 from marketplace_site.recommendations import selectors
 from tests.marketplace import test_recommendations as pages
 from tests.marketplace.test_recommendations import calls_counted, recommendations_on
@@ -151,3 +152,18 @@ def test_trimming_a_full_cache_is_safe_while_another_thread_adds(monkeypatch, cl
 
     assert results == {1: [1], 2: [2], 3: [3], 4: [4]}
     assert sorted(answers) == [(3, 0, 5), (4, 0, 5)]
+
+
+@pytest.mark.django_db
+def test_a_book_just_bought_is_not_offered_from_a_kept_answer(
+    client, customer, make_book, fake, clock
+):
+    dune, emma = make_book(title="Dune"), make_book(title="Emma")
+    fake.answer_ids = [dune.pk, emma.pk]
+    client.force_login(customer)
+    assert recommendations_on(client.get("/")) == ("recommender", [dune.pk, emma.pk])
+
+    order_checkout(user=customer, items={dune.pk: 1})
+
+    assert recommendations_on(client.get("/")) == ("recommender", [emma.pk])
+    assert len(fake.calls) == 1  # the kept answer, which still names Dune
