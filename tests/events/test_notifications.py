@@ -237,7 +237,11 @@ def test_the_digest_asks_once_over_one_stream_and_emails_everyone_their_books(
     assert recommender.calls == {"stream": 1, "stream requests": 3}
     [deadline] = recommender.deadlines
     assert deadline is not None
-    assert 0 < deadline <= 30.0
+    # The server reckons the deadline from its own clock when the call
+    # arrives, so it may read a little over the 30 s the client gave (30.1 s
+    # was seen under load); what matters is that this deadline, not the
+    # default 0.25 s of a page's call, was sent.
+    assert 29.0 < deadline <= 31.0
     emails = {email.to[0]: email for email in mailoutbox}
     assert sorted(emails) == ["alice@example.com", "bob@example.com", "carol@example.com"]
     asked = {alice: (Category.SCIENCE_FICTION, 3), bob: (Category.MYSTERY, 5), carol: (0, 5)}
