@@ -268,19 +268,23 @@ class RecommendationIndex:
         self._forget_co_purchases_in(order)
         self._co_purchases.drop(book)
         self._order_books.append(order, book)
-        self._add_order_of_book(book, order)
+        self._add_order_of_book(book, order, purchase.order_id)
         self._books_of_user.append(user, book)
         self._move_up(book)
 
-    def _add_order_of_book(self, book: int, order: int) -> None:
+    def _add_order_of_book(self, book: int, order: int, order_id: int) -> None:
         """A book's orders are kept by order id, as a load from the store lists
         them, so that its most recent ones are the same live and after a
         restart. An order that arrives late (requeued, replayed from the dead
         letters) goes to its place, not the end."""
         orders = self._orders_of_book
-        order_id, id_of = self._orders.id_of(order), self._orders.id_of
         start, size = orders.starts[book], orders.sizes[book]
-        if size == 0 or id_of(orders.flat[start + size - 1]) < order_id:
+        # The newest order of all, as sales come: no id to look up.
+        if size == 0 or self._orders.is_greatest(order_id):
+            orders.append(book, order)
+            return
+        id_of = self._orders.id_of
+        if id_of(orders.flat[start + size - 1]) < order_id:
             orders.append(book, order)
             return
         place = bisect_left(orders.items(book), order_id, key=id_of)

@@ -32,3 +32,7 @@ def test_each_slot_tells_its_id():
     for id_ in (30, 10, 2**40, 20):
         ids.slot(id_)
     assert [ids.id_of(slot) for slot in range(4)] == [30, 10, 2**40, 20]
+    ids.slot(5)  # after the first id_of(), new slots are kept too
+    assert ids.id_of(4) == 5
+    assert ids.is_greatest(2**40)
+    assert not ids.is_greatest(5)
