@@ -14,6 +14,8 @@ from marketplace_site.catalog.models import Book, Category
 from marketplace_site.catalog.services import categories_ensure
 from marketplace_site.promotions.models import Promotion
 from marketplace_site.recommendations.selectors import reset_recommender_client
+from marketplace_site.vouchers.models import Voucher, VoucherRule
+from marketplace_site.vouchers.services import voucher_code_for
 from scripts.dev_certs import DevCerts, write_dev_certs
 
 _ids = itertools.count(1000)
@@ -89,6 +91,35 @@ def make_promotion(db):
         return Promotion.objects.create(**fields)
 
     return make_promotion
+
+
+@pytest.fixture
+def make_rule(db):
+    def make_rule(**fields) -> VoucherRule:
+        fields.setdefault("name", "Thank you")
+        fields.setdefault("nth_purchase", 3)
+        fields.setdefault("percent_off", Decimal("10"))
+        return VoucherRule.objects.create(**fields)
+
+    return make_rule
+
+
+@pytest.fixture
+def make_voucher(db, make_rule):
+    """A voucher granted to ``owner`` (for an order 1), by a rule of its own."""
+
+    def make_voucher(owner, *, percent_off: str = "10", **fields) -> Voucher:
+        rule = fields.pop("rule", None) or make_rule(nth_purchase=1, percent_off=percent_off)
+        return Voucher.objects.create(
+            code=voucher_code_for(rule_id=rule.pk, owner_id=owner.pk),
+            owner=owner,
+            rule=rule,
+            percent_off=Decimal(percent_off),
+            granted_for_order_id=1,
+            **fields,
+        )
+
+    return make_voucher
 
 
 @pytest.fixture(autouse=True)

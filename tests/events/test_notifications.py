@@ -7,7 +7,6 @@ import socket
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from email import policy
 from email.parser import BytesParser
 
@@ -30,8 +29,6 @@ from marketplace_site.orders.models import Order
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.recommendations.client import RecommendedBook, RecommenderUnavailable
-from marketplace_site.vouchers.models import Voucher, VoucherRule
-from marketplace_site.vouchers.services import voucher_code_for
 from recommender.engine import Book as IndexBook
 from recommender.engine import Category, Purchase, RecommendationIndex
 from recommender.server import start_server
@@ -119,15 +116,8 @@ def test_the_confirmation_reads_back_as_the_mail_server_receives_it(
     assert len(boundaries) == 2
 
 
-def test_the_confirmation_shows_the_voucher(customer, make_book, mailoutbox):
-    rule = VoucherRule.objects.create(name="Welcome back", nth_purchase=1, percent_off=25)
-    voucher = Voucher.objects.create(
-        code=voucher_code_for(rule_id=rule.pk, owner_id=customer.pk),
-        owner=customer,
-        rule=rule,
-        percent_off=Decimal("25"),
-        granted_for_order_id=1,
-    )
+def test_the_confirmation_shows_the_voucher(customer, make_book, mailoutbox, make_voucher):
+    voucher = make_voucher(customer, percent_off="25")
     order = order_checkout(
         user=customer, items={make_book("10.00").pk: 3}, voucher_code=voucher.code
     )

@@ -56,33 +56,6 @@ def buy_and_apply(user, book: Book) -> Order:
     return order
 
 
-@pytest.fixture
-def make_rule(db):
-    def make_rule(**fields) -> VoucherRule:
-        fields.setdefault("name", "Thank you")
-        fields.setdefault("nth_purchase", 3)
-        fields.setdefault("percent_off", Decimal("10"))
-        return VoucherRule.objects.create(**fields)
-
-    return make_rule
-
-
-@pytest.fixture
-def make_voucher(db, make_rule):
-    def make_voucher(owner, *, percent_off: str = "10", **fields) -> Voucher:
-        rule = fields.pop("rule", None) or make_rule(nth_purchase=1, percent_off=percent_off)
-        return Voucher.objects.create(
-            code=voucher_code_for(rule_id=rule.pk, owner_id=owner.pk),
-            owner=owner,
-            rule=rule,
-            percent_off=Decimal(percent_off),
-            granted_for_order_id=1,
-            **fields,
-        )
-
-    return make_voucher
-
-
 # --- granting -----------------------------------------------------------------
 
 

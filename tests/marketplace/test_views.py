@@ -22,8 +22,6 @@ from marketplace_site.orders.models import Order, OrderLine
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import Redemption
-from marketplace_site.vouchers.models import Voucher, VoucherRule
-from marketplace_site.vouchers.services import voucher_code_for
 
 pytestmark = pytest.mark.django_db
 
@@ -438,15 +436,8 @@ def test_the_same_cart_page_posted_twice_places_one_order(shopper, make_book):
     assert stock_of(book) == [2]
 
 
-def test_the_order_page_shows_the_voucher_it_used(shopper, customer, make_book):
-    rule = VoucherRule.objects.create(name="Welcome back", nth_purchase=1, percent_off=25)
-    voucher = Voucher.objects.create(
-        code=voucher_code_for(rule_id=rule.pk, owner_id=customer.pk),
-        owner=customer,
-        rule=rule,
-        percent_off=Decimal("25"),
-        granted_for_order_id=1,
-    )
+def test_the_order_page_shows_the_voucher_it_used(shopper, customer, make_book, make_voucher):
+    voucher = make_voucher(customer, percent_off="25")
     order = order_checkout(
         user=customer, items={make_book("10.00").pk: 2}, voucher_code=voucher.code
     )
