@@ -15,7 +15,7 @@ from marketplace_site.catalog.models import Book
 from marketplace_site.orders.cart import MAX_QUANTITY, Cart
 from marketplace_site.orders.events import promotion_applied, purchase_completed
 from marketplace_site.orders.models import Order, OrderLine
-from marketplace_site.orders.pricing import Quote, quote, with_voucher
+from marketplace_site.orders.pricing import quote, with_voucher
 from marketplace_site.orders.selectors import priced_lines
 from marketplace_site.outbox.services import outbox_record
 from marketplace_site.promotions.models import Promotion, Redemption
@@ -74,9 +74,7 @@ def order_checkout(
         raise OrderError(f"Quantities must be between 1 and {MAX_QUANTITY}.")
     try:
         with transaction.atomic():
-            order, the_quote = _place(
-                user, items, expected_total, correlation_id, voucher_code, checkout_key
-            )
+            return _place(user, items, expected_total, correlation_id, voucher_code, checkout_key)
     except (OrderError, VoucherInvalid, IntegrityError) as exc:
         # The same page's other post may have placed it meanwhile, taking the
         # stock, the voucher or the key this one needed: that order it is.
@@ -86,8 +84,6 @@ def order_checkout(
         if isinstance(exc, VoucherInvalid):
             raise VoucherRefused(str(exc)) from None
         raise
-    order.quote = the_quote
-    return order
 
 
 def _placed_with(user: AbstractBaseUser, checkout_key: uuid.UUID) -> Order | None:
@@ -101,7 +97,7 @@ def _place(
     correlation_id: str,
     voucher_code: str,
     checkout_key: uuid.UUID | None,
-) -> tuple[Order, Quote]:
+) -> Order:
     # Locked in id order, so concurrent checkouts cannot deadlock on books.
     books = {
         b.pk: b
@@ -194,4 +190,4 @@ def _place(
                 "please review your cart's new total."
             ) from exc
         outbox_record(payload=promotion_applied(order, the_quote), correlation_id=correlation_id)
-    return order, the_quote
+    return order
