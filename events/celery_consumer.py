@@ -10,8 +10,9 @@ or a park (republish to the dead-letter exchange, confirmed, then ack).
 While what a queue's handlers depend on is down (the database; the mail
 server for e-mails and vouchers), failures say nothing about the events: the
 step holds that queue's batches, unsettled, and tries them again with a
-growing wait, so an outage spends none of the events' deliveries (requeued at once, each would
-reach EVENTS_DELIVERY_LIMIT within a second and be parked). Other queues go on.
+growing wait, so an outage spends none of the events' deliveries (requeued
+at once, each would reach EVENTS_DELIVERY_LIMIT within a second and be
+parked). Other queues go on.
 """
 
 from __future__ import annotations
