@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from events.topology import Topology
+from tests.events.broker import delete_topology
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
@@ -42,6 +45,7 @@ def stack(tmp_path_factory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("stack")
     port = free_port()
     recommender = f"127.0.0.1:{free_port()}"
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{home / 'marketplace.sqlite3'}",
@@ -50,7 +54,7 @@ def stack(tmp_path_factory) -> Iterator[str]:
         "RECOMMENDER_TARGET": recommender,
         "RECOMMENDER_DB": str(home / "recommender.sqlite3"),
         "RECOMMENDER_INSTANCE": "browser-test",
-        "EVENTS_NAMESPACE": f"e2e-{uuid.uuid4().hex[:8]}",
+        "EVENTS_NAMESPACE": namespace,
         "RECOMMENDER_METRICS_PORT": str(free_port()),
         "RELAY_METRICS_PORT": str(free_port()),
         "WORKER_METRICS_PORT": str(free_port()),
@@ -83,6 +87,8 @@ def stack(tmp_path_factory) -> Iterator[str]:
         log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(home / "stack.log", ARTIFACTS / "stack.log")
+        # The stack's queues and exchanges would outlive it on this broker.
+        delete_topology(Topology(namespace=namespace), instances=("browser-test",))
 
 
 def _answers(url: str) -> bool:

@@ -62,5 +62,7 @@ def delete_topology(topology: Topology, instances: Iterable[str] = ()) -> None:
             channel.queue_delete(spec.dead_letter_queue)
         channel.exchange_delete(topology.exchange)
         channel.exchange_delete(topology.dead_letter_exchange)
-        # A Celery worker's own task queue (CELERY_TASK_DEFAULT_QUEUE) in this namespace.
+        # A Celery worker's own task queue (CELERY_TASK_DEFAULT_QUEUE) in this
+        # namespace, and the exchange of the same name it is bound to.
         channel.queue_delete(f"{topology.namespace}.tasks")
+        channel.exchange_delete(f"{topology.namespace}.tasks")
