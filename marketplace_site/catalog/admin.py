@@ -53,10 +53,7 @@ class BookAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Book, form: ModelForm, change: bool) -> None:
         # Through the service, so the change and its event commit together;
-        # only what the form changed is written.
-        if not change:
-            book_save(book=obj)
-            return
+        # only what the form changed is written (a new book: all of it).
         book_save(
             book=obj,
             fields=[name for name in form.changed_data if name != "stock_change"],

@@ -871,6 +871,27 @@ def admin_book_form(book: Book, **changes: str) -> dict[str, str]:
     return {**fields, **changes}
 
 
+def test_a_book_added_in_the_admin_has_the_stock_given(staff, make_book):
+    category = make_book().category
+    response = staff.post(
+        "/admin/catalog/book/add/",
+        {
+            "title": "Emma",
+            "author": "Jane Austen",
+            "category": str(category.pk),
+            "price": "7.50",
+            "stock": "12",
+            "active": "on",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302
+    added = Book.objects.get(title="Emma")
+    assert (added.stock, added.price) == (12, Decimal("7.50"))
+    [row] = OutboxMessage.objects.filter(event_type=BOOK_UPSERTED)
+    assert unwrap(bytes(row.envelope)).payload.stock == 12
+
+
 def test_an_admin_save_keeps_the_sales_made_since_the_form_was_opened(staff, make_book):
     book = make_book("10.00", stock=5, title="Dune")
     url = f"/admin/catalog/book/{book.pk}/change/"
