@@ -42,7 +42,7 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         metadata = dict(handler_call_details.invocation_metadata or ())
         correlation_id = metadata.get(CORRELATION_HEADER, "-")
 
-        def finish(context: grpc.aio.ServicerContext, started: float, code: Any) -> None:
+        def finish(peer: str, started: float, code: Any) -> None:
             elapsed = time.perf_counter() - started
             RPC_LATENCY.labels(method=method, code=getattr(code, "name", code)).observe(elapsed)
             log.log(
@@ -51,7 +51,7 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
                 method,
                 getattr(code, "name", code),
                 elapsed * 1000,
-                context.peer(),
+                peer,
                 correlation_id,
             )
 
@@ -65,12 +65,16 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         @contextmanager
         def measured(context: grpc.aio.ServicerContext) -> Iterator[None]:
             started = time.perf_counter()
+            # Read while the call is live, never after: once a call is cancelled
+            # its connection can be freed, and peer() then reads freed memory in
+            # gRPC core (grpc/grpc#29069): any client could crash the server.
+            peer = context.peer()
             try:
                 yield
             except BaseException as exc:
-                finish(context, started, outcome(context, exc))
+                finish(peer, started, outcome(context, exc))
                 raise
-            finish(context, started, outcome(context, None))
+            finish(peer, started, outcome(context, None))
 
         # Every kind of method, wrapped as the servicer wrote it: a coroutine
         # (returning the answer, or writing a stream with context.write, as

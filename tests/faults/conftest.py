@@ -18,6 +18,7 @@ from marketplace_site.promotions.models import Promotion
 from marketplace_site.vouchers.models import VoucherRule
 from tests.events.conftest import topology  # noqa: F401  (a fixture, shared)
 from tests.processes import Process
+from tests.recommender.process import recommender_process  # noqa: F401  (a fixture, shared)
 
 # A checkout of the shop below: 3 books at 10.00, the cheapest free.
 TOTAL = Decimal("20.00")

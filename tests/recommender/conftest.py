@@ -10,6 +10,7 @@ from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
 from recommender.server import RunningServer, start_server
 from tests.grpc_server import ServerThread
+from tests.recommender.process import recommender_process  # noqa: F401  (a fixture, shared)
 
 M, SF, SH = Category.MYSTERY, Category.SCIENCE_FICTION, Category.SELF_HELP
 

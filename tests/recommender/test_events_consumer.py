@@ -53,7 +53,7 @@ from recommender.server import RunningServer, start_server
 from recommender.store import Store
 from tests.grpc_server import ServerThread
 from tests.recommender.conftest import BOOKS, PURCHASES
-from tests.recommender.test_process import RecommenderProcess
+from tests.recommender.process import RecommenderProcess
 
 AMQP_URL = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
 INSTANCE = "test"

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
@@ -25,63 +21,8 @@ from recommender.config import DEMO_CATALOG
 from recommender.store import Store
 
 
-class RecommenderProcess:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "recommender"],
-            env={**os.environ, **env},
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        for line in self.proc.stderr:
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    break
-                continue
-            self.log.append(line)
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.log)}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-
-@pytest.fixture
-def start(tmp_path) -> Iterator:
-    started: list[RecommenderProcess] = []
-
-    def start(**env: str) -> tuple[RecommenderProcess, str]:
-        env.setdefault("RECOMMENDER_DB", str(tmp_path / "recommender.sqlite3"))
-        # Events have tests of their own, each in its own namespace.
-        env.setdefault("RECOMMENDER_CONSUME_EVENTS", "false")
-        process = RecommenderProcess({"RECOMMENDER_LISTEN": "127.0.0.1:0", **env})
-        started.append(process)
-        port = process.wait_for(r"serving on 127\.0\.0\.1:(\d+)").group(1)
-        process.wait_for(r" ready$")
-        return process, f"127.0.0.1:{port}"
-
-    yield start
-    for process in started:
-        process.stop()
-
-
-def test_first_start_imports_the_demo_catalog_and_serves_it(start, tmp_path):
-    _, target = start()
+def test_first_start_imports_the_demo_catalog_and_serves_it(recommender_process, tmp_path):
+    _, target = recommender_process()
     demo = {b.id: b for b in read_catalog(DEMO_CATALOG)}
     with grpc.insecure_channel(target) as channel:
         reply = pb_grpc.RecommendationsStub(channel).Recommend(
@@ -114,8 +55,10 @@ def health_statuses_until_refused(health: health_pb2_grpc.HealthStub) -> list[in
     raise AssertionError("the server kept accepting new calls while draining")
 
 
-def test_sigterm_finishes_in_flight_calls_and_refuses_new_ones(start):
-    process, target = start(RECOMMENDER_DRAIN_DELAY_SECONDS="0.5", RECOMMENDER_GRACE_SECONDS="20")
+def test_sigterm_finishes_in_flight_calls_and_refuses_new_ones(recommender_process):
+    process, target = recommender_process(
+        RECOMMENDER_DRAIN_DELAY_SECONDS="0.5", RECOMMENDER_GRACE_SECONDS="20"
+    )
     outbox: queue.Queue[pb.RecommendationRequest | None] = queue.Queue()
     with grpc.insecure_channel(target) as channel:
         stream = pb_grpc.RecommendationsStub(channel).RecommendStream(

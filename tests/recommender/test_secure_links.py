@@ -37,7 +37,7 @@ from recommender.engine import Book, Category, RecommendationIndex
 from recommender.server import RunningServer, describe_security, start_server
 from scripts.dev_certs import DevCerts, IncompleteSet, main, write_dev_certs
 from tests.grpc_server import ServerThread
-from tests.recommender.test_process import RecommenderProcess
+from tests.recommender.process import RecommenderProcess
 
 TOKEN = "s3cret-token-for-the-tests-0123456789"
 INDEX = RecommendationIndex.build(
