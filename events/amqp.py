@@ -1,19 +1,102 @@
-"""Declaring the topology and connecting with aio-pika (the relay and the recommender)."""
+"""The broker: its URLs, connecting with aio-pika, and declaring the topology.
+
+``AMQP_URL`` names one broker or the nodes of a cluster, separated by ``;``
+(kombu's failover separator, so Celery and the relay read the same value).
+Every client starts with one node and moves to the next when it is lost.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+from urllib.parse import urlsplit
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 
+from events.log_format import redact_url
 from events.topology import DEAD_LETTER_QUEUE_ARGUMENTS, QueueSpec, Topology
 
+log = logging.getLogger(__name__)
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+URL_SEPARATOR = ";"
+# A node that is frozen rather than dead keeps its sockets open: heartbeats
+# are what notice it. RabbitMQ's default (60 s) would stall a client that long.
+HEARTBEAT_SECONDS = 10
 
 
 def amqp_url() -> str:
     return os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
+
+
+def broker_urls(value: str, *, variable: str = "AMQP_URL") -> tuple[str, ...]:
+    """The node URLs in ``value``; a malformed entry is refused by name."""
+    urls = tuple(entry.strip() for entry in value.split(URL_SEPARATOR))
+    for url in urls:
+        problem = _url_problem(url)
+        if problem:
+            raise ValueError(
+                f"{variable} entry {redact_url(url)!r} is not a broker URL ({problem}); "
+                f"expected amqp[s]://user:password@host:port/vhost, "
+                f"several separated by {URL_SEPARATOR!r}"
+            )
+    return urls
+
+
+def _url_problem(url: str) -> str | None:
+    if not url:
+        return "empty"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises for a port that is not a number)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("amqp", "amqps"):
+        return f"scheme {parts.scheme or 'missing'!r}"
+    if not parts.hostname:
+        return "no host"
+    return None
+
+
+class BrokerNodes:
+    """Connects to the nodes of ``AMQP_URL`` in turn, from the one after the last lost."""
+
+    def __init__(self, value: str, *, variable: str = "AMQP_URL") -> None:
+        self.urls = broker_urls(value, variable=variable)
+        self._next = 0
+
+    def __repr__(self) -> str:  # passwords stay out of any log
+        return f"BrokerNodes({', '.join(redact_url(url) for url in self.urls)})"
+
+    async def connect(
+        self, *, connect_timeout: float, connection_name: str = ""
+    ) -> tuple[AbstractConnection, str]:
+        """A plain connection to the first node that answers, and its (redacted) URL.
+
+        Raises the last node's error when none answers. The caller reconnects
+        through here after a loss, so the lost node is tried last next time.
+        """
+        error: Exception | None = None
+        for _ in self.urls:
+            url = self.urls[self._next]
+            self._next = (self._next + 1) % len(self.urls)
+            options = {} if "heartbeat=" in url else {"heartbeat": HEARTBEAT_SECONDS}
+            try:
+                connection = await aio_pika.connect(
+                    url,
+                    timeout=connect_timeout,
+                    client_properties={"connection_name": connection_name},
+                    **options,
+                )
+            except Exception as exc:  # this node is down or refuses us: the next one
+                log.debug("broker node %s did not answer: %r", redact_url(url), exc)
+                error = exc
+                continue
+            # The next reconnect starts with the node after this one.
+            return connection, redact_url(url)
+        assert error is not None
+        raise error
 
 
 async def declare_exchanges(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from events.amqp import DEFAULT_AMQP_URL
+from events.amqp import DEFAULT_AMQP_URL, broker_urls
 from events.topology import Topology
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +57,15 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if word in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
+
+
+def _amqp_url(env: Mapping[str, str], default: str) -> str:
+    value = env.get("AMQP_URL") or default
+    try:
+        broker_urls(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return value
 
 
 def _topology(env: Mapping[str, str]) -> Topology:
@@ -221,7 +230,7 @@ class Settings:
             ),
             log_level=_log_level(env, defaults.log_level),
             consume_events=_bool(env, "RECOMMENDER_CONSUME_EVENTS", defaults.consume_events),
-            amqp_url=env.get("AMQP_URL") or defaults.amqp_url,
+            amqp_url=_amqp_url(env, defaults.amqp_url),
             instance=(env.get("RECOMMENDER_INSTANCE") or "").strip() or defaults.instance,
             topology=_topology(env),
             tls=ServerTls.from_env(env),

@@ -26,18 +26,17 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractRobustConnection,
 )
 from aio_pika.exceptions import ChannelInvalidStateError
 
 from bookstore.events.v1 import events_pb2
-from events.amqp import declare_exchanges, declare_queue
+from events.amqp import BrokerNodes, declare_exchanges, declare_queue
 from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, Event
 from events.dead_letters import is_last_delivery, parked_headers
 from events.dispatch import Action, Delivery, Outcome, dispatch_batch, failure_reason
-from events.log_format import redact_url
 from events.topology import Topology
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
 from recommender.store import EventChange, Store
@@ -196,8 +195,8 @@ class EventsConsumer:
 
     ``start()`` returns at once: connecting (with backoff while the broker is
     unreachable) happens in the background, so a dead broker never keeps
-    the server from serving. After a connection loss aio-pika's robust
-    connection reconnects and resumes consuming.
+    the server from serving. After a connection loss it reconnects, to the
+    next node of the cluster first, and resumes consuming.
 
     Messages are handled in batches of what has arrived (up to the
     prefetch), each event type's in one transaction; the index learns the
@@ -214,7 +213,6 @@ class EventsConsumer:
         instance: str,
         prefetch: int = DEFAULT_PREFETCH,
         connect_timeout: float = 10.0,
-        reconnect_interval: float = 2.0,
         max_backoff: float = 30.0,
         publish_timeout: float = 10.0,
         stop_timeout: float = 10.0,
@@ -223,15 +221,14 @@ class EventsConsumer:
         self.index = index
         self.topology = topology
         self.spec = topology.recommender_queue(instance)
-        self._amqp_url = amqp_url
+        self._nodes = BrokerNodes(amqp_url)
         self._instance = instance
         self._prefetch = prefetch
         self._connect_timeout = connect_timeout
-        self._reconnect_interval = reconnect_interval
         self._max_backoff = max_backoff
         self._publish_timeout = publish_timeout
         self._stop_timeout = stop_timeout
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._dead_letters: AbstractExchange | None = None
         self._deliveries: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -286,7 +283,14 @@ class EventsConsumer:
         log.info("events: stopped consuming %s", self.spec.name)
 
     async def _run(self) -> None:
-        await self._connect()
+        link = asyncio.create_task(self._stay_connected(), name=f"connect {self.spec.name}")
+        try:
+            await self._consume()
+        finally:
+            link.cancel()
+            await asyncio.wait({link})
+
+    async def _consume(self) -> None:
         while not self._stopping:
             message = await self._deliveries.get()
             if message is None:
@@ -306,19 +310,20 @@ class EventsConsumer:
             finally:
                 self._busy = False
 
-    async def _connect(self) -> None:
+    async def _stay_connected(self) -> None:
+        """Connects to a node of the cluster, and to the next one whenever it is lost."""
         backoff = min(0.5, self._max_backoff)
-        where = redact_url(self._amqp_url)
-        while True:
+        while not self._stopping:
             try:
                 # Held by self at once, so stop() closes it whatever happens next.
-                self._connection = connection = await self._open()
-                await self._subscribe(connection)
+                self._connection, node = await self._open()
+                lost = _closed(self._connection)
+                await self._subscribe(self._connection)
             except Exception as exc:
                 log.warning(
-                    "events: cannot consume %s from %s (%s: %s); retrying in %.1fs",
+                    "events: cannot consume %s from %r (%s: %s); retrying in %.1fs",
                     self.spec.name,
-                    where,
+                    self._nodes,
                     type(exc).__name__,
                     exc,
                     backoff,
@@ -330,31 +335,32 @@ class EventsConsumer:
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             self._subscribed = True
-            connection.close_callbacks.add(self._on_connection_lost)
-            connection.reconnect_callbacks.add(self._on_reconnected)
+            backoff = min(0.5, self._max_backoff)
             log.info(
-                "events: consuming %s from %s (prefetch %d)", self.spec.name, where, self._prefetch
+                "events: consuming %s from %s (prefetch %d)", self.spec.name, node, self._prefetch
             )
-            return
+            reason = await lost
+            self._subscribed = False
+            if not self._stopping:
+                # Unacked deliveries of the lost connection go back to the
+                # queue by themselves; _handle skips the copies in hand.
+                log.warning("events: lost %s (%r); connecting to the next node", node, reason)
 
-    async def _open(self) -> AbstractRobustConnection:
+    async def _open(self) -> tuple[AbstractConnection, str]:
         attempt = asyncio.ensure_future(
-            aio_pika.connect_robust(
-                self._amqp_url,
-                timeout=self._connect_timeout,
-                reconnect_interval=self._reconnect_interval,
-                client_properties={"connection_name": f"recommender {self._instance}"},
+            self._nodes.connect(
+                connect_timeout=self._connect_timeout,
+                connection_name=f"recommender {self._instance}",
             )
         )
         try:
             return await asyncio.shield(attempt)
         except asyncio.CancelledError:
-            # Stopped mid-connect: a connection made after all must not live
-            # on, reconnecting forever.
+            # Stopped mid-connect: a connection made after all must not live on.
             attempt.add_done_callback(_close_if_connected)
             raise
 
-    async def _subscribe(self, connection: AbstractRobustConnection) -> None:
+    async def _subscribe(self, connection: AbstractConnection) -> None:
         # on_return_raises: a parked message the broker cannot route is an error.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=self._prefetch)
@@ -364,13 +370,6 @@ class EventsConsumer:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._deliveries.put_nowait(message)
-
-    def _on_connection_lost(self, _connection: object, exc: BaseException | None = None) -> None:
-        if not self._stopping:
-            log.warning("events: lost the broker connection (%r); reconnecting", exc)
-
-    def _on_reconnected(self, _connection: object) -> None:
-        log.info("events: reconnected; consuming %s again", self.spec.name)
 
     async def _handle(self, messages: list[AbstractIncomingMessage]) -> None:
         live = []
@@ -447,9 +446,21 @@ class EventsConsumer:
         )
 
 
-def _close_if_connected(attempt: asyncio.Future[AbstractRobustConnection]) -> None:
+def _closed(connection: AbstractConnection) -> asyncio.Future[BaseException | None]:
+    """Resolves with the reason when ``connection`` closes."""
+    closed: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+    def on_close(_connection: object, exc: BaseException | None = None) -> None:
+        if not closed.done():
+            closed.set_result(exc)
+
+    connection.close_callbacks.add(on_close)
+    return closed
+
+
+def _close_if_connected(attempt: asyncio.Future[tuple[AbstractConnection, str]]) -> None:
     if not attempt.cancelled() and attempt.exception() is None:
-        closing = asyncio.ensure_future(_close_quietly(attempt.result()))
+        closing = asyncio.ensure_future(_close_quietly(attempt.result()[0]))
         _background.add(closing)
         closing.add_done_callback(_background.discard)
 
@@ -458,7 +469,7 @@ def _close_if_connected(attempt: asyncio.Future[AbstractRobustConnection]) -> No
 _background: set[asyncio.Future[None]] = set()
 
 
-async def _close_quietly(connection: AbstractRobustConnection) -> None:
+async def _close_quietly(connection: AbstractConnection) -> None:
     try:
         await asyncio.wait_for(connection.close(), 5)
     except Exception as exc:  # never opened, or already gone

@@ -4,6 +4,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from events.amqp import broker_urls
 from marketplace_site.settings.base import *  # noqa: F403
 from marketplace_site.settings.base import env
 
@@ -19,7 +20,8 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # The broker: no default (the local one is guest's), and never the guest
 # account, whose password everyone knows. A URL without a user means guest too.
 AMQP_URL = env.str("AMQP_URL")
-if unquote(urlsplit(AMQP_URL).username or "guest") == "guest":
+BROKER_URLS = broker_urls(AMQP_URL)
+if any(unquote(urlsplit(url).username or "guest") == "guest" for url in BROKER_URLS):
     raise ImproperlyConfigured(
         "AMQP_URL must not use RabbitMQ's guest account in production: create a user "
         "for the bookstore and set amqp://user:password@host:5672/vhost"

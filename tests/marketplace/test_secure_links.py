@@ -276,6 +276,15 @@ def test_production_with_secure_links_passes_the_deployment_checklist(certs):
         ),
         # No user at all: the client libraries log in as guest.
         ({"AMQP_URL": "amqp://rabbitmq:5672/"}, "must not use RabbitMQ's guest account"),
+        # Any node of a cluster's list.
+        (
+            {"AMQP_URL": "amqp://shop:pw@rabbitmq-1/;amqp://guest:guest@rabbitmq-2/"},
+            "must not use RabbitMQ's guest account",
+        ),
+        (
+            {"AMQP_URL": "amqp://shop:pw@rabbitmq-1/;rabbitmq-2"},
+            "AMQP_URL entry 'rabbitmq-2' is not a broker URL",
+        ),
         ({"RECOMMENDER_TLS_CA": "/nonexistent/ca.pem"}, "RECOMMENDER_TLS_CA: cannot read"),
         (
             {"RECOMMENDER_TLS_CLIENT_KEY": ""},

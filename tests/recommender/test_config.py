@@ -38,6 +38,11 @@ def test_event_settings_come_from_the_environment():
     assert "u:p@" not in repr(settings)
 
 
+def test_the_broker_may_be_a_cluster_of_nodes():
+    nodes = "amqp://u:p@node-1:5672/shop; amqp://u:p@node-2:5672/shop"
+    assert Settings.from_env({"AMQP_URL": nodes}).amqp_url == nodes
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -46,6 +51,13 @@ def test_event_settings_come_from_the_environment():
             "RECOMMENDER_CONSUME_EVENTS must be true or false",
         ),
         ({"EVENTS_DELIVERY_LIMIT": "0"}, "EVENTS_DELIVERY_LIMIT must be a whole number >= 1"),
+        # A cluster's nodes, one of them mistyped: named, its password hidden.
+        (
+            {"AMQP_URL": "amqp://u:secret@node-1:5672/;amqp://u:secret@node-2:56x2/"},
+            r"AMQP_URL entry 'amqp://u:\*\*\*@node-2:56x2/' is not a broker URL \(Port",
+        ),
+        ({"AMQP_URL": "amqp://u:p@node-1/;"}, r"AMQP_URL entry '' is not a broker URL \(empty"),
+        ({"AMQP_URL": "http://node-1/"}, r"is not a broker URL \(scheme 'http'"),
     ],
 )
 def test_bad_event_settings_are_a_configuration_error(env, message):

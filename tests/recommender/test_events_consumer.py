@@ -646,7 +646,7 @@ def test_the_consumer_reconnects_after_the_broker_goes_away(start_live, caplog):
     thread.run(cutter.start())
     try:
         via_cutter = str(URL(AMQP_URL).with_host("127.0.0.1").with_port(cutter.port))
-        live = start_live(amqp_url=via_cutter, reconnect_interval=0.2)
+        live = start_live(amqp_url=via_cutter)
         live.publish(BOOK_UPSERTED, envelope(book_upserted(50, "Before", pb.BIOGRAPHY)))
         wait_until(lambda: live.ids(category=pb.BIOGRAPHY) == [50], what="the first book")
 
@@ -659,17 +659,39 @@ def test_the_consumer_reconnects_after_the_broker_goes_away(start_live, caplog):
         cutter.refusing = False
 
         wait_until(lambda: live.ids(category=pb.BIOGRAPHY) == [50, 51], what="the second book")
-        # Logged once the channel is restored, which may be after the first message.
-        wait_until(
-            lambda: any(
-                "reconnected" in r.getMessage()
-                for r in caplog.records
-                if r.name == "recommender.events"
-            ),
-            what="the reconnection logged",
-        )
+        consuming = [r for r in caplog.records if r.getMessage().startswith("events: consuming")]
+        assert len(consuming) == 2, "connected, then connected again"
     finally:
         thread.run(cutter.close())
+        thread.close()
+
+
+def test_the_consumer_moves_to_the_next_node_when_its_node_is_lost(start_live, caplog):
+    """AMQP_URL lists the nodes of a cluster; here two doors to one broker."""
+    caplog.set_level(logging.INFO, logger="recommender.events")
+    thread = ServerThread()
+    first, second = BrokerCutter(URL(AMQP_URL)), BrokerCutter(URL(AMQP_URL))
+    for cutter in (first, second):
+        thread.run(cutter.start())
+    try:
+        nodes = ";".join(
+            str(URL(AMQP_URL).with_host("127.0.0.1").with_port(c.port)) for c in (first, second)
+        )
+        live = start_live(amqp_url=nodes)
+        live.publish(BOOK_UPSERTED, envelope(book_upserted(60, "Before", pb.BIOGRAPHY)))
+        wait_until(lambda: live.ids(category=pb.BIOGRAPHY) == [60], what="the first book")
+        assert f":{first.port}/" in caplog.text
+
+        # The first node is gone for good: the consumer must not wait for it.
+        first.refusing = True
+        thread.run(first.cut())
+        live.publish(BOOK_UPSERTED, envelope(book_upserted(61, "After", pb.BIOGRAPHY)))
+        wait_until(lambda: live.ids(category=pb.BIOGRAPHY) == [60, 61], what="the second book")
+        consuming = [r for r in caplog.records if r.getMessage().startswith("events: consuming")]
+        assert f":{second.port}/" in consuming[-1].getMessage()
+    finally:
+        for cutter in (first, second):
+            thread.run(cutter.close())
         thread.close()
 
 
