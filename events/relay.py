@@ -29,9 +29,11 @@ import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractExchange
 from aio_pika.exceptions import DeliveryError
 
-from events.amqp import declare_exchanges
-from events.log_format import redact_url
+from events.amqp import BrokerNodes, declare_exchanges
 from events.topology import Topology
+
+# Closing a connection to a frozen node waits for an answer that never comes.
+CLOSE_TIMEOUT = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class Relay:
         on_published: Callable[[Sequence[OutboxRow], float], None] | None = None,
     ) -> None:
         self._source_factory = source_factory
-        self._amqp_url = amqp_url
+        self._nodes = BrokerNodes(amqp_url)
         self._topology = topology
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -101,13 +103,15 @@ class Relay:
         if self._exchange is None:
             # A plain connection: on any failure run() drops it and reconnects
             # with backoff, so no publish is in flight across a reconnect.
-            self._connection = await aio_pika.connect(self._amqp_url, timeout=10)
+            self._connection, node = await self._nodes.connect(
+                connect_timeout=10, connection_name="relay"
+            )
             # Confirms on, and a returned (unroutable) mandatory message raises.
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._exchange, _ = await declare_exchanges(channel, self._topology)
             log.info(
                 "relay connected to %s; publishing to %s",
-                redact_url(self._amqp_url),
+                node,
                 self._topology.exchange,
             )
         return self._exchange
@@ -170,6 +174,10 @@ class Relay:
                 len(failed),
                 next(iter(failed.values())),
             )
+            # A channel nacked by a quorum queue whose leader died keeps
+            # sending to that node and is nacked until it returns (seen on
+            # RabbitMQ 3.10); a new connection finds the new leader at once.
+            await self._drop_connection()
         return len(sent)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -197,7 +205,8 @@ class Relay:
         connection, self._connection, self._exchange = self._connection, None, None
         if connection is not None:
             try:
-                await connection.close()
+                # Bounded: a frozen node never answers the close either.
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
             except Exception:  # already broken; nothing more to release
                 log.debug("closing a broken connection failed", exc_info=True)
 

@@ -23,6 +23,14 @@ from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETE
 DEFAULT_NAMESPACE = "bookstore"
 DEFAULT_DELIVERY_LIMIT = 5
 
+# Every queue that holds work is a quorum queue on 3 nodes: one node lost
+# loses nothing and stops nothing. On a smaller cluster the broker uses
+# every node it has (a single node included).
+QUORUM_QUEUE_ARGUMENTS: Mapping[str, Any] = {
+    "x-queue-type": "quorum",
+    "x-quorum-initial-group-size": 3,
+}
+
 # Consumer name -> the event types it handles. The Celery worker's handlers
 # each have a queue, so a failing e-mail never holds back the ledger.
 CONSUMERS: dict[str, tuple[str, ...]] = {
@@ -81,7 +89,7 @@ class Topology:
             routing_keys=CONSUMERS[consumer],
             dead_letter_queue=f"{name}.dead",
             arguments={
-                "x-queue-type": "quorum",
+                **QUORUM_QUEUE_ARGUMENTS,
                 # After this many deliveries the broker parks the message.
                 "x-delivery-limit": self.delivery_limit,
                 "x-dead-letter-exchange": self.dead_letter_exchange,
@@ -100,4 +108,4 @@ class Topology:
         return self.queue("recommender", instance=instance)
 
 
-DEAD_LETTER_QUEUE_ARGUMENTS: Mapping[str, Any] = {"x-queue-type": "quorum"}
+DEAD_LETTER_QUEUE_ARGUMENTS: Mapping[str, Any] = QUORUM_QUEUE_ARGUMENTS

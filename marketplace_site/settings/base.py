@@ -6,7 +6,10 @@ from pathlib import Path
 
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
+from events.amqp import HEARTBEAT_SECONDS, broker_urls
+from events.topology import QUORUM_QUEUE_ARGUMENTS
 from marketplace_site.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -171,7 +174,12 @@ LOGGING = {
 }
 
 # --- events and Celery --------------------------------------------------------
+# One broker, or the nodes of a cluster separated by ";" (every client fails over).
 AMQP_URL = env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+try:
+    BROKER_URLS = broker_urls(AMQP_URL)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 EVENTS_NAMESPACE = env.str("EVENTS_NAMESPACE", "bookstore")
 # Deliveries of a failing event before it is parked in its dead-letter queue.
 EVENTS_DELIVERY_LIMIT = env.int("EVENTS_DELIVERY_LIMIT", 5)
@@ -189,6 +197,17 @@ CELERY_BROKER_URL = AMQP_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = f"{EVENTS_NAMESPACE}.tasks"
+# Replicated like the event queues: a lost node must not lose beat's digest.
+CELERY_TASK_QUEUES = (
+    Queue(
+        CELERY_TASK_DEFAULT_QUEUE,
+        Exchange(CELERY_TASK_DEFAULT_QUEUE),
+        routing_key=CELERY_TASK_DEFAULT_QUEUE,
+        queue_arguments=dict(QUORUM_QUEUE_ARGUMENTS),
+    ),
+)
+# A frozen node keeps its sockets open; heartbeats notice it (seconds).
+CELERY_BROKER_HEARTBEAT = HEARTBEAT_SECONDS
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
