@@ -17,6 +17,7 @@ from marketplace_site.recommendations.selectors import reset_recommender_client
 from marketplace_site.vouchers.models import Voucher, VoucherRule
 from marketplace_site.vouchers.services import voucher_code_for
 from scripts.dev_certs import DevCerts, write_dev_certs
+from tests.cluster import cluster, on_cluster  # noqa: F401  (fixtures, shared)
 
 _ids = itertools.count(1000)
 

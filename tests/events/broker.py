@@ -16,7 +16,8 @@ AMQP_URL = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
 
 
 def connection() -> Connection:
-    return Connection(AMQP_URL, connect_timeout=5)
+    # Read at each call: the cluster tests point AMQP_URL at their own nodes.
+    return Connection(os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL, connect_timeout=5)
 
 
 def take(queue: str, *, expected: int, timeout: float = 15) -> list[Message]:
