@@ -478,6 +478,23 @@ def test_a_cart_posted_again_from_another_page_goes_to_its_order(shopper, make_b
     assert stock_of(book) == [3]
 
 
+def test_a_page_older_than_the_cart_is_refused_even_at_the_same_total(shopper, make_book):
+    """A tab showing "Dune" cannot buy "Emma", put in its place in another tab."""
+    dune, emma = make_book("10.00", stock=5), make_book("10.00", stock=5)
+    add(shopper, dune)
+    old_tab = checkout_form(shopper.get("/cart/").content.decode())
+    shopper.post(f"/cart/remove/{dune.pk}/")
+    add(shopper, emma)
+
+    response = checkout(shopper, **old_tab)
+
+    assert response.status_code == 409
+    assert "Your cart changed since this page showed it" in response.content.decode()
+    assert not Order.objects.exists()
+    assert cart_of(shopper) == {emma.pk: 1}
+    assert stock_of(dune, emma) == [5, 5]
+
+
 @pytest.mark.parametrize(
     ("now_in_cart", "left_out"),
     [
