@@ -1,46 +1,40 @@
-"""The cart: book ids and quantities kept in the visitor's session.
+"""Which cart is a visitor's: the session holds its id.
 
-Only ids and quantities are stored; prices are always read from the catalog,
-so nothing a browser sends can change what a book costs.
+The cart itself is in the database (``Cart``, ``CartLine``), not in the
+session: a session is read at the start of a request and written whole at its
+end, so two requests at once would each write back what the other did not see.
+Only ids and quantities are kept; prices are always read from the catalog, so
+nothing a browser sends can change what a book costs.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any
+from django.contrib.sessions.backends.base import SessionBase
 
-SESSION_KEY = "cart"
+from marketplace_site.orders.models import Cart
+
+SESSION_KEY = "cart_id"
 MAX_QUANTITY = 20
 
 
-class Cart:
-    def __init__(self, session: MutableMapping[str, Any]) -> None:
-        self._session = session
-        raw = session.get(SESSION_KEY)
-        self._items: dict[str, int] = dict(raw) if isinstance(raw, dict) else {}
+def session_cart(session: SessionBase) -> Cart | None:
+    """The session's cart, or None when it has none yet (nothing is written)."""
+    cart_id = session.get(SESSION_KEY)
+    found = Cart.objects.filter(pk=cart_id).first() if isinstance(cart_id, int) else None
+    if found is None and session.session_key is not None:
+        # Another request of this session made it, and wrote the session last.
+        found = Cart.objects.filter(session_key=session.session_key).first()
+    return found
 
-    def items(self) -> dict[int, int]:
-        return {int(book_id): qty for book_id, qty in self._items.items()}
 
-    def quantity(self, book_id: int) -> int:
-        return self._items.get(str(book_id), 0)
-
-    def __len__(self) -> int:
-        return sum(self._items.values())
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-    def set(self, book_id: int, quantity: int) -> None:
-        if quantity <= 0:
-            self._items.pop(str(book_id), None)
-        else:
-            self._items[str(book_id)] = quantity
-        self._save()
-
-    def clear(self) -> None:
-        self._items = {}
-        self._save()
-
-    def _save(self) -> None:
-        self._session[SESSION_KEY] = self._items
+def session_cart_ensure(session: SessionBase) -> Cart:
+    """The session's cart, made if it has none. Parallel requests of one
+    session all get the same one: the session's key is unique among carts."""
+    cart = session_cart(session)
+    if cart is None:
+        if session.session_key is None:
+            session.save()  # a new session gets its key now
+        cart, _ = Cart.objects.get_or_create(session_key=session.session_key)
+    if session.get(SESSION_KEY) != cart.pk:
+        session[SESSION_KEY] = cart.pk
+    return cart

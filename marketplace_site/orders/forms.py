@@ -20,6 +20,10 @@ class CheckoutForm(forms.Form):
     voucher_code = forms.CharField(required=False, max_length=40)
     # New with each cart page: the same page posted twice places one order.
     checkout_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The version of the cart the page showed: a page older than the cart is refused.
+    cart_version = forms.IntegerField(
+        required=False, min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput
+    )
 
 
 class VoucherForm(forms.Form):

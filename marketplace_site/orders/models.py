@@ -8,6 +8,37 @@ from django.db.models.functions import Round
 from django.urls import reverse
 
 
+class Cart(models.Model):
+    """A visitor's cart. Every change locks its row, so a session's requests
+    at the same moment take turns, and a checkout takes the cart once."""
+
+    # The session it was made for: a session's parallel first requests find
+    # one cart. The session keeps the cart's id, which survives a new key at login.
+    session_key = models.CharField(max_length=40, unique=True, null=True, editable=False)
+    # One up with every change; a cart page posts the version it showed.
+    version = models.PositiveIntegerField(default=0, editable=False)
+
+    def __str__(self) -> str:
+        return f"Cart #{self.pk}"
+
+
+class CartLine(models.Model):
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="lines")
+    book = models.ForeignKey("catalog.Book", on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cart", "book"], name="cart_line_one_per_book"),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="cart_line_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x book {self.book_id}"
+
+
 class Order(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
@@ -38,6 +69,12 @@ class Order(models.Model):
     # (a double click, a retried request) finds this order instead of placing
     # another.
     checkout_key = models.UUIDField(null=True, blank=True, editable=False)
+    # The cart and its version this order bought: whichever page posts that
+    # cart again finds this order instead of placing another.
+    cart = models.ForeignKey(
+        Cart, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    cart_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -57,6 +94,9 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["voucher"], name="order_voucher_used_once"),
             models.UniqueConstraint(
                 fields=["user", "checkout_key"], name="order_placed_once_per_checkout_key"
+            ),
+            models.UniqueConstraint(
+                fields=["cart", "cart_version"], name="order_placed_once_per_cart_version"
             ),
             models.CheckConstraint(
                 condition=models.Q(total__gte=0), name="order_total_not_negative"

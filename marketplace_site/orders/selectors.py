@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from marketplace_site.catalog.models import Book
-from marketplace_site.orders.models import Order
+from marketplace_site.orders.models import Cart, CartLine, Order
 from marketplace_site.orders.pricing import PricedLine, Quote, quote, with_voucher
 from marketplace_site.promotions.selectors import promotion_rule, promotions_available
+
+
+@dataclass(frozen=True)
+class CartContents:
+    version: int
+    items: dict[int, int]  # book id -> quantity
+
+
+def cart_contents(*, cart: Cart | None) -> CartContents:
+    """What the cart holds. ``cart.version`` was read before its lines are
+    here, so the lines are at least that new: a page posting the version back
+    never bought an older cart than it showed."""
+    if cart is None:
+        return CartContents(version=0, items={})
+    items = dict(CartLine.objects.filter(cart=cart).values_list("book_id", "quantity"))
+    return CartContents(version=cart.version, items=items)
+
+
+def cart_count(*, cart: Cart | None) -> int:
+    """The number of books in the cart."""
+    if cart is None:
+        return 0
+    return CartLine.objects.filter(cart=cart).aggregate(n=Sum("quantity"))["n"] or 0
 
 
 def priced_lines(books: Mapping[int, Book], items: Mapping[int, int]) -> list[PricedLine]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,11 +14,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from marketplace_site.catalog.models import Book
-from marketplace_site.orders.cart import MAX_QUANTITY, Cart
+from marketplace_site.orders.cart import MAX_QUANTITY
 from marketplace_site.orders.events import promotion_applied, purchase_completed
-from marketplace_site.orders.models import Order, OrderLine
+from marketplace_site.orders.models import Cart, CartLine, Order, OrderLine
 from marketplace_site.orders.pricing import quote, with_voucher
-from marketplace_site.orders.selectors import priced_lines
+from marketplace_site.orders.selectors import cart_contents, priced_lines
 from marketplace_site.outbox.services import outbox_record
 from marketplace_site.promotions.models import Promotion, Redemption
 from marketplace_site.promotions.selectors import promotion_rule, promotions_available
@@ -34,17 +36,126 @@ class VoucherRefused(OrderError):
 
 def cart_set(*, cart: Cart, book: Book, quantity: int) -> None:
     """Set a line's quantity (0 removes it), within stock and the per-line cap."""
-    if quantity < 0 or quantity > MAX_QUANTITY:
-        raise OrderError(f"Quantity must be between 0 and {MAX_QUANTITY}.")
-    if quantity > book.stock:
-        raise OrderError(f"Only {book.stock} left of “{book.title}”.")
-    cart.set(book.pk, quantity)
+    _cart_line_change(cart, book, lambda in_cart: quantity)
 
 
 def cart_add(*, cart: Cart, book: Book, quantity: int) -> None:
     if quantity < 1:
         raise OrderError("Quantity must be at least 1.")
-    cart_set(cart=cart, book=book, quantity=cart.quantity(book.pk) + quantity)
+    _cart_line_change(cart, book, lambda in_cart: in_cart + quantity)
+
+
+def cart_remove(*, cart: Cart, book_id: int) -> None:
+    with _cart_changing(cart):
+        CartLine.objects.filter(cart=cart, book_id=book_id).delete()
+
+
+@contextmanager
+def _cart_changing(cart: Cart) -> Iterator[None]:
+    """A transaction that changes the cart, its version one up first: that
+    UPDATE takes the cart's row lock, so the session's other requests wait,
+    then see this change instead of writing over it."""
+    with transaction.atomic():
+        Cart.objects.filter(pk=cart.pk).update(version=F("version") + 1)
+        yield
+
+
+def _cart_line_change(cart: Cart, book: Book, quantity_from: Callable[[int], int]) -> None:
+    with _cart_changing(cart):
+        line = CartLine.objects.filter(cart=cart, book=book).first()
+        quantity = quantity_from(line.quantity if line else 0)
+        if quantity < 0 or quantity > MAX_QUANTITY:
+            raise OrderError(f"Quantity must be between 0 and {MAX_QUANTITY}.")
+        if quantity > book.stock:
+            raise OrderError(f"Only {book.stock} left of “{book.title}”.")
+        if quantity == 0:
+            CartLine.objects.filter(cart=cart, book=book).delete()
+        elif line is None:
+            CartLine.objects.create(cart=cart, book=book, quantity=quantity)
+        else:
+            line.quantity = quantity
+            line.save(update_fields=["quantity"])
+
+
+def _cart_drop_unsold(cart: Cart) -> None:
+    unsold = CartLine.objects.filter(cart=cart, book__active=False)
+    if unsold.exists():
+        with _cart_changing(cart):
+            unsold.delete()
+
+
+@dataclass(frozen=True)
+class CheckedOut:
+    order: Order
+    # Placed by an earlier post of another page of the same cart (another tab).
+    by_another_page: bool
+
+
+def cart_checkout(
+    *,
+    user: AbstractBaseUser,
+    cart: Cart | None,
+    cart_version: int | None = None,
+    expected_total: Decimal | None = None,
+    correlation_id: str = "",
+    voucher_code: str = "",
+    checkout_key: uuid.UUID | None = None,
+) -> CheckedOut:
+    """Buy what the cart holds, once: the order is placed and the cart emptied
+    in one transaction that holds the cart's row lock. Of the same cart posted
+    from several pages at once, the first post buys it; the others, and any
+    later post of a page that bought it, get that order back.
+
+    ``cart_version`` is the version the posted page showed: an older page is
+    refused. A page that already bought its cart, posted when the cart holds
+    something again (the back button, a restored tab), is refused too: it
+    neither buys nor empties a cart it did not show. Books no longer sold
+    leave the cart when a checkout fails.
+    """
+    if cart is None:
+        raise OrderError("Your cart is empty.")
+    try:
+        with transaction.atomic():
+            cart = Cart.objects.select_for_update().get(pk=cart.pk)
+            items = cart_contents(cart=cart).items
+            placed = _placed_from(user, cart, cart_version, checkout_key)
+            if placed is not None:
+                if items:
+                    raise OrderError(
+                        f"Order #{placed.pk} was already placed from this cart page, and your "
+                        "cart has changed since: please review it and place the order again."
+                    )
+                return CheckedOut(order=placed, by_another_page=placed.checkout_key != checkout_key)
+            if cart_version is not None and cart_version != cart.version:
+                raise OrderError(
+                    "Your cart changed since this page showed it; "
+                    "please review it and check out again."
+                )
+            order = order_checkout(
+                user=user,
+                items=items,
+                expected_total=expected_total,
+                correlation_id=correlation_id,
+                voucher_code=voucher_code,
+                checkout_key=checkout_key,
+                cart=cart,
+            )
+            CartLine.objects.filter(cart=cart).delete()
+            Cart.objects.filter(pk=cart.pk).update(version=F("version") + 1)
+    except OrderError:
+        _cart_drop_unsold(cart)
+        raise
+    return CheckedOut(order=order, by_another_page=False)
+
+
+def _placed_from(
+    user: AbstractBaseUser, cart: Cart, cart_version: int | None, checkout_key: uuid.UUID | None
+) -> Order | None:
+    """The order this page, or another page of the same cart version, placed."""
+    placed = _placed_with(user, checkout_key) if checkout_key is not None else None
+    if placed is None and cart_version is not None:
+        placed = Order.objects.filter(user=user, cart=cart, cart_version=cart_version).first()
+    return placed
 
 
 def order_checkout(
@@ -55,6 +166,7 @@ def order_checkout(
     correlation_id: str = "",
     voucher_code: str = "",
     checkout_key: uuid.UUID | None = None,
+    cart: Cart | None = None,
 ) -> Order:
     """Place the order in one transaction: lines priced from the catalog, stock
     taken, the promotion and the voucher redeemed, events recorded. Any failure
@@ -74,7 +186,9 @@ def order_checkout(
         raise OrderError(f"Quantities must be between 1 and {MAX_QUANTITY}.")
     try:
         with transaction.atomic():
-            return _place(user, items, expected_total, correlation_id, voucher_code, checkout_key)
+            return _place(
+                user, items, expected_total, correlation_id, voucher_code, checkout_key, cart
+            )
     except (OrderError, VoucherInvalid, IntegrityError) as exc:
         # The same page's other post may have placed it meanwhile, taking the
         # stock, the voucher or the key this one needed: that order it is.
@@ -97,6 +211,7 @@ def _place(
     correlation_id: str,
     voucher_code: str,
     checkout_key: uuid.UUID | None,
+    cart: Cart | None,
 ) -> Order:
     # Locked in id order, so concurrent checkouts cannot deadlock on books.
     books = {
@@ -147,6 +262,8 @@ def _place(
         voucher_discount=the_quote.voucher_discount,
         correlation_id=correlation_id,
         checkout_key=checkout_key,
+        cart=cart,
+        cart_version=cart.version if cart is not None else None,
     )
     OrderLine.objects.bulk_create(
         OrderLine(

@@ -11,15 +11,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from marketplace_site.catalog.models import Book
-from marketplace_site.orders.cart import Cart
+from marketplace_site.orders.cart import session_cart, session_cart_ensure
 from marketplace_site.orders.forms import AddToCartForm, CheckoutForm, UpdateCartForm, VoucherForm
-from marketplace_site.orders.selectors import cart_quote, order_get, order_list
+from marketplace_site.orders.selectors import cart_contents, cart_quote, order_get, order_list
 from marketplace_site.orders.services import (
     OrderError,
     VoucherRefused,
     cart_add,
+    cart_checkout,
+    cart_remove,
     cart_set,
-    order_checkout,
 )
 from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
 
@@ -45,14 +46,16 @@ def _cart_page(request: HttpRequest, *, status: int = 200, voucher_error: str = 
             # Used or expired since it was applied: say so once, then forget it.
             voucher_error = voucher_error or str(exc)
             del request.session[VOUCHER_SESSION_KEY]
+    contents = cart_contents(cart=session_cart(request.session))
     quote = cart_quote(
         user=request.user,
-        items=Cart(request.session).items(),
+        items=contents.items,
         voucher_percent_off=voucher.percent_off if voucher else None,
     )
+    initial = {"checkout_key": uuid.uuid4(), "cart_version": contents.version}
     context = {
         "quote": quote,
-        "checkout_form": CheckoutForm(initial={"checkout_key": uuid.uuid4()}),
+        "checkout_form": CheckoutForm(initial=initial),
         "voucher": voucher,
         "voucher_error": voucher_error,
     }
@@ -86,7 +89,11 @@ def cart_add_view(request: HttpRequest, book_id: int) -> HttpResponse:
     if not form.is_valid():
         return _refuse(request, _form_error(form))
     try:
-        cart_add(cart=Cart(request.session), book=book, quantity=form.cleaned_data["quantity"])
+        cart_add(
+            cart=session_cart_ensure(request.session),
+            book=book,
+            quantity=form.cleaned_data["quantity"],
+        )
     except OrderError as exc:
         return _refuse(request, str(exc), status=409)
     messages.success(request, f"Added “{book.title}” to your cart.")
@@ -95,8 +102,8 @@ def cart_add_view(request: HttpRequest, book_id: int) -> HttpResponse:
 
 @require_POST
 def cart_update_view(request: HttpRequest, book_id: int) -> HttpResponse:
-    cart = Cart(request.session)
-    if book_id not in cart.items():
+    cart = session_cart(request.session)
+    if cart is None or book_id not in cart_contents(cart=cart).items:
         raise Http404("That book is not in your cart.")
     book = get_object_or_404(Book, pk=book_id)
     form = UpdateCartForm(request.POST)
@@ -111,10 +118,10 @@ def cart_update_view(request: HttpRequest, book_id: int) -> HttpResponse:
 
 @require_POST
 def cart_remove_view(request: HttpRequest, book_id: int) -> HttpResponse:
-    cart = Cart(request.session)
-    if book_id not in cart.items():
+    cart = session_cart(request.session)
+    if cart is None or book_id not in cart_contents(cart=cart).items:
         raise Http404("That book is not in your cart.")
-    cart.set(book_id, 0)
+    cart_remove(cart=cart, book_id=book_id)
     return redirect("cart")
 
 
@@ -126,11 +133,11 @@ def checkout(request: HttpRequest) -> HttpResponse:
     form = CheckoutForm(request.POST)
     if not form.is_valid():
         return _refuse(request, _form_error(form))
-    cart = Cart(request.session)
     try:
-        order = order_checkout(
+        checked_out = cart_checkout(
             user=request.user,
-            items=cart.items(),
+            cart=session_cart(request.session),
+            cart_version=form.cleaned_data["cart_version"],
             expected_total=form.cleaned_data["expected_total"],
             correlation_id=request.correlation_id,
             voucher_code=form.cleaned_data["voucher_code"],
@@ -139,20 +146,15 @@ def checkout(request: HttpRequest) -> HttpResponse:
     except VoucherRefused as exc:
         return _cart_page(request, status=409, voucher_error=str(exc))
     except OrderError as exc:
-        # Books no longer sold leave the cart (as the message says), or no
-        # checkout could ever succeed: the cart page does not even list them.
-        on_sale = set(
-            Book.objects.filter(pk__in=list(cart.items()), active=True).values_list("pk", flat=True)
-        )
-        for book_id in cart.items():
-            if book_id not in on_sale:
-                cart.set(book_id, 0)
         # The cart again, with what went wrong and the current total.
         messages.error(request, str(exc))
         return _cart_page(request, status=409)
-    cart.clear()
+    order = checked_out.order
     request.session.pop(VOUCHER_SESSION_KEY, None)
-    messages.success(request, f"Thank you! Order #{order.pk} is placed.")
+    if checked_out.by_another_page:
+        messages.info(request, f"Order #{order.pk} was already placed from this cart.")
+    else:
+        messages.success(request, f"Thank you! Order #{order.pk} is placed.")
     return redirect(order)
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
-import urllib.error
-import urllib.parse
 import urllib.request
-from http.cookiejar import CookieJar
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
@@ -31,39 +28,11 @@ from tests.faults.effects import (
     wait_until_every_consumer_applied,
 )
 from tests.processes import MANAGE, Process, celery_worker, child_env, manage
+from tests.shopper import Shopper
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct horse battery"  # the make_user fixture's
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class Shopper:
-    """A customer's HTTP client: cookies, the CSRF token, no automatic redirects."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.cookies = CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirects()
-        )
-
-    def request(self, path: str, data: dict[str, str] | None = None):
-        body = None
-        if data is not None:
-            body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.csrf()}).encode()
-        try:
-            return self.opener.open(f"{self.base}{path}", body, timeout=10)
-        except urllib.error.HTTPError as response:  # 3xx and 4xx land here
-            return response
-
-    def csrf(self) -> str:
-        [token] = [c.value for c in self.cookies if c.name == "csrftoken"]
-        return token
 
 
 def free_port() -> int:
@@ -102,11 +71,7 @@ def test_a_checkout_answered_just_before_the_site_died_is_delivered_once(
     alice.password = PBKDF2PasswordHasher().encode(PASSWORD, "fault-test", iterations=1000)
     alice.save(update_fields=["password"])
     shopper = Shopper(base)
-    assert shopper.request("/accounts/login/").status == 200
-    logged_in = shopper.request(
-        "/accounts/login/", {"username": alice.username, "password": PASSWORD}
-    )
-    assert logged_in.status == 302, logged_in.read()[-2000:]
+    shopper.log_in(alice.username, PASSWORD)
     for book in shop.books:
         added = shopper.request(f"/cart/add/{book.pk}/", {"quantity": "1"})
         assert (added.status, added.headers["Location"]) == (302, "/cart/")

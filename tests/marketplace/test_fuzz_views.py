@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketplace_site.catalog.models import Book
-from marketplace_site.orders.cart import MAX_QUANTITY, Cart
+from marketplace_site.orders.cart import MAX_QUANTITY
 from marketplace_site.orders.forms import AddToCartForm, CheckoutForm, UpdateCartForm
 from marketplace_site.orders.models import Order, OrderLine
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import Redemption
+from tests.marketplace.test_views import cart_of
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,7 @@ def posted(value: str) -> dict[str, str]:
 
 def state(client: Client, books: list[Book]) -> tuple:
     return (
-        Cart(client.session).items(),
+        cart_of(client),
         [Book.objects.get(pk=b.pk).stock for b in books],
         Order.objects.count(),
         OrderLine.objects.count(),

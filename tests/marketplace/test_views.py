@@ -17,8 +17,9 @@ from django.utils import timezone
 from events.contracts import BOOK_UPSERTED, unwrap
 from marketplace_site.catalog.models import Book
 from marketplace_site.catalog.selectors import PAGE_SIZE
-from marketplace_site.orders.cart import Cart
+from marketplace_site.orders.cart import session_cart
 from marketplace_site.orders.models import Order, OrderLine
+from marketplace_site.orders.selectors import cart_contents
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import Redemption
@@ -142,7 +143,7 @@ def banner_ids(response) -> set[int]:
 
 
 def cart_of(client: Client) -> dict[int, int]:
-    return Cart(client.session).items()
+    return cart_contents(cart=session_cart(client.session)).items
 
 
 def add(client: Client, book: Book, quantity: object = 1, **extra):
@@ -151,6 +152,16 @@ def add(client: Client, book: Book, quantity: object = 1, **extra):
 
 def checkout(client: Client, **data):
     return client.post(reverse("checkout"), data)
+
+
+def checkout_form(html: str) -> dict[str, str]:
+    """The cart page's checkout form as the browser posts it (its CSRF token aside)."""
+    return {
+        e.attrs["name"]: e.attrs.get("value", "")
+        for e in Page(html).find("input")
+        if e.attrs.get("name", "csrfmiddlewaretoken") != "csrfmiddlewaretoken"
+        and any(a.tag == "form" and a.attrs.get("action") == "/checkout/" for a in e.ancestors)
+    }
 
 
 def shown_total(client: Client) -> str:
@@ -406,6 +417,19 @@ def test_checkout_asks_anonymous_visitors_to_log_in(client, make_book):
     assert stock_of(book) == [5]
 
 
+def test_the_cart_filled_before_logging_in_is_checked_out_after(client, customer, make_book):
+    book = make_book("10.00", stock=5)
+    add(client, book, 2)
+    before = client.session.session_key
+
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+
+    assert client.session.session_key != before  # a new key at login, the same cart
+    assert cart_of(client) == {book.pk: 2}
+    response = checkout(client, **checkout_form(client.get("/cart/").content.decode()))
+    assert response["Location"] == f"/orders/{Order.objects.get(user=customer).pk}/"
+
+
 def test_the_same_cart_page_posted_twice_places_one_order(shopper, make_book):
     """A double click on "Place order", or a browser retrying the post."""
     book = make_book("12.50", stock=5)
@@ -434,6 +458,78 @@ def test_the_same_cart_page_posted_twice_places_one_order(shopper, make_book):
     )
     assert Order.objects.count() == 2
     assert stock_of(book) == [2]
+
+
+def test_a_cart_posted_again_from_another_page_goes_to_its_order(shopper, make_book):
+    """Two tabs showing one cart: the second's "Place order" finds the order
+    the first placed, not an empty cart, and buys nothing again."""
+    book = make_book("12.50", stock=5)
+    add(shopper, book, 2)
+    first_tab, second_tab = (checkout_form(shopper.get("/cart/").content.decode()) for _ in "12")
+
+    first = checkout(shopper, **first_tab)
+    second = checkout(shopper, **second_tab)
+
+    order = Order.objects.get()
+    assert (first.status_code, first["Location"]) == (302, f"/orders/{order.pk}/")
+    assert (second.status_code, second["Location"]) == (302, f"/orders/{order.pk}/")
+    said = shopper.get(second["Location"]).content.decode()
+    assert f"Order #{order.pk} was already placed from this cart" in said
+    assert stock_of(book) == [3]
+
+
+def test_a_page_older_than_the_cart_is_refused_even_at_the_same_total(shopper, make_book):
+    """A tab showing "Dune" cannot buy "Emma", put in its place in another tab."""
+    dune, emma = make_book("10.00", stock=5), make_book("10.00", stock=5)
+    add(shopper, dune)
+    old_tab = checkout_form(shopper.get("/cart/").content.decode())
+    shopper.post(f"/cart/remove/{dune.pk}/")
+    add(shopper, emma)
+
+    response = checkout(shopper, **old_tab)
+
+    assert response.status_code == 409
+    assert "Your cart changed since this page showed it" in response.content.decode()
+    assert not Order.objects.exists()
+    assert cart_of(shopper) == {emma.pk: 1}
+    assert stock_of(dune, emma) == [5, 5]
+
+
+@pytest.mark.parametrize(
+    ("now_in_cart", "left_out"),
+    [
+        ("another book", ""),
+        ("the same book again", ""),
+        # A page from before carts had versions: the key alone.
+        ("the same book again", "cart_version"),
+    ],
+)
+def test_a_replayed_checkout_of_a_placed_order_keeps_the_cart(
+    shopper, make_book, now_in_cart, left_out
+):
+    """An old "Place order" page posted again (the back button, a restored tab)
+    says why it is refused and leaves the cart as it is, whatever it now holds."""
+    bought, other = make_book("12.50", stock=9), make_book("8.00", stock=9)
+    add(shopper, bought)
+    old_page = checkout_form(shopper.get("/cart/").content.decode())
+    placed = checkout(shopper, **old_page)
+    order = Order.objects.get()
+    assert placed["Location"] == f"/orders/{order.pk}/"
+    add(shopper, other if now_in_cart == "another book" else bought)
+    in_cart = cart_of(shopper)
+
+    response = checkout(shopper, **{k: v for k, v in old_page.items() if k != left_out})
+
+    assert response.status_code == 409
+    said = response.content.decode()
+    assert f"Order #{order.pk} was already placed from this cart page" in said
+    assert cart_of(shopper) == in_cart
+    assert Order.objects.count() == 1
+    assert stock_of(bought, other) == [8, 9]
+    # The cart page again, to check out what it holds now.
+    assert checkout(shopper, **checkout_form(response.content.decode())).status_code == 302
+    assert Order.objects.count() == 2
+    assert cart_of(shopper) == {}
 
 
 def test_the_order_page_shows_the_voucher_it_used(shopper, customer, make_book, make_voucher):
