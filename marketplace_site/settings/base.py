@@ -109,7 +109,7 @@ STATIC_ROOT = REPO_ROOT / "var" / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise looks here at start-up
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "marketplace_site.sessions"
 
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", "USD")
 MARKETPLACE_PORT = env.int("MARKETPLACE_PORT", 8000)
