@@ -59,3 +59,120 @@ def test_a_session_cookie_with_a_nul_byte_starts_a_new_session(make_book):
     # A usable session is given instead: the cart works.
     assert client.post(f"/cart/add/{book.pk}/", {"quantity": 1}).status_code == 302
     assert client.cookies["sessionid"].value.isalnum()
+
+
+# --- numbers typed into the admin ------------------------------------------------
+
+MAX_INT32 = 2**31 - 1  # PostgreSQL's integer, and the events' int32
+
+
+@pytest.fixture
+def staff(make_user) -> Client:
+    client = Client()
+    client.force_login(make_user("boss", is_staff=True, is_superuser=True))
+    return client
+
+
+def book_form(book, **changes: str) -> dict[str, str]:
+    fields = {
+        "title": book.title,
+        "author": book.author,
+        "category": str(book.category_id),
+        "year": "",
+        "price": str(book.price),
+        "active": "on",
+        "stock_change": "0",
+        "_save": "Save",
+    }
+    return {**fields, **changes}
+
+
+def assert_form_error(response, field: str) -> None:
+    assert response.status_code == 200, response.status_code  # the form again
+    assert field in response.context["adminform"].form.errors, response.context[
+        "adminform"
+    ].form.errors
+
+
+@pytest.mark.parametrize(
+    ("stock", "change"),
+    [
+        (5, str(10**20)),
+        (5, str(-(10**20))),
+        (5, str(2**31)),
+        (5, str(MAX_INT32)),  # 5 + MAX_INT32 does not fit
+        (MAX_INT32, "1"),
+    ],
+)
+def test_a_huge_addition_to_the_stock_is_a_form_error(staff, make_book, stock, change):
+    from marketplace_site.outbox.models import OutboxMessage
+
+    book = make_book(stock=stock)
+    response = staff.post(
+        f"/admin/catalog/book/{book.pk}/change/", book_form(book, stock_change=change)
+    )
+    assert_form_error(response, "stock_change")
+    book.refresh_from_db()
+    assert book.stock == stock
+    assert not OutboxMessage.objects.exists()
+
+
+def test_the_stock_can_grow_to_the_largest_that_fits(staff, make_book):
+    book = make_book(stock=5)
+    change = str(MAX_INT32 - 5)
+    response = staff.post(
+        f"/admin/catalog/book/{book.pk}/change/", book_form(book, stock_change=change)
+    )
+    assert response.status_code == 302
+    book.refresh_from_db()
+    assert book.stock == MAX_INT32
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("stock", str(2**31)), ("stock", str(10**20)), ("year", str(2**31)), ("year", "99999")],
+)
+def test_a_new_book_with_a_number_past_its_column_is_a_form_error(staff, make_book, field, value):
+    category = make_book().category
+    data = {
+        "title": "Emma",
+        "author": "Jane Austen",
+        "category": str(category.pk),
+        "price": "7.50",
+        "stock": "1",
+        "active": "on",
+        "_save": "Save",
+        field: value,
+    }
+    assert_form_error(staff.post("/admin/catalog/book/add/", data), field)
+
+
+def test_a_book_changed_to_a_year_past_its_column_is_a_form_error(staff, make_book):
+    book = make_book()
+    response = staff.post(
+        f"/admin/catalog/book/{book.pk}/change/", book_form(book, year=str(2**31))
+    )
+    assert_form_error(response, "year")
+
+
+@pytest.mark.parametrize("valid_days", ["2000000000", "999999999", str(10**20)])
+def test_a_voucher_rule_valid_for_longer_than_a_date_can_say_is_a_form_error(staff, valid_days):
+    from marketplace_site.vouchers.models import VoucherRule
+
+    response = staff.post(
+        "/admin/vouchers/voucherrule/add/",
+        {"name": "Forever", "nth_purchase": "1", "percent_off": "10", "valid_days": valid_days},
+    )
+    assert_form_error(response, "valid_days")
+    assert not VoucherRule.objects.exists()
+
+
+def test_additions_that_race_past_the_largest_stock_stop_there(make_book):
+    from marketplace_site.catalog.services import CatalogError, book_save
+
+    # Two forms each checked against the stock before the other's save.
+    book = make_book(stock=MAX_INT32 - 10)
+    book_save(book=book, fields=[], stock_change=MAX_INT32)
+    assert book.stock == MAX_INT32
+    with pytest.raises(CatalogError, match="at most"):
+        book_save(book=book, fields=[], stock_change=-(2**31))
