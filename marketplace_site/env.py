@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,18 @@ class Env:
         if value is None:
             return default
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def networks(self, name: str, default: list[str]) -> list[IPv4Network | IPv6Network]:
+        """Comma-separated IP networks (10.0.0.0/8) or addresses (one host each)."""
+        networks = []
+        for item in self.list(name, default):
+            try:
+                networks.append(ip_network(item, strict=False))
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"{name} must be IP addresses or networks, got {item!r}"
+                ) from None
+        return networks
 
     def file(self, name: str) -> Path | None:
         """A file the process will read (a certificate, a key), or None when unset.

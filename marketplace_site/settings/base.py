@@ -111,6 +111,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 SESSION_ENGINE = "marketplace_site.sessions"
 
+# Who may read /metrics: the host itself unless told otherwise (the relay's and
+# the worker's are bound to 127.0.0.1 alike). A request that came through a
+# proxy is refused whatever its address: it is a visitor's.
+METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.1", "::1"])
+
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", "USD")
 MARKETPLACE_PORT = env.int("MARKETPLACE_PORT", 8000)
 # The demo catalog the loader reads by default (shared with the recommender).
