@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -76,6 +77,20 @@ class Env:
                     f"{name} must be IP addresses or networks, got {item!r}"
                 ) from None
         return networks
+
+    def cache(self, name: str, default: str) -> dict[str, Any]:
+        """Django's CACHES entry for redis://host:port/db (rediss:// with TLS) or
+        locmem:// (each process its own, for development)."""
+        url = self.str(name, default)
+        scheme = urlsplit(url).scheme
+        if scheme in ("redis", "rediss"):
+            return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        if scheme == "locmem":
+            return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        # The scheme only: the rest may hold a password.
+        raise ImproperlyConfigured(
+            f"{name} must be redis://host:port/db or locmem://, got {scheme or 'no'} scheme"
+        )
 
     def file(self, name: str) -> Path | None:
         """A file the process will read (a certificate, a key), or None when unset.
