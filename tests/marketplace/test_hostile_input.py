@@ -176,3 +176,42 @@ def test_additions_that_race_past_the_largest_stock_stop_there(make_book):
     assert book.stock == MAX_INT32
     with pytest.raises(CatalogError, match="at most"):
         book_save(book=book, fields=[], stock_change=-(2**31))
+
+
+def promotion_form(starts: str, ends: str) -> dict[str, str]:
+    (start_day, start_time), (end_day, end_time) = starts.split(), ends.split()
+    return {
+        "name": "Forever",
+        "buy_quantity": "2",
+        "starts_at_0": start_day,
+        "starts_at_1": start_time,
+        "ends_at_0": end_day,
+        "ends_at_1": end_time,
+        "per_customer_limit": "1",
+        "active": "on",
+    }
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "field"),
+    [
+        ("0001-01-01 00:00", "9999-12-31 23:59", "starts_at"),  # its report: 500
+        ("0001-01-02 00:00", "0001-01-03 00:00", "starts_at"),
+        ("2026-01-01 00:00", "9999-12-31 23:59", "ends_at"),
+    ],
+)
+def test_a_promotion_over_centuries_is_a_form_error(staff, starts, ends, field):
+    from marketplace_site.promotions.models import Promotion
+
+    response = staff.post("/admin/promotions/promotion/add/", promotion_form(starts, ends))
+    assert_form_error(response, field)
+    assert not Promotion.objects.exists()
+
+
+def test_a_promotion_of_ten_years_is_taken_and_reported(staff):
+    from marketplace_site.promotions.models import Promotion
+
+    form = promotion_form("2020-01-01 00:00", "2029-12-31 00:00")
+    assert staff.post("/admin/promotions/promotion/add/", form).status_code == 302
+    promotion = Promotion.objects.get()
+    assert staff.get(f"/admin/promotions/promotion/{promotion.pk}/report/").status_code == 200
