@@ -8,12 +8,13 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from marketplace_site.admin_base import ShopModelAdmin
 from marketplace_site.catalog.models import MAX_STOCK, Book, Category
 from marketplace_site.catalog.services import book_save
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ShopModelAdmin):
     list_display = ("name", "slug", "code")
     prepopulated_fields = {"slug": ("name",)}
 
@@ -45,7 +46,7 @@ class BookChangeForm(forms.ModelForm):
 
 
 @admin.register(Book)
-class BookAdmin(admin.ModelAdmin):
+class BookAdmin(ShopModelAdmin):
     list_display = ("id", "title", "author", "category", "price", "stock", "active")
     list_filter = ("category", "active")
     search_fields = ("title", "author")

@@ -7,6 +7,8 @@ matters for those.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 
@@ -215,3 +217,41 @@ def test_a_promotion_of_ten_years_is_taken_and_reported(staff):
     assert staff.post("/admin/promotions/promotion/add/", form).status_code == 302
     promotion = Promotion.objects.get()
     assert staff.get(f"/admin/promotions/promotion/{promotion.pk}/report/").status_code == 200
+
+
+@pytest.mark.parametrize("selected", [["\x00"], ["abc"], ["1", "x"], [str(2**70)], ["-1"]])
+@pytest.mark.parametrize(
+    ("url", "action"),
+    [
+        ("/admin/catalog/book/", "deactivate"),
+        ("/admin/promotions/promotion/", "delete_selected"),
+        ("/admin/vouchers/voucherrule/", "delete_selected"),
+        ("/admin/auth/user/", "delete_selected"),
+        ("/admin/auth/group/", "delete_selected"),
+    ],
+)
+def test_an_admin_action_on_ids_that_cannot_be_rows_is_refused(
+    staff, make_book, url, action, selected
+):
+    book = make_book()
+    response = staff.post(url, {"action": action, "_selected_action": selected, "index": "0"})
+    assert response.status_code in (200, 302, 400), response.status_code  # never a 500
+    book.refresh_from_db()
+    assert book.active
+
+
+@pytest.mark.parametrize("book_id", ["\x00", "abc", str(2**70)])
+def test_a_list_edit_of_ids_that_cannot_be_rows_is_refused(staff, make_book, book_id):
+    book = make_book("10.00")
+    form = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-0-id": book_id,
+        "form-0-price": "1.00",
+        "form-0-active": "on",
+        "_save": "Save",
+    }
+    response = staff.post("/admin/catalog/book/", form)
+    assert response.status_code in (200, 400), response.status_code  # never a 500
+    book.refresh_from_db()
+    assert book.price == Decimal("10.00")
