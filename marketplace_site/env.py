@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -63,6 +65,32 @@ class Env:
         if value is None:
             return default
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def networks(self, name: str, default: list[str]) -> list[IPv4Network | IPv6Network]:
+        """Comma-separated IP networks (10.0.0.0/8) or addresses (one host each)."""
+        networks = []
+        for item in self.list(name, default):
+            try:
+                networks.append(ip_network(item, strict=False))
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"{name} must be IP addresses or networks, got {item!r}"
+                ) from None
+        return networks
+
+    def cache(self, name: str, default: str) -> dict[str, Any]:
+        """Django's CACHES entry for redis://host:port/db (rediss:// with TLS) or
+        locmem:// (each process its own, for development)."""
+        url = self.str(name, default)
+        scheme = urlsplit(url).scheme
+        if scheme in ("redis", "rediss"):
+            return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        if scheme == "locmem":
+            return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        # The scheme only: the rest may hold a password.
+        raise ImproperlyConfigured(
+            f"{name} must be redis://host:port/db or locmem://, got {scheme or 'no'} scheme"
+        )
 
     def file(self, name: str) -> Path | None:
         """A file the process will read (a certificate, a key), or None when unset.

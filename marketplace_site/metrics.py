@@ -1,8 +1,10 @@
 """Prometheus metrics of the site: request latency, recommender calls, breaker state.
 
-Served at /metrics. Under gunicorn each worker is a process of its own: set
-PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode) and /metrics
-aggregates every worker's figures.
+Served at /metrics to METRICS_ALLOWED_NETWORKS only (the host itself by
+default), never through a proxy: to anyone else it does not exist. Under
+gunicorn each worker is a process of its own: set PROMETHEUS_MULTIPROC_DIR
+(prometheus-client's multiprocess mode) and /metrics aggregates every
+worker's figures.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from ipaddress import ip_address
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -57,7 +61,28 @@ class RequestMetricsMiddleware:
         return response
 
 
+# Headers a proxy adds: such a request is a visitor's, whatever address it comes from.
+PROXY_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_FORWARDED",
+    "HTTP_X_REAL_IP",
+)
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    if any(header in request.META for header in PROXY_HEADERS):
+        return False
+    try:
+        client = ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(client in network for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not metrics_allowed(request):
+        raise Http404
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -18,6 +18,8 @@ urlpatterns = [
     path("orders/", orders.order_list_view, name="order-list"),
     path("orders/<int:order_id>/", orders.order_detail, name="order-detail"),
     path("accounts/signup/", accounts.signup, name="signup"),
+    # Before django.contrib.auth's own: throttled, and sent by the worker.
+    path("accounts/password_reset/", accounts.password_reset, name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -135,3 +135,13 @@ def _postgres_only(request):
             "this test needs PostgreSQL: run it with DATABASE_URL=postgres://... "
             "(make test does), or deselect it with -m 'not postgres'"
         )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test counts its own requests (the throttles live in the cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

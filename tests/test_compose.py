@@ -39,7 +39,10 @@ DOCKERFILE = COMPOSE_DIR / "Dockerfile"
 DOCKERIGNORE = COMPOSE_DIR / "Dockerfile.dockerignore"
 
 RECOMMENDERS = ("recommender-1", "recommender-2")
-SERVICES = {"rabbitmq", "postgres", "migrate", *RECOMMENDERS, "site", "relay", "worker", "beat"}
+SERVICES = {
+    *("rabbitmq", "postgres", "redis", "migrate", *RECOMMENDERS),
+    *("site", "relay", "worker", "beat"),
+}
 ONE_SHOT = {"migrate"}
 DJANGO_SERVICES = {"migrate", "site", "relay", "worker", "beat"}
 # What the deployment cannot start without; none of them may have a default.
@@ -215,7 +218,7 @@ def test_the_site_balances_over_the_recommender_replicas_through_dns():
         # Every replica answers to one DNS name, which resolves to them all.
         assert "recommender" in services()[name]["networks"]["default"]["aliases"], name
     listen_port = services()[RECOMMENDERS[0]]["environment"]["RECOMMENDER_LISTEN"].rsplit(":", 1)[1]
-    callers = [n for n, s in services().items() if "RECOMMENDER_TARGET" in s["environment"]]
+    callers = [n for n, s in services().items() if "RECOMMENDER_TARGET" in s.get("environment", {})]
     assert "site" in callers
     for name in callers:
         target = services()[name]["environment"]["RECOMMENDER_TARGET"]
@@ -311,11 +314,20 @@ def test_backing_services_images_and_health_checks():
     assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
     assert postgres["image"] == "postgres:16"
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    redis = services()["redis"]
+    assert redis["image"] == "redis:7"
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "ports" not in redis  # the site's alone, not the host's
+
+
+def test_the_site_throttles_in_the_shared_redis():
+    # Production settings default to Redis on 127.0.0.1, which is no one in a container.
+    assert services()["site"]["environment"]["CACHE_URL"] == "redis://redis:6379/0"
 
 
 def test_every_python_process_runs_the_one_image_as_a_non_root_user():
     app = {n: s for n, s in services().items() if "build" in s}
-    assert set(app) == SERVICES - {"rabbitmq", "postgres"}
+    assert set(app) == SERVICES - {"rabbitmq", "postgres", "redis"}
     assert len({s["image"] for s in app.values()}) == 1
     for name, service in app.items():
         assert Path(service["build"]["context"]) == REPO_ROOT, name

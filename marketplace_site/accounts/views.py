@@ -2,11 +2,18 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from marketplace_site.accounts.forms import SignUpForm
+from marketplace_site.accounts.services import (
+    PasswordResetRefused,
+    PasswordResetThrottled,
+    password_reset_request,
+)
+from marketplace_site.clients import client_address
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -23,3 +30,17 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(
         request, "registration/signup.html", {"form": form, "next": next_url}, status=status
     )
+
+
+def password_reset(request: HttpRequest) -> HttpResponse:
+    form = PasswordResetForm(request.POST or None)
+    status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            password_reset_request(email=form.cleaned_data["email"], client=client_address(request))
+        except PasswordResetRefused as exc:
+            form.add_error(None, str(exc))
+            status = 429 if isinstance(exc, PasswordResetThrottled) else 503
+        else:
+            return redirect("password_reset_done")
+    return render(request, "registration/password_reset_form.html", {"form": form}, status=status)

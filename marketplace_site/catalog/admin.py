@@ -8,12 +8,13 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from marketplace_site.catalog.models import Book, Category
+from marketplace_site.admin_base import ShopModelAdmin
+from marketplace_site.catalog.models import MAX_STOCK, Book, Category
 from marketplace_site.catalog.services import book_save
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ShopModelAdmin):
     list_display = ("name", "slug", "code")
     prepopulated_fields = {"slug": ("name",)}
 
@@ -25,6 +26,8 @@ class BookChangeForm(forms.ModelForm):
     stock_change = forms.IntegerField(
         initial=0,
         required=False,
+        min_value=-MAX_STOCK,
+        max_value=MAX_STOCK,
         label="Add to stock",
         help_text="Copies received; negative for copies written off (the stock stops at 0).",
     )
@@ -33,9 +36,17 @@ class BookChangeForm(forms.ModelForm):
         model = Book
         exclude = ("stock",)
 
+    def clean_stock_change(self) -> int | None:
+        change = self.cleaned_data["stock_change"]
+        if change and self.instance.stock + change > MAX_STOCK:
+            raise forms.ValidationError(
+                f"The stock can hold at most {MAX_STOCK:,} copies; it has {self.instance.stock:,}."
+            )
+        return change
+
 
 @admin.register(Book)
-class BookAdmin(admin.ModelAdmin):
+class BookAdmin(ShopModelAdmin):
     list_display = ("id", "title", "author", "category", "price", "stock", "active")
     list_filter = ("category", "active")
     search_fields = ("title", "author")

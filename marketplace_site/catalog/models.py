@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -13,6 +13,9 @@ CATEGORY_CODES = [
     (value, name.replace("_", " ").title())
     for name, value in recommendations_pb2.BookCategory.items()
 ]
+# PostgreSQL's integer and the events' int32; SQLite would store more, which
+# no event could then carry.
+MAX_STOCK = 2**31 - 1
 
 
 class Category(models.Model):
@@ -36,11 +39,13 @@ class Book(models.Model):
     title = models.CharField(max_length=300)
     author = models.CharField(max_length=200)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="books")
-    year = models.SmallIntegerField(null=True, blank=True)
+    year = models.SmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(-9999), MaxValueValidator(9999)]
+    )
     price = models.DecimalField(
         max_digits=8, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )
-    stock = models.PositiveIntegerField(default=0)
+    stock = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(MAX_STOCK)])
     active = models.BooleanField(default=True, help_text="Inactive books are not sold.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from django.core.management.color import no_style
 from django.db import connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models import BigIntegerField, F, Value
+from django.db.models.functions import Cast, Greatest, Least
 
 from bookstore.recommendations.v1 import recommendations_pb2
 from marketplace_site.catalog.events import book_upserted
-from marketplace_site.catalog.models import CATEGORY_CODES, Book, Category
+from marketplace_site.catalog.models import CATEGORY_CODES, MAX_STOCK, Book, Category
 from marketplace_site.outbox.services import outbox_record
 
 
@@ -30,8 +30,11 @@ def book_save(*, book: Book, fields: Collection[str] | None = None, stock_change
     stock above all, stays as the database has it, so a form opened before
     some sales cannot put their copies back. ``stock_change`` adds copies
     received (or, negative, takes off copies written off) to the stock as it
-    is when saved, never below 0.
+    is when saved, never below 0 (nor above MAX_STOCK, which the admin's form
+    refuses to pass; only additions racing each other could reach it).
     """
+    if abs(stock_change) > MAX_STOCK:
+        raise CatalogError(f"a stock change is at most {MAX_STOCK:,} copies, got {stock_change:,}")
     with transaction.atomic():
         book.full_clean()
         if fields is None or book._state.adding:
@@ -39,8 +42,10 @@ def book_save(*, book: Book, fields: Collection[str] | None = None, stock_change
         else:
             book.save(update_fields=[*fields, "updated_at"])
         if stock_change:
+            # In 64 bits: the sum may pass the column's 32 before it is bounded.
+            added = Cast(F("stock"), BigIntegerField()) + Value(stock_change)
             Book.objects.filter(pk=book.pk).update(
-                stock=Greatest(F("stock") + stock_change, Value(0))
+                stock=Least(Greatest(added, Value(0)), Value(MAX_STOCK))
             )
         if fields is not None or stock_change:
             book.refresh_from_db(fields=["stock"])

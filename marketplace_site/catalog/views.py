@@ -4,6 +4,7 @@ from django.core.paginator import InvalidPage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from marketplace_site.catalog.forms import CatalogQueryForm
 from marketplace_site.catalog.selectors import book_get, book_page, category_get, category_list
 from marketplace_site.orders.cart import MAX_QUANTITY
 from marketplace_site.promotions.selectors import promotions_available
@@ -16,14 +17,17 @@ RECOMMENDATIONS_ON_PAGE = 6
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    query = CatalogQueryForm(request.GET)
+    if not query.is_valid():
+        raise Http404("No such category or page.")
     category = None
-    if slug := request.GET.get("category"):
+    if slug := query.cleaned_data["category"]:
         category = category_get(slug=slug)
         if category is None:
             raise Http404("No such category.")
     try:
-        page = book_page(category=category, page=int(request.GET.get("page", "1")))
-    except (ValueError, InvalidPage):
+        page = book_page(category=category, page=query.cleaned_data["page"] or 1)
+    except InvalidPage:
         raise Http404("No such page.") from None
     code = category.code if category else default_category_code(user=request.user)
     return render(

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from smtplib import SMTPException
 
-from marketplace_site.notifications.services import digest_send_all
+from events.celery_app import app
+from marketplace_site.notifications.services import digest_send_all, password_reset_send
 
 
 # Named explicitly: the beat schedule refers to this name.
-@shared_task(name="marketplace_site.notifications.tasks.send_weekly_digest")
+@app.task(name="marketplace_site.notifications.tasks.send_weekly_digest")
 def send_weekly_digest() -> int:
     return digest_send_all()
+
+
+# The site sends it (through the shop's app, hence app.task: the site never
+# loads events.celery_app otherwise); a mail server that is down is tried again.
+@app.task(
+    name="marketplace_site.notifications.tasks.send_password_reset",
+    autoretry_for=(OSError, SMTPException),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_password_reset(email: str) -> int:
+    return password_reset_send(email=email)

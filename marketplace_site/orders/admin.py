@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from marketplace_site.admin_base import ShopModelAdmin
 from marketplace_site.orders.models import Order, OrderLine
 
 
@@ -18,7 +19,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ShopModelAdmin):
     """Orders are records of what happened: staff read them, nobody edits them."""
 
     list_display = (

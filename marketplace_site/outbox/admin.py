@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from marketplace_site.admin_base import ShopModelAdmin
 from marketplace_site.outbox.models import OutboxMessage
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ShopModelAdmin):
     list_display = ("id", "event_type", "state", "attempts", "created_at", "sent_at", "last_error")
     list_filter = ("state", "event_type")
     search_fields = ("event_id", "correlation_id")

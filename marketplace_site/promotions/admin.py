@@ -8,13 +8,14 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from marketplace_site.admin_base import ShopModelAdmin
 from marketplace_site.campaigns.chart import sales_chart_svg
 from marketplace_site.campaigns.selectors import campaign_report
 from marketplace_site.promotions.models import Promotion, Redemption
 
 
 @admin.register(Promotion)
-class PromotionAdmin(admin.ModelAdmin):
+class PromotionAdmin(ShopModelAdmin):
     list_display = (
         "name",
         "buy_quantity",
@@ -67,7 +68,7 @@ class PromotionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(ShopModelAdmin):
     list_display = ("promotion", "user", "sequence", "order", "discount", "created_at")
     list_filter = ("promotion",)
     search_fields = ("user__username",)

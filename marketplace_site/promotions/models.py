@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -7,6 +8,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+# Its campaign report compares it with a window as long before it, day by day:
+# both must be dates a datetime can hold, and a chart a page can show.
+EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
+LONGEST_RUN = timedelta(days=3660)
 
 
 class Promotion(models.Model):
@@ -62,8 +68,12 @@ class Promotion(models.Model):
         return self.name
 
     def clean(self) -> None:
+        if self.starts_at and self.starts_at < EARLIEST_START:
+            raise ValidationError({"starts_at": "A promotion starts in 2000 or later."})
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The promotion must end after it starts."})
+        if self.starts_at and self.ends_at and self.ends_at - self.starts_at > LONGEST_RUN:
+            raise ValidationError({"ends_at": "A promotion runs for ten years at the most."})
 
     @property
     def banner_text(self) -> str:

@@ -112,7 +112,23 @@ STATIC_ROOT = REPO_ROOT / "var" / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise looks here at start-up
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "marketplace_site.sessions"
+
+# The throttles count in the cache: each process its own here, one shared
+# Redis in production (every gunicorn worker and replica counts together).
+CACHES = {"default": env.cache("CACHE_URL", "locmem://")}
+# Proxies in front of the site that append the client's address to
+# X-Forwarded-For; the throttles take the address the outermost one saw.
+PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", 0)
+# Password reset e-mails asked for per address, and per client, in an hour.
+PASSWORD_RESET_PER_ADDRESS = env.int("PASSWORD_RESET_PER_ADDRESS", 3)
+PASSWORD_RESET_PER_CLIENT = env.int("PASSWORD_RESET_PER_CLIENT", 10)
+PASSWORD_RESET_WINDOW = 3600
+
+# Who may read /metrics: the host itself unless told otherwise (the relay's and
+# the worker's are bound to 127.0.0.1 alike). A request that came through a
+# proxy is refused whatever its address: it is a visitor's.
+METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.1", "::1"])
 
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", "USD")
 MARKETPLACE_PORT = env.int("MARKETPLACE_PORT", 8000)

@@ -28,7 +28,12 @@ if any(unquote(urlsplit(url).username or "guest") == "guest" for url in BROKER_U
     )
 CELERY_BROKER_URL = AMQP_URL
 
-# TLS ends at the proxy in front of gunicorn, which sets X-Forwarded-Proto.
+# One cache for every process and replica: the throttles count there.
+CACHES = {"default": env.cache("CACHE_URL", "redis://127.0.0.1:6379/0")}
+
+# TLS ends at the proxy in front of gunicorn, which sets X-Forwarded-Proto
+# (and appends the client's address to X-Forwarded-For).
+PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", 1)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

@@ -10,6 +10,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 RECOMMENDER_TARGET = env.str("RECOMMENDER_TARGET", "127.0.0.1:1")
 # Tests count the calls that reach the recommender; the cache's own test turns it on.
 RECOMMENDATIONS_CACHE_SECONDS = 0.0
+# Cleared around every test (tests/conftest.py): never a Redis a CACHE_URL in
+# the environment names. The Redis test sets its own.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

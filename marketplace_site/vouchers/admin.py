@@ -3,18 +3,19 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from marketplace_site.admin_base import ShopModelAdmin
 from marketplace_site.vouchers.models import Voucher, VoucherRule
 
 
 @admin.register(VoucherRule)
-class VoucherRuleAdmin(admin.ModelAdmin):
+class VoucherRuleAdmin(ShopModelAdmin):
     list_display = ("name", "nth_purchase", "percent_off", "valid_days", "active", "created_at")
     list_filter = ("active",)
     search_fields = ("name",)
 
 
 @admin.register(Voucher)
-class VoucherAdmin(admin.ModelAdmin):
+class VoucherAdmin(ShopModelAdmin):
     """Granted by the worker and used by checkout: staff read them, nobody edits them."""
 
     list_display = (

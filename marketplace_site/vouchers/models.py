@@ -26,8 +26,9 @@ class VoucherRule(models.Model):
     valid_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="How long a granted voucher can be used; empty for no expiry.",
+        # Ten years: an expiry date must be one a date can hold (no later than 9999).
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Days a granted voucher can be used (at most 3650); empty for no expiry.",
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

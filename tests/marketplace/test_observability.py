@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import pytest
 from django.views.debug import get_exception_reporter_filter
 
@@ -91,6 +93,36 @@ def test_metrics_count_requests_by_view_and_recommender_fallbacks(client, settin
     assert 'marketplace_request_seconds_count{status="2xx",view="home"}' in text
     assert 'marketplace_recommender_calls_total{outcome="unavailable"}' in text
     assert "marketplace_recommender_breaker_open" in text
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "headers"),
+    [
+        ("203.0.113.7", {}),  # anyone on the internet
+        ("10.0.0.9", {}),  # a neighbour not on the list
+        # Through a proxy on the same host: the address is loopback, the client is not.
+        ("127.0.0.1", {"X-Forwarded-For": "203.0.113.7"}),
+        ("127.0.0.1", {"X-Forwarded-Proto": "https"}),
+        ("127.0.0.1", {"Forwarded": "for=203.0.113.7"}),
+        ("::1", {"X-Real-IP": "203.0.113.7"}),
+    ],
+)
+def test_metrics_are_not_served_to_other_hosts_or_through_a_proxy(client, remote_addr, headers):
+    response = client.get("/metrics", REMOTE_ADDR=remote_addr, headers=headers)
+    assert response.status_code == 404
+    assert "marketplace_request_seconds" not in response.content.decode()
+
+
+@pytest.mark.parametrize("remote_addr", ["127.0.0.1", "::1", "10.1.2.3"])
+def test_metrics_are_served_to_the_allowed_networks(client, settings, remote_addr):
+    settings.METRICS_ALLOWED_NETWORKS = [
+        ip_network("127.0.0.0/8"),
+        ip_network("::1/128"),
+        ip_network("10.1.0.0/16"),  # a Prometheus in the cluster, say
+    ]
+    response = client.get("/metrics", REMOTE_ADDR=remote_addr)
+    assert response.status_code == 200
+    assert "marketplace_request_seconds" in response.content.decode()
 
 
 def test_a_correlation_id_is_echoed_or_made(client):

@@ -37,6 +37,33 @@ def test_production_settings_pass_the_deployment_checklist():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_production_serves_metrics_only_to_the_host_itself():
+    asked = (
+        "from django.test import Client\n"
+        "for remote_addr in ('127.0.0.1', '203.0.113.7', '172.17.0.1'):\n"
+        "    response = Client().get('/metrics', REMOTE_ADDR=remote_addr, secure=True,"
+        " headers={'Host': 'shop.example.com'})\n"
+        "    print(remote_addr, response.status_code)\n"
+    )
+    result = manage("shell", "-c", asked, env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-3:] == [
+        "127.0.0.1 200",
+        "203.0.113.7 404",
+        "172.17.0.1 404",
+    ], result.stdout + result.stderr
+
+
+def test_an_allowed_network_that_is_not_one_is_refused():
+    result = manage(
+        "check", env={**PRODUCTION_ENV, "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,prometheus"}
+    )
+    assert result.returncode != 0
+    assert "METRICS_ALLOWED_NETWORKS must be IP addresses or networks, got 'prometheus'" in (
+        result.stderr
+    )
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
