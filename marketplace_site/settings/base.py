@@ -7,6 +7,7 @@ from pathlib import Path
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from events.topology import Topology
 from marketplace_site.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -185,10 +186,15 @@ EVENTS_BATCH_WAIT_MS = env.float("EVENTS_BATCH_WAIT_MS", 5)
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", 200)
 RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", 0.05)
 
+# Every name Celery takes on the broker follows the namespace (events.topology).
+_topology = Topology(namespace=EVENTS_NAMESPACE)
 CELERY_BROKER_URL = AMQP_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = f"{EVENTS_NAMESPACE}.tasks"
+CELERY_TASK_DEFAULT_QUEUE = _topology.task_queue
+CELERY_CONTROL_EXCHANGE = _topology.control_name
+CELERY_EVENT_EXCHANGE = _topology.worker_events_exchange
+CELERY_EVENT_QUEUE_PREFIX = _topology.worker_events_exchange
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
