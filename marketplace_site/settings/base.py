@@ -85,9 +85,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
     # An unreachable server fails a connection in seconds, not the OS's minutes:
     # the worker checks the database from its event loop (events.celery_consumer).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    _options.setdefault("connect_timeout", 5)
+    # A pool per process, shared by its threads, rather than a persistent
+    # connection per thread: runserver answers each request on a new thread,
+    # and each one left its connection open behind it until PostgreSQL refused
+    # new clients. A request borrows a connection and gives it back when it
+    # ends; more at once wait for one, as long as a connection may take.
+    _pool_size = env.int("DATABASE_POOL_SIZE", 10)
+    if _pool_size < 1:
+        raise ImproperlyConfigured(f"DATABASE_POOL_SIZE must be at least 1, got {_pool_size}")
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # kept by the pool instead (Django requires 0)
+    _options.setdefault(
+        "pool",
+        {"min_size": 1, "max_size": _pool_size, "timeout": float(_options["connect_timeout"])},
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
