@@ -89,6 +89,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable server fails a connection in seconds, not the OS's minutes:
     # the worker checks the database from its event loop (events.celery_consumer).
     _options.setdefault("connect_timeout", 5)
+    try:
+        _connect_timeout = float(_options["connect_timeout"])
+    except ValueError:
+        raise ImproperlyConfigured(
+            "DATABASE_URL: connect_timeout must be a number of seconds, "
+            f"got {_options['connect_timeout']!r}"
+        ) from None
     # A pool per process, shared by its threads, rather than a persistent
     # connection per thread: runserver answers each request on a new thread,
     # and each one left its connection open behind it until PostgreSQL refused
@@ -100,7 +107,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # kept by the pool instead (Django requires 0)
     _options.setdefault(
         "pool",
-        {"min_size": 1, "max_size": _pool_size, "timeout": float(_options["connect_timeout"])},
+        {"min_size": 1, "max_size": _pool_size, "timeout": _connect_timeout},
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
