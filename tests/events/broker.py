@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -58,6 +59,8 @@ def wait_until(condition: Callable[[], object], *, timeout: float = 20, what: st
 
 def rabbitmqctl(*args: str) -> list[dict]:
     """The rows of a ``rabbitmqctl list_...`` command on the local broker."""
+    if shutil.which("rabbitmqctl") is None:
+        raise AssertionError("this test looks into the local broker with rabbitmqctl: install it")
     command = ["rabbitmqctl", "-q", *args, "--formatter", "json"]
     for _ in range(3):
         # It fails now and then on a connection that closes while it is listed.
