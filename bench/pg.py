@@ -39,7 +39,8 @@ def delete_namespace(namespace: str, *, recommenders: Sequence[str] = ()) -> Non
         for spec in specs:
             channel.queue_delete(spec.name)
             channel.queue_delete(spec.dead_letter_queue)
-        channel.queue_delete(f"{namespace}.tasks")
-        channel.exchange_delete(f"{namespace}.tasks")
+        channel.queue_delete(topology.task_queue)
+        for exchange in topology.celery_exchanges():
+            channel.exchange_delete(exchange)
         channel.exchange_delete(topology.exchange)
         channel.exchange_delete(topology.dead_letter_exchange)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from events.amqp import amqp_url
-from events.operators import NoSuchQueue, consumer_queues, dead_letters, replay
+from events.operators import NoSuchQueue, consumer_queues, dead_letters, one_line, replay
 from events.topology import Topology
 
 
@@ -36,10 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         for spec in queues:
             for parked in dead_letters(url, spec, limit=args.limit):
                 total += 1
-                print(
-                    f"{spec.dead_letter_queue}\t{parked.event_type}\t{parked.event_id}\t"
-                    f"{parked.reason}"
-                )
+                fields = (spec.dead_letter_queue, parked.event_type, parked.event_id, parked.reason)
+                print("\t".join(one_line(field) for field in fields))
         print(f"{total} parked message(s)", file=sys.stderr)
         return 0
     try:

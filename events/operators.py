@@ -75,6 +75,16 @@ def _death_reason(headers: dict) -> str:
     return f"broker: {deaths[0].get('reason')}" if deaths else "unknown"
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line and one tab-separated column: what producers put
+    in a reason or a header (newlines, tabs, terminal escapes) is escaped as
+    in a Python literal, and so is the backslash, so nothing is ambiguous."""
+    return "".join(
+        "\\\\" if char == "\\" else char if char.isprintable() else repr(char)[1:-1]
+        for char in text
+    )
+
+
 def dead_letters(amqp_url: str, spec: QueueSpec, *, limit: int = 100) -> list[ParkedMessage]:
     found = []
     with _channel(amqp_url) as channel:

@@ -8,7 +8,9 @@ broker) to that queue's own dead-letter queue, where an operator can inspect
 and replay it.
 
 Names are prefixed by a namespace (``EVENTS_NAMESPACE``, default
-"bookstore"), so tests and parallel environments never share queues.
+"bookstore"), so tests and parallel environments never share queues. Celery's
+own names (its task queue, remote control, worker events) follow it too: two
+shops on one broker never take each other's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from kombu.pidbox import Mailbox
 
 from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETED
 
@@ -78,6 +82,32 @@ class Topology:
     @property
     def dead_letter_exchange(self) -> str:
         return f"{self.namespace}.events.dead"
+
+    @property
+    def task_queue(self) -> str:
+        """Celery's task queue, and its exchange of the same name."""
+        return f"{self.namespace}.tasks"
+
+    @property
+    def control_name(self) -> str:
+        """What Celery's remote control names its exchanges and each node's
+        queue after ("<it>.pidbox", "reply.<it>.pidbox", "<node>.<it>.pidbox")."""
+        return self.namespace
+
+    @property
+    def worker_events_exchange(self) -> str:
+        """Celery's worker events (heartbeats, gossip), and its queues' prefix."""
+        return f"{self.namespace}.celeryev"
+
+    def celery_exchanges(self) -> tuple[str, ...]:
+        """Every exchange Celery's processes declare. Of their queues, only
+        the task queue outlives them: the others are each process's own."""
+        return (
+            self.task_queue,
+            Mailbox.exchange_fmt % self.control_name,
+            Mailbox.reply_exchange_fmt % self.control_name,
+            self.worker_events_exchange,
+        )
 
     def queue(self, consumer: str, *, instance: str = "") -> QueueSpec:
         """The queue of ``consumer`` (for the recommender, of one ``instance``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -86,6 +87,25 @@ class Process:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def procfile_process(process: str, env: dict[str, str], name: str = "") -> Process:
+    """The Procfile's ``process`` (say "worker"), run as `make run` runs it:
+    the line in a shell, with the virtualenv's commands on the PATH."""
+    for line in (REPO_ROOT / "Procfile").read_text().splitlines():
+        key, _, command = line.partition(":")
+        if key.strip() == process:
+            break
+    else:
+        raise KeyError(f"no process {process!r} in the Procfile")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return Process(["sh", "-c", command.strip()], {**env, "PATH": path}, name or process)
 
 
 def manage(command: str, *args: str, env: dict[str, str], name: str = "") -> Process:

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from events.amqp import HEARTBEAT_SECONDS, broker_urls
-from events.topology import QUORUM_QUEUE_ARGUMENTS
+from events.topology import QUORUM_QUEUE_ARGUMENTS, Topology
 from marketplace_site.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -87,9 +87,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
     # An unreachable server fails a connection in seconds, not the OS's minutes:
     # the worker checks the database from its event loop (events.celery_consumer).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    _options.setdefault("connect_timeout", 5)
+    try:
+        _connect_timeout = float(_options["connect_timeout"])
+    except ValueError:
+        raise ImproperlyConfigured(
+            "DATABASE_URL: connect_timeout must be a number of seconds, "
+            f"got {_options['connect_timeout']!r}"
+        ) from None
+    # A pool per process, shared by its threads, rather than a persistent
+    # connection per thread: runserver answers each request on a new thread,
+    # and each one left its connection open behind it until PostgreSQL refused
+    # new clients. A request borrows a connection and gives it back when it
+    # ends; more at once wait for one, as long as a connection may take.
+    _pool_size = env.int("DATABASE_POOL_SIZE", 10)
+    if _pool_size < 1:
+        raise ImproperlyConfigured(f"DATABASE_POOL_SIZE must be at least 1, got {_pool_size}")
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # kept by the pool instead (Django requires 0)
+    _options.setdefault(
+        "pool",
+        {"min_size": 1, "max_size": _pool_size, "timeout": _connect_timeout},
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -209,10 +230,15 @@ EVENTS_BATCH_WAIT_MS = env.float("EVENTS_BATCH_WAIT_MS", 5)
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", 200)
 RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", 0.05)
 
+# Every name Celery takes on the broker follows the namespace (events.topology).
+_topology = Topology(namespace=EVENTS_NAMESPACE)
 CELERY_BROKER_URL = AMQP_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = f"{EVENTS_NAMESPACE}.tasks"
+CELERY_TASK_DEFAULT_QUEUE = _topology.task_queue
+CELERY_CONTROL_EXCHANGE = _topology.control_name
+CELERY_EVENT_EXCHANGE = _topology.worker_events_exchange
+CELERY_EVENT_QUEUE_PREFIX = _topology.worker_events_exchange
 # Replicated like the event queues: a lost node must not lose beat's digest.
 CELERY_TASK_QUEUES = (
     Queue(

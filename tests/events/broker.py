@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 
+import psutil
 from kombu import Connection
 from kombu.message import Message
 
@@ -54,6 +58,57 @@ def wait_until(condition: Callable[[], object], *, timeout: float = 20, what: st
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
 
 
+def rabbitmqctl(*args: str) -> list[dict]:
+    """The rows of a ``rabbitmqctl list_...`` command on the local broker."""
+    if shutil.which("rabbitmqctl") is None:
+        raise AssertionError("this test looks into the local broker with rabbitmqctl: install it")
+    command = ["rabbitmqctl", "-q", *args, "--formatter", "json"]
+    for _ in range(3):
+        # It fails now and then on a connection that closes while it is listed.
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if done.returncode == 0:
+            return json.loads(done.stdout)
+    raise AssertionError(f"{' '.join(command)}: exit {done.returncode}: {done.stderr}")
+
+
+def consumer_count(queue: str) -> int:
+    # Not list_queues: a quorum queue's consumer count there lags by seconds.
+    return sum(row["queue_name"] == queue for row in rabbitmqctl("list_consumers", "queue_name"))
+
+
+def consumed_by(pid: int) -> set[str]:
+    """The queues the process ``pid`` consumes from, as the broker sees it
+    (its connections are the ones from the process's own ports)."""
+    ports = {
+        conn.laddr.port
+        for conn in psutil.Process(pid).net_connections("tcp")
+        if conn.raddr and conn.status == psutil.CONN_ESTABLISHED
+    }
+    connections = {
+        row["pid"]
+        for row in rabbitmqctl("list_connections", "pid", "peer_port")
+        if row["peer_port"] in ports
+    }
+    channels = {
+        row["pid"]
+        for row in rabbitmqctl("list_channels", "pid", "connection")
+        if row["connection"] in connections
+    }
+    return {
+        row["queue_name"]
+        for row in rabbitmqctl("list_consumers", "queue_name", "channel_pid")
+        if row["channel_pid"] in channels
+    }
+
+
+def bindings() -> dict[str, set[str]]:
+    """Each queue's exchanges ("" for the default exchange)."""
+    found: dict[str, set[str]] = {}
+    for row in rabbitmqctl("list_bindings", "source_name", "destination_name"):
+        found.setdefault(row["destination_name"], set()).add(row["source_name"])
+    return found
+
+
 def delete_topology(topology: Topology, instances: Iterable[str] = ()) -> None:
     names = [topology.queue(c) for c in CONSUMERS if c != "recommender"]
     names += [topology.recommender_queue(i) for i in instances]
@@ -63,7 +118,7 @@ def delete_topology(topology: Topology, instances: Iterable[str] = ()) -> None:
             channel.queue_delete(spec.dead_letter_queue)
         channel.exchange_delete(topology.exchange)
         channel.exchange_delete(topology.dead_letter_exchange)
-        # A Celery worker's own task queue (CELERY_TASK_DEFAULT_QUEUE) in this
-        # namespace, and the exchange of the same name it is bound to.
-        channel.queue_delete(f"{topology.namespace}.tasks")
-        channel.exchange_delete(f"{topology.namespace}.tasks")
+        # A Celery worker's own task queue in this namespace, and its exchanges.
+        channel.queue_delete(topology.task_queue)
+        for exchange in topology.celery_exchanges():
+            channel.exchange_delete(exchange)

@@ -16,7 +16,8 @@ def envelope_bytes(payload: ProtoMessage, *, event_id: str | None = None) -> byt
     ).SerializeToString()
 
 
-def publish(topology: Topology, routing_key: str, *bodies: bytes) -> None:
+def publish(topology: Topology, routing_key: str, *bodies: bytes, **properties: str) -> None:
+    """Each body as the relay sends it; ``properties`` (type, message_id) override its own."""
     exchange = Exchange(topology.exchange, "topic", durable=True)
     with connection() as conn:
         conn.transport_options["confirm_publish"] = True
@@ -29,4 +30,5 @@ def publish(topology: Topology, routing_key: str, *bodies: bytes) -> None:
                 content_encoding="binary",
                 delivery_mode=2,
                 declare=[exchange],
+                **properties,
             )

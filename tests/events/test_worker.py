@@ -169,3 +169,43 @@ def test_a_replay_to_a_queue_that_is_gone_moves_nothing(topology):
     finally:
         with connection() as conn, conn.channel() as channel:
             channel.queue_delete(spec.dead_letter_queue)
+
+
+def test_dead_letters_list_prints_one_line_per_parked_message(worker, topology):
+    """Reasons and headers come from producers: a newline, a tab or a terminal
+    escape in them stays inside its own line and column of the listing."""
+    import subprocess
+    import sys
+
+    from bookstore.events.v1 import envelope_pb2
+    from tests.events.broker import message_count
+
+    envelope = envelope_pb2.EventEnvelope.FromString(applied(1, "1.00"))
+    envelope.payload.type_url = "type.example.com/first line\nsecond line\r\x1b[2Jcleared"
+    publish(topology, PROMOTION_APPLIED, envelope.SerializeToString())
+    publish(
+        topology, PROMOTION_APPLIED, b"\x00not protobuf", type="a\nb", message_id="id\twith tab"
+    )
+    dead = topology.queue("worker.promotions").dead_letter_queue
+    wait_until(lambda: message_count(dead) == 2, what="both messages parked")
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "events", "dead-letters", "list", "--consumer", "worker.promotions"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = listing.stdout.splitlines()
+    assert len(lines) == 2, listing.stdout
+    assert all(line.count("\t") == 3 for line in lines), lines
+    assert all(line.isprintable() for line in "".join(lines).split("\t")), lines
+    by_type = {line.split("\t")[1]: line.split("\t") for line in lines}
+    assert by_type["?"][3].endswith(
+        "carries type.example.com/first line\\nsecond line\\r\\x1b[2Jcleared, "
+        "not bookstore.events.v1.PromotionApplied"
+    )
+    assert by_type["a\\nb"][2] == "id\\twith tab"
+    assert "2 parked message(s)" in listing.stderr
+    assert message_count(dead) == 2  # listing consumed nothing

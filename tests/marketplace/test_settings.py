@@ -103,3 +103,22 @@ def test_typed_reader_reads_values_and_defaults():
         "shop",
         "db",
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE must be at least 1, got 0"),
+        (
+            {"DATABASE_URL": "postgres://shop@db/shop?connect_timeout=soon"},
+            "DATABASE_URL: connect_timeout must be a number of seconds, got 'soon'",
+        ),
+    ],
+)
+def test_a_bad_postgresql_pool_setting_is_refused_by_name(override, message):
+    env = {"DATABASE_URL": "postgres://shop@db/shop", **override}
+    result = manage(
+        "check", env={"DJANGO_SETTINGS_MODULE": "marketplace_site.settings.local", **env}
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
