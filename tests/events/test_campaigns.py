@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import DataError, connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,7 +26,8 @@ from marketplace_site.orders.selectors import UnknownBook, UnknownCustomer
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import PromotionStats
-from tests.payloads import purchase_payload
+from marketplace_site.promotions.services import promotion_stats_record
+from tests.payloads import promotion_payload, purchase_payload
 
 CONSUMER = "worker.campaigns"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -490,3 +492,32 @@ def test_staff_without_the_view_permission_are_refused(client, make_user, make_p
 
     clerk.user_permissions.add(Permission.objects.get(codename="view_promotion"))
     assert client.get(report_url(promotion)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_report_shows_a_discount_total_past_its_column_instead_of_failing(
+    client, staff, make_promotion
+):
+    """SQLite stores what the stats add up past their column (PostgreSQL
+    refuses that event, which is retried, then parked): the report must show
+    what is stored, not fail on every view."""
+    promotion = make_promotion()
+    PromotionStats.objects.create(
+        promotion=promotion, redemptions=1, discount_total=Decimal("9999999999.99")
+    )
+    payload = promotion_payload(promotion_id=promotion.pk, discount="99999999.99")
+    event = unwrap(wrap(payload, correlation_id="c", producer="tests").SerializeToString())
+    try:
+        inbox_apply(consumer="worker.promotions", event=event, handler=promotion_stats_record)
+    except DataError:
+        assert connection.vendor == "postgresql"
+        stored = Decimal("9999999999.99")
+    else:
+        assert connection.vendor == "sqlite"
+        stored = Decimal("10099999999.98")
+
+    client.force_login(staff)
+    response = client.get(report_url(promotion))
+    assert response.status_code == 200
+    assert response.context["report"].discount_total == stored
+    assert f'id="report-discount">{stored}<' in response.content.decode()
