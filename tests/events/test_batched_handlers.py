@@ -22,7 +22,7 @@ from marketplace_site.promotions.models import PromotionStats
 from marketplace_site.promotions.services import UnknownPromotion, promotion_stats_record
 from marketplace_site.vouchers.models import PurchaseCount, Voucher, VoucherRule
 from marketplace_site.vouchers.services import voucher_grant_if_due
-from tests.payloads import promotion_payload, purchase_payload
+from tests.payloads import promotion_payload, purchase_payload, republished
 
 pytestmark = pytest.mark.django_db
 
@@ -223,3 +223,18 @@ def test_a_batch_of_older_redemptions_committed_later_keeps_the_latest_time(make
     apply("worker.promotions", [redeemed_at(newer + timedelta(hours=1))], promotion_stats_record)
     stats.refresh_from_db()
     assert stats.last_redeemed_at == newer + timedelta(hours=1)
+
+
+def test_a_redemption_published_again_under_another_event_id_counts_once(make_promotion):
+    promotion = make_promotion()
+    body = wrap(
+        promotion_payload(promotion_id=promotion.pk, order_id=7, discount="2.50"),
+        correlation_id="c",
+        producer="t",
+    ).SerializeToString()
+    first = unwrap(body)
+    again = republished(first)
+    assert apply("worker.promotions", [first, again], promotion_stats_record) == {first.event_id}
+    assert apply("worker.promotions", [republished(first)], promotion_stats_record) == set()
+    stats = PromotionStats.objects.get(promotion=promotion)
+    assert (stats.redemptions, stats.discount_total) == (1, Decimal("2.50"))
