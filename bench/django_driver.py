@@ -26,13 +26,13 @@ django.setup()
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
-from django.db.models import Count, Max, Q, Sum  # noqa: E402
+from django.db.models import Count, Max, Q  # noqa: E402
 
 from bench.hop_events import PURCHASE_CONSUMERS  # noqa: E402
 from bench.procs import serve_commands  # noqa: E402
 from bookstore.events.v1 import events_pb2  # noqa: E402
 from events.contracts import wrap  # noqa: E402
-from marketplace_site.campaigns.models import DailySales  # noqa: E402
+from marketplace_site.campaigns.models import SaleLine  # noqa: E402
 from marketplace_site.catalog.models import Book  # noqa: E402
 from marketplace_site.inbox.models import InboxEvent  # noqa: E402
 from marketplace_site.orders import services as order_services  # noqa: E402
@@ -42,8 +42,8 @@ CUSTOMERS = 20
 
 
 def purchase(order_id: int, user_id: int, book_id: int) -> events_pb2.PurchaseCompleted:
-    # One line per order, each order on a book of its own: a book's daily
-    # units then count how often its order was applied.
+    # One line per order, of a book of the catalog (the worker refuses
+    # others): an order's lines in the ledger count how often it was applied.
     return events_pb2.PurchaseCompleted(
         order_id=order_id,
         user_id=user_id,
@@ -67,6 +67,7 @@ def purchase(order_id: int, user_id: int, book_id: int) -> events_pb2.PurchaseCo
 class Commands:
     def __init__(self) -> None:
         self.users: list[int] = []
+        self.books: list[int] = []
         self.rng = random.Random(3)
 
     def setup(self) -> dict[str, Any]:
@@ -80,11 +81,14 @@ class Commands:
                 username=f"buyer{n}", defaults={"email": f"buyer{n}@example.com"}
             )
         self.users = list(User.objects.values_list("pk", flat=True))
-        return {"books": Book.objects.count()}
+        self.books = list(Book.objects.values_list("pk", flat=True))
+        return {"books": len(self.books)}
 
     def _payloads(self, n: int, first_order: int) -> list[events_pb2.PurchaseCompleted]:
         return [
-            purchase(first_order + i, self.users[i % len(self.users)], first_order + i)
+            purchase(
+                first_order + i, self.users[i % len(self.users)], self.books[i % len(self.books)]
+            )
             for i in range(n)
         ]
 
@@ -133,10 +137,10 @@ class Commands:
         )
         done = {str(r["event_id"]): r for r in rows}
         complete = [r for r in done.values() if r["consumers"] == len(PURCHASE_CONSUMERS)]
-        units = dict(
-            DailySales.objects.filter(book_id__gte=first_order, book_id__lt=first_order + n)
-            .values_list("book_id")
-            .annotate(units=Sum("units"))
+        lines = dict(
+            SaleLine.objects.filter(order_id__gte=first_order, order_id__lt=first_order + n)
+            .values_list("order_id")
+            .annotate(lines=Count("id"))
         )
         sent = OutboxMessage.objects.filter(event_id__in=event_ids).aggregate(
             last=Max("sent_at"), pending=Count("id", filter=Q(sent_at__isnull=True))
@@ -148,8 +152,8 @@ class Commands:
             "complete": len(complete),
             "applied_at": [r["last"].timestamp() for r in complete],
             # An event whose ledger effect is missing or counted twice.
-            "ledger_missing": sum(1 for b in range(first_order, first_order + n) if b not in units),
-            "ledger_twice": sum(1 for u in units.values() if u > 1),
+            "ledger_missing": sum(1 for o in range(first_order, first_order + n) if o not in lines),
+            "ledger_twice": sum(1 for count in lines.values() if count > 1),
             "inbox_twice": sum(1 for r in done.values() if r["consumers"] > 3),
         }
 

@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 
 import aio_pika
 
@@ -64,15 +65,23 @@ class Sales:
 
     def _sale(self) -> events_pb2.PurchaseCompleted:
         rng = self._rng
+        # One line per book, as an order has (the contract refuses a book twice).
+        books = dict.fromkeys(rng.choice(self._books) for _ in range(rng.randint(1, 2)))
         lines = [
-            events_pb2.PurchaseLine(book_id=rng.choice(self._books), quantity=1, unit_price="9.99")
-            for _ in range(rng.randint(1, 2))
+            events_pb2.PurchaseLine(
+                book_id=book_id, quantity=1, unit_price="9.99", line_total="9.99"
+            )
+            for book_id in books
         ]
+        total = f"{Decimal('9.99') * len(lines):.2f}"
         payload = events_pb2.PurchaseCompleted(
             order_id=FIRST_ORDER + self.published,
             user_id=rng.randint(1, self._users),
             currency="USD",
             lines=lines,
+            subtotal=total,
+            discount="0.00",
+            total=total,
         )
         return payload
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -82,6 +82,16 @@ class CampaignReport:
         return (inside[0], inside[-1]) if inside else None
 
 
+def _cents(amount: Decimal | None) -> Decimal:
+    """A sum to the cent (None: nothing to add up), however many digits
+    SQLite let it grow to: the default context's 28 would raise past them."""
+    if amount is None:
+        return Decimal("0.00")
+    if not amount.is_finite():
+        return amount
+    return amount.quantize(CENT, context=Context(prec=max(amount.adjusted() + 4, 1)))
+
+
 def percent_change(before: Decimal | int, during: Decimal | int) -> Decimal | None:
     if not before:
         return None
@@ -106,7 +116,11 @@ def campaign_report(*, promotion: Promotion, now: datetime | None = None) -> Cam
 
     campaign = _window_figures(lines, starts_at, ends_at)
     before = _window_figures(lines, before_starts_at, starts_at)
-    stats = PromotionStats.objects.filter(promotion=promotion).first()
+    # Read as an aggregate: SQLite keeps a sum past the column's digits, and
+    # the column's own converter would raise on it at every view.
+    stats = PromotionStats.objects.filter(promotion=promotion).aggregate(
+        redemptions=Sum("redemptions"), discount_total=Sum("discount_total")
+    )
     return CampaignReport(
         promotion_id=promotion.pk,
         name=promotion.name,
@@ -119,8 +133,8 @@ def campaign_report(*, promotion: Promotion, now: datetime | None = None) -> Cam
         orders_change=percent_change(before.orders, campaign.orders),
         units_change=percent_change(before.units, campaign.units),
         revenue_change=percent_change(before.revenue, campaign.revenue),
-        redemptions=stats.redemptions if stats else 0,
-        discount_total=(stats.discount_total if stats else Decimal("0")).quantize(CENT),
+        redemptions=stats["redemptions"] or 0,
+        discount_total=_cents(stats["discount_total"]),
         days=_days(daily, before_starts_at, starts_at, ends_at),
         books=_top_books(lines, before_starts_at, starts_at, ends_at),
     )
@@ -137,7 +151,7 @@ def _window_figures(
         ends_at=ends_at,
         orders=totals["orders"],
         units=totals["units"] or 0,
-        revenue=(totals["revenue"] or Decimal("0")).quantize(CENT),
+        revenue=_cents(totals["revenue"]),
     )
 
 
@@ -164,7 +178,7 @@ def _days(
             DaySales(
                 day=day,
                 units=row["units"] if row else 0,
-                revenue=(row["revenue"] if row else Decimal("0")).quantize(CENT),
+                revenue=_cents(row["revenue"] if row else None),
                 in_campaign=day >= campaign_first,
             )
         )
@@ -196,7 +210,7 @@ def _top_books(
             title=titles.get(r["book_id"], f"Book #{r['book_id']}"),
             units_before=r["units_before"] or 0,
             units_during=r["units_during"],
-            revenue_during=r["revenue_during"].quantize(CENT),
+            revenue_during=_cents(r["revenue_during"]),
         )
         for r in rows
     )

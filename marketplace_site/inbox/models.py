@@ -21,3 +21,26 @@ class InboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer}: {self.event_type} {self.event_id}"
+
+
+class InboxFact(models.Model):
+    """One row per (consumer, fact) applied, where the event type's contract
+    names a key for its facts (a purchase is one order): the same fact
+    published again under another event id is then applied once too."""
+
+    consumer = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=64)
+    key = models.CharField(max_length=64)
+    # The event that applied it.
+    event_id = models.UUIDField()
+    applied_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consumer", "event_type", "key"], name="inbox_fact_once_per_consumer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer}: {self.event_type} {self.key}"

@@ -4,13 +4,12 @@ digest and password reset links."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.tokens import default_token_generator
@@ -22,11 +21,11 @@ from django.utils.http import urlsafe_base64_encode
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
-from marketplace_site.lookups import all_by_id
 from marketplace_site.notifications.emails import email_build, emails_send, site_url
 from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
 from marketplace_site.notifications.selectors import digest_recipients
+from marketplace_site.orders.selectors import purchase_customers
 from marketplace_site.recommendations.channel import ChannelSecurity
 from marketplace_site.recommendations.client import RecommendedBook
 
@@ -38,15 +37,6 @@ DIGEST_MAX_RESULTS = 5
 DIGEST_CHUNK = 100
 
 
-class UnknownCustomer(LookupError):
-    """The event names a customer this database does not have."""
-
-
-def customers_get(user_ids: Iterable[int]) -> dict[int, AbstractBaseUser]:
-    """The customers by id; raises UnknownCustomer naming any that do not exist."""
-    return all_by_id(get_user_model().objects.all(), user_ids, error=UnknownCustomer, noun="user")
-
-
 def order_confirmation_send(events: Sequence[Event]) -> None:
     """E-mail each customer what they bought (a PurchaseCompleted handler).
 
@@ -55,7 +45,7 @@ def order_confirmation_send(events: Sequence[Event]) -> None:
     events are retried; a crash between sending and commit can repeat an
     e-mail, which beats losing it.
     """
-    users = customers_get(event.payload.user_id for event in events)
+    users = purchase_customers(events)
     messages = []
     for event in events:
         payload: events_pb2.PurchaseCompleted = event.payload

@@ -152,6 +152,16 @@ PASSWORD_RESET_WINDOW = 3600
 METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.1", "::1"])
 
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", "USD")
+if not (
+    len(SHOP_CURRENCY) == 3
+    and SHOP_CURRENCY.isascii()
+    and SHOP_CURRENCY.isalpha()
+    and SHOP_CURRENCY.isupper()
+):
+    # Every event carries it, and every consumer parks an event with another.
+    raise ImproperlyConfigured(
+        f"SHOP_CURRENCY must be a three-letter code like USD, got {SHOP_CURRENCY!r}"
+    )
 MARKETPLACE_PORT = env.int("MARKETPLACE_PORT", 8000)
 # The demo catalog the loader reads by default (shared with the recommender).
 DEMO_CATALOG = Path(

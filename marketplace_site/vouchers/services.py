@@ -17,8 +17,8 @@ from bookstore.events.v1 import events_pb2
 from events.contracts import Event
 from marketplace_site.counters import counters_add
 from marketplace_site.notifications.emails import email_send, site_url
-from marketplace_site.notifications.services import customers_get
 from marketplace_site.orders.models import Order
+from marketplace_site.orders.selectors import purchase_customers
 from marketplace_site.vouchers.models import PurchaseCount, Voucher, VoucherRule
 from marketplace_site.vouchers.selectors import VoucherInvalid
 
@@ -47,7 +47,7 @@ def voucher_grant_if_due(events: Sequence[Event]) -> None:
     matching rule's voucher. Runs inside the inbox transaction, so a
     redelivered event counts nothing and grants nothing; an e-mail failure
     rolls the grants back."""
-    users = customers_get(event.payload.user_id for event in events)
+    users = purchase_customers(events)
     bought = Counter(event.payload.user_id for event in events)
     # The upsert's row lock serializes one customer's purchase events across
     # workers, so two of them cannot both count to N.

@@ -3,24 +3,26 @@ same effects as one event at a time, once per event, all or nothing."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from bookstore.events.v1 import events_pb2
 from events.contracts import PURCHASE_COMPLETED, Event, unwrap, wrap
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.campaigns.services import sales_record
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.inbox.services import inbox_apply_batch
-from marketplace_site.notifications.services import UnknownCustomer, order_confirmation_send
+from marketplace_site.notifications.services import order_confirmation_send
+from marketplace_site.orders.selectors import UnknownBook, UnknownCustomer
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import PromotionStats
 from marketplace_site.promotions.services import UnknownPromotion, promotion_stats_record
 from marketplace_site.vouchers.models import PurchaseCount, Voucher, VoucherRule
 from marketplace_site.vouchers.services import voucher_grant_if_due
+from tests.payloads import promotion_payload, purchase_payload, republished
 
 pytestmark = pytest.mark.django_db
 
@@ -106,16 +108,12 @@ def test_a_failing_batch_records_nothing(make_user, make_book):
     good = purchases()
     bad = unwrap(
         wrap(
-            events_pb2.PurchaseCompleted(
-                order_id=999,
-                user_id=ann.pk,
-                lines=[events_pb2.PurchaseLine(book_id=dune.pk, quantity=0, line_total="0.00")],
-            ),
+            purchase_payload(order_id=999, user_id=ann.pk, lines=[(987654, 1, "1.00")]),
             correlation_id="c",
             producer="tests",
         ).SerializeToString()
     )
-    with pytest.raises(ValueError, match="quantity 0"):
+    with pytest.raises(UnknownBook, match="book 987654 does not exist"):
         apply("worker.campaigns", [*good, bad], sales_record)
     assert not InboxEvent.objects.exists()
     assert not SaleLine.objects.exists()
@@ -148,7 +146,7 @@ def test_a_batch_naming_an_unknown_customer_counts_nothing(make_user, make_book)
     order_checkout(user=ann, items={book.pk: 1})
     ghost = unwrap(
         wrap(
-            events_pb2.PurchaseCompleted(order_id=998, user_id=987654),
+            purchase_payload(order_id=998, user_id=987654, lines=[(book.pk, 1, "10.00")]),
             correlation_id="c",
             producer="tests",
         ).SerializeToString()
@@ -180,9 +178,11 @@ def test_each_customer_in_a_batch_gets_their_own_confirmation(make_user, make_bo
 def test_a_batch_of_redemptions_counts_each_promotion(make_promotion):
     first, second = make_promotion(name="First"), make_promotion(name="Second")
 
+    orders = itertools.count(1)
+
     def redeemed(promotion_id: int, discount: str) -> Event:
-        payload = events_pb2.PromotionApplied(
-            promotion_id=promotion_id, order_id=1, user_id=1, discount=discount
+        payload = promotion_payload(
+            promotion_id=promotion_id, order_id=next(orders), discount=discount
         )
         return unwrap(wrap(payload, correlation_id="c", producer="t").SerializeToString())
 
@@ -208,10 +208,10 @@ def test_a_batch_of_older_redemptions_committed_later_keeps_the_latest_time(make
     promotion = make_promotion()
     newer, older = datetime(2026, 11, 20, 12, tzinfo=UTC), datetime(2026, 11, 20, 9, tzinfo=UTC)
 
+    orders = itertools.count(1)
+
     def redeemed_at(at: datetime) -> Event:
-        payload = events_pb2.PromotionApplied(
-            promotion_id=promotion.pk, order_id=1, user_id=1, discount="1.00"
-        )
+        payload = promotion_payload(promotion_id=promotion.pk, order_id=next(orders))
         envelope = wrap(payload, correlation_id="c", producer="t", occurred_at=at)
         return unwrap(envelope.SerializeToString())
 
@@ -223,3 +223,18 @@ def test_a_batch_of_older_redemptions_committed_later_keeps_the_latest_time(make
     apply("worker.promotions", [redeemed_at(newer + timedelta(hours=1))], promotion_stats_record)
     stats.refresh_from_db()
     assert stats.last_redeemed_at == newer + timedelta(hours=1)
+
+
+def test_a_redemption_published_again_under_another_event_id_counts_once(make_promotion):
+    promotion = make_promotion()
+    body = wrap(
+        promotion_payload(promotion_id=promotion.pk, order_id=7, discount="2.50"),
+        correlation_id="c",
+        producer="t",
+    ).SerializeToString()
+    first = unwrap(body)
+    again = republished(first)
+    assert apply("worker.promotions", [first, again], promotion_stats_record) == {first.event_id}
+    assert apply("worker.promotions", [republished(first)], promotion_stats_record) == set()
+    stats = PromotionStats.objects.get(promotion=promotion)
+    assert (stats.redemptions, stats.discount_total) == (1, Decimal("2.50"))

@@ -13,13 +13,13 @@ import time
 import pytest
 from django.db import connection
 
-from bookstore.events.v1 import events_pb2
 from events.contracts import PROMOTION_APPLIED
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.promotions.models import PromotionStats
 from tests.events.broker import message_count, wait_until
 from tests.events.publish import envelope_bytes, publish
 from tests.faults.proxy import TcpProxy
+from tests.payloads import promotion_payload
 from tests.processes import celery_worker, child_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -30,14 +30,11 @@ def redemptions(promotion) -> int:
     return row.redemptions if row else 0
 
 
-def applied(promotion_id: int, n: int) -> list[bytes]:
+def applied(promotion_id: int, orders: range) -> list[bytes]:
+    """A redemption per order (one order counts once)."""
     return [
-        envelope_bytes(
-            events_pb2.PromotionApplied(
-                promotion_id=promotion_id, order_id=i, user_id=1, discount="1.00", currency="USD"
-            )
-        )
-        for i in range(n)
+        envelope_bytes(promotion_payload(promotion_id=promotion_id, order_id=i, discount="1.00"))
+        for i in orders
     ]
 
 
@@ -53,11 +50,11 @@ def test_a_worker_cut_off_from_its_database_holds_its_events_and_parks_none(
         worker = celery_worker(child_env(DATABASE_URL=url))
         try:
             worker.wait_for_output(" ready.", timeout=60)
-            publish(topology, PROMOTION_APPLIED, *applied(promotion.pk, 20))
+            publish(topology, PROMOTION_APPLIED, *applied(promotion.pk, range(1, 21)))
             wait_until(lambda: redemptions(promotion) == 20, what="the first 20 applied")
 
             proxy.cut()
-            publish(topology, PROMOTION_APPLIED, *applied(promotion.pk, 30))
+            publish(topology, PROMOTION_APPLIED, *applied(promotion.pk, range(21, 51)))
             worker.wait_for_output("worker.promotions: a dependency is unavailable", timeout=20)
             time.sleep(3)  # several tries: each used to cost every held event a delivery
             assert message_count(dead_letters) == 0

@@ -4,21 +4,26 @@ reconnects (Django drops a connection whose rollback failed)."""
 
 from __future__ import annotations
 
+import itertools
+
 import psycopg
 import pytest
 from django.db import connection
 
-from bookstore.events.v1 import events_pb2
 from events.contracts import wrap
 from events.dispatch import Action, Delivery, dispatch_batch
 from marketplace_site.event_handlers import ROUTES, _apply_batch
 from marketplace_site.promotions.models import PromotionStats
+from tests.payloads import promotion_payload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
+_orders = itertools.count(1)
+
+
 def redeemed(promotion_id: int) -> Delivery:
-    payload = events_pb2.PromotionApplied(promotion_id=promotion_id, order_id=1, discount="1.00")
+    payload = promotion_payload(promotion_id=promotion_id, order_id=next(_orders), discount="1.00")
     return Delivery(wrap(payload, correlation_id="c", producer="t").SerializeToString())
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bookstore.events.v1 import events_pb2
 from events.celery_consumer import Batch, ack_all
 from events.contracts import PROMOTION_APPLIED, Event
 from events.dispatch import Action, Delivery, dispatch_batch
 from tests.events.publish import envelope_bytes
+from tests.payloads import book_payload, promotion_payload
 
 CONSUMER = "worker.promotions"
 LIMIT = 5
@@ -17,7 +17,7 @@ LIMIT = 5
 
 def delivery(order_id: int, *, event_id: str | None = None, deliveries: int = 0) -> Delivery:
     body = envelope_bytes(
-        events_pb2.PromotionApplied(promotion_id=1, order_id=order_id, discount="1.00"),
+        promotion_payload(promotion_id=1, order_id=order_id, discount="1.00"),
         event_id=event_id,
     )
     return Delivery(body, {"x-delivery-count": deliveries} if deliveries else None)
@@ -82,9 +82,7 @@ def test_a_poison_event_on_its_last_delivery_is_parked():
 
 def test_malformed_and_unknown_messages_do_not_hold_up_the_batch():
     ledger = Ledger()
-    unknown = Delivery(
-        envelope_bytes(events_pb2.BookUpserted(book_id=1, title="t", category=1, active=True))
-    )
+    unknown = Delivery(envelope_bytes(book_payload(book_id=1, title="t", category=1, active=True)))
     outcomes = run([delivery(1), Delivery(b"\xff not an envelope"), unknown, delivery(2)], ledger)
     assert [o.result for o in outcomes] == ["applied", "malformed", "ignored", "applied"]
     assert outcomes[1].action is Action.PARK
@@ -95,7 +93,7 @@ def test_malformed_and_unknown_messages_do_not_hold_up_the_batch():
 def test_a_body_decoded_as_text_is_parked_as_malformed():
     """py-amqp hands over a str when the publisher set a text content_encoding."""
     ledger = Ledger()
-    text = Delivery(envelope_bytes(events_pb2.PromotionApplied(order_id=9)).decode("latin-1"))
+    text = Delivery(envelope_bytes(promotion_payload(order_id=9)).decode("latin-1"))
     outcomes = run([delivery(1), text, delivery(2)], ledger)
     assert [o.result for o in outcomes] == ["applied", "malformed", "applied"]
     assert outcomes[1].action is Action.PARK

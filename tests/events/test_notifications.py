@@ -34,6 +34,7 @@ from recommender.engine import Category, Purchase, RecommendationIndex
 from recommender.server import start_server
 from recommender.servicer import RecommendationsServicer
 from tests.grpc_server import ServerThread
+from tests.payloads import republished
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +135,24 @@ def test_a_redelivered_purchase_sends_no_second_email(customer, make_book, mailo
     assert confirm(order) is True
     assert confirm(order) is False
     assert len(mailoutbox) == 1
+
+
+def test_an_order_published_again_under_another_event_id_sends_no_second_email(
+    customer, make_book, mailoutbox
+):
+    event = purchase_event(order_checkout(user=customer, items={make_book().pk: 1}))
+    assert inbox_apply(consumer=CONSUMER, event=event, handler=order_confirmation_send)
+    again = republished(event)
+    assert not inbox_apply(consumer=CONSUMER, event=again, handler=order_confirmation_send)
+    # In one batch too: the first of an order's events is the one applied.
+    other = purchase_event(order_checkout(user=customer, items={make_book().pk: 1}))
+    applied = inbox_apply_batch(
+        consumer=CONSUMER,
+        events=[other, republished(other), again],
+        handler=order_confirmation_send,
+    )
+    assert applied == {other.event_id}
+    assert len(mailoutbox) == 2
 
 
 def test_a_customer_without_an_address_gets_no_email(make_user, make_book, mailoutbox):

@@ -16,9 +16,9 @@ from events.contracts import PURCHASE_COMPLETED, Event, unwrap
 from marketplace_site.catalog.models import Book
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
-from marketplace_site.notifications.services import UnknownCustomer
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.pricing import PricedLine, percent_of, quote, with_voucher
+from marketplace_site.orders.selectors import UnknownCustomer
 from marketplace_site.orders.services import OrderError, order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.vouchers.models import PurchaseCount, Voucher, VoucherRule
@@ -30,6 +30,7 @@ from marketplace_site.vouchers.services import (
     voucher_grant_if_due,
     voucher_redeem,
 )
+from tests.payloads import republished
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +138,24 @@ def test_a_redelivered_event_counts_nothing_and_grants_nothing(
     assert Voucher.objects.count() == 1
     assert len(mailoutbox) == 1
     assert PurchaseCount.objects.get(user=customer).purchases == 1
+
+
+def test_an_order_published_again_under_another_event_id_counts_once(
+    customer, make_book, make_rule, mailoutbox
+):
+    make_rule(nth_purchase=2)
+    book = make_book()
+    first = purchase_event(buy(customer, book))
+    assert inbox_apply(consumer=CONSUMER, event=first, handler=voucher_grant_if_due)
+    again = republished(first)
+    assert not inbox_apply(consumer=CONSUMER, event=again, handler=voucher_grant_if_due)
+    assert PurchaseCount.objects.get(user=customer).purchases == 1
+    assert not Voucher.objects.exists()
+    assert mailoutbox == []
+
+    second = buy_and_apply(customer, book)
+    assert Voucher.objects.get().granted_for_order_id == second.pk
+    assert PurchaseCount.objects.get(user=customer).purchases == 2
 
 
 def test_an_event_for_an_unknown_customer_fails_and_records_nothing(customer, make_book, make_rule):

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from decimal import Decimal
 from urllib.request import urlopen
 
 import pytest
 
-from bookstore.events.v1 import events_pb2
 from events.contracts import PROMOTION_APPLIED
 from events.dead_letters import CONSUMER_HEADER, REASON_HEADER
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.promotions.models import PromotionStats
 from tests.events.broker import take, wait_until
 from tests.events.publish import envelope_bytes, publish
+from tests.payloads import promotion_payload
 from tests.processes import celery_worker, child_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,11 +40,13 @@ def worker(topology, metrics_port):
         process.stop()
 
 
+# Each redemption is of an order of its own: one order counts once.
+_orders = itertools.count(1)
+
+
 def applied(promotion_id: int, discount: str, *, event_id: str | None = None) -> bytes:
     return envelope_bytes(
-        events_pb2.PromotionApplied(
-            promotion_id=promotion_id, order_id=1, user_id=1, discount=discount, currency="USD"
-        ),
+        promotion_payload(promotion_id=promotion_id, order_id=next(_orders), discount=discount),
         event_id=event_id,
     )
 

@@ -70,6 +70,8 @@ def test_an_allowed_network_that_is_not_one_is_refused():
         ({"DJANGO_SECRET_KEY": ""}, "set the environment variable DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY must be a random string"),
         ({"DJANGO_ALLOWED_HOSTS": ""}, "set DJANGO_ALLOWED_HOSTS"),
+        # Every event carries it, and every consumer parks one with another.
+        ({"SHOP_CURRENCY": "usd"}, "SHOP_CURRENCY must be a three-letter code like USD"),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(override, message):
