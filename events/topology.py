@@ -27,13 +27,11 @@ from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETE
 DEFAULT_NAMESPACE = "bookstore"
 DEFAULT_DELIVERY_LIMIT = 5
 
-# Every queue that holds work is a quorum queue on 3 nodes: one node lost
-# loses nothing and stops nothing. On a smaller cluster the broker uses
-# every node it has (a single node included).
-QUORUM_QUEUE_ARGUMENTS: Mapping[str, Any] = {
-    "x-queue-type": "quorum",
-    "x-quorum-initial-group-size": 3,
-}
+# Every queue that holds work is a quorum queue, on 3 nodes: the broker's
+# default group size (quorum_cluster_size), all it has on a smaller cluster.
+# Not set per queue: a queue an earlier version declared without it would
+# refuse the redeclaration (PRECONDITION_FAILED), stopping every consumer.
+QUORUM_QUEUE_ARGUMENTS: Mapping[str, Any] = {"x-queue-type": "quorum"}
 
 # Consumer name -> the event types it handles. The Celery worker's handlers
 # each have a queue, so a failing e-mail never holds back the ledger.
@@ -85,8 +83,12 @@ class Topology:
 
     @property
     def task_queue(self) -> str:
-        """Celery's task queue, and its exchange of the same name."""
-        return f"{self.namespace}.tasks"
+        """Celery's task queue (a quorum queue), and its exchange of the same name.
+
+        Not "<namespace>.tasks": earlier versions made that a classic queue,
+        which cannot become a quorum queue; drain it, then delete it.
+        """
+        return f"{self.namespace}.celery.tasks"
 
     @property
     def control_name(self) -> str:

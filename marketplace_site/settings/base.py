@@ -6,10 +6,9 @@ from pathlib import Path
 
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Exchange, Queue
 
 from events.amqp import HEARTBEAT_SECONDS, broker_urls
-from events.topology import QUORUM_QUEUE_ARGUMENTS, Topology
+from events.topology import Topology
 from marketplace_site.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -249,15 +248,11 @@ CELERY_TASK_DEFAULT_QUEUE = _topology.task_queue
 CELERY_CONTROL_EXCHANGE = _topology.control_name
 CELERY_EVENT_EXCHANGE = _topology.worker_events_exchange
 CELERY_EVENT_QUEUE_PREFIX = _topology.worker_events_exchange
-# Replicated like the event queues: a lost node must not lose beat's digest.
-CELERY_TASK_QUEUES = (
-    Queue(
-        CELERY_TASK_DEFAULT_QUEUE,
-        Exchange(CELERY_TASK_DEFAULT_QUEUE),
-        routing_key=CELERY_TASK_DEFAULT_QUEUE,
-        queue_arguments=dict(QUORUM_QUEUE_ARGUMENTS),
-    ),
-)
+# Quorum queues like the event queues, replicated: a lost node must not lose
+# beat's digest. Missing queues too, so a task sent to any queue is declared
+# alike by the sender and by the worker.
+CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = "quorum"
 # A frozen node keeps its sockets open; heartbeats notice it (seconds).
 CELERY_BROKER_HEARTBEAT = HEARTBEAT_SECONDS
 CELERY_TASK_ACKS_LATE = True
