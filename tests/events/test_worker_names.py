@@ -6,6 +6,7 @@ starts them (gossip, mingle and remote control on), on this one host.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import pytest
@@ -49,10 +50,18 @@ def start_worker():
         process.stop()
 
 
+_orders = itertools.count(1)
+
+
 def applied(promotion_id: int) -> tuple[str, bytes]:
+    """A redemption of an order of its own: one order's counts once (the inbox)."""
     event_id = str(uuid.uuid4())
     payload = events_pb2.PromotionApplied(
-        promotion_id=promotion_id, order_id=1, user_id=1, discount="1.00", currency="USD"
+        promotion_id=promotion_id,
+        order_id=next(_orders),
+        user_id=1,
+        discount="1.00",
+        currency="USD",
     )
     return event_id, envelope_bytes(payload, event_id=event_id)
 
