@@ -26,6 +26,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
+    AbstractChannel,
     AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
@@ -295,7 +296,9 @@ class EventsConsumer:
                 # Held by self at once, so stop() closes it whatever happens next.
                 self._connection, node = await self._open()
                 lost = _closed(self._connection)
-                await self._subscribe(self._connection)
+                # The broker may close the channel alone (a publish to an
+                # exchange deleted meanwhile): that ends consuming just the same.
+                _closed(await self._subscribe(self._connection), lost)
             except Exception as exc:
                 log.warning(
                     "events: cannot consume %s from %r (%s: %s); retrying in %.1fs",
@@ -319,9 +322,12 @@ class EventsConsumer:
             reason = await lost
             self._subscribed = False
             if not self._stopping:
-                # Unacked deliveries of the lost connection go back to the
-                # queue by themselves; _handle skips the copies in hand.
+                # Unacked deliveries of the lost channel go back to the queue
+                # by themselves; _handle skips the copies in hand.
                 log.warning("events: lost %s (%r); connecting to the next node", node, reason)
+                connection, self._connection = self._connection, None
+                if connection is not None:
+                    await _close_quietly(connection)
 
     async def _open(self) -> tuple[AbstractConnection, str]:
         attempt = asyncio.ensure_future(
@@ -337,13 +343,14 @@ class EventsConsumer:
             attempt.add_done_callback(_close_if_connected)
             raise
 
-    async def _subscribe(self, connection: AbstractConnection) -> None:
+    async def _subscribe(self, connection: AbstractConnection) -> AbstractChannel:
         # on_return_raises: a parked message the broker cannot route is an error.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=self._prefetch)
         queue = await declare_queue(channel, self.topology, self.spec)
         _, self._dead_letters = await declare_exchanges(channel, self.topology)
         await queue.consume(self._on_message)
+        return channel
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._deliveries.put_nowait(message)
@@ -423,15 +430,19 @@ class EventsConsumer:
         )
 
 
-def _closed(connection: AbstractConnection) -> asyncio.Future[BaseException | None]:
-    """Resolves with the reason when ``connection`` closes."""
-    closed: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+def _closed(
+    closable: AbstractConnection | AbstractChannel,
+    closed: asyncio.Future[BaseException | None] | None = None,
+) -> asyncio.Future[BaseException | None]:
+    """``closed`` (a new future if None), resolved with the reason when ``closable`` closes."""
+    if closed is None:
+        closed = asyncio.get_running_loop().create_future()
 
-    def on_close(_connection: object, exc: BaseException | None = None) -> None:
+    def on_close(_closable: object, exc: BaseException | None = None) -> None:
         if not closed.done():
             closed.set_result(exc)
 
-    connection.close_callbacks.add(on_close)
+    closable.close_callbacks.add(on_close)
     return closed
 
 

@@ -580,6 +580,28 @@ def test_malformed_messages_are_parked_with_their_reason_and_good_ones_still_flo
     assert live.ids(category=pb.FANTASY) == [22]
 
 
+def test_a_channel_the_broker_closes_is_opened_again_and_nothing_is_lost(start_live):
+    """An operator deleted the dead-letter exchange: parking fails, and the
+    broker closes the consumer's channel (404), not its connection."""
+    live = start_live()
+    live.publish(BOOK_UPSERTED, envelope(book_upserted(30, "Before", pb.FANTASY)))
+    wait_until(lambda: live.ids(category=pb.FANTASY) == [30], what="the first book")
+
+    async def delete_dead_letter_exchange() -> None:
+        channel = await live.publisher.channel()
+        await channel.exchange_delete(live.topology.dead_letter_exchange)
+        await channel.close()
+
+    live.thread.run(delete_dead_letter_exchange())
+    garbage = b"\x00not an envelope"
+    live.publish(BOOK_UPSERTED, garbage)
+    # Subscribing again declares the exchange again; the message is parked then.
+    assert [m.body for m in live.parked(expected=1, timeout=20)] == [garbage]
+    live.publish(BOOK_UPSERTED, envelope(book_upserted(31, "After", pb.FANTASY)))
+    wait_until(lambda: live.ids(category=pb.FANTASY) == [30, 31], what="the second book")
+    wait_until(lambda: live.consumer.consuming, what="consuming again")
+
+
 def with_line(payload, **fields):
     for name, value in fields.items():
         setattr(payload.lines[0], name, value)
