@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractExchange
-from aio_pika.exceptions import DeliveryError
+from aio_pika.exceptions import DeliveryError, PublishError
 
 from events.amqp import BrokerNodes, declare_exchanges
 from events.topology import Topology
@@ -174,10 +174,11 @@ class Relay:
                 len(failed),
                 next(iter(failed.values())),
             )
-            # A channel nacked by a quorum queue whose leader died keeps
-            # sending to that node and is nacked until it returns (seen on
-            # RabbitMQ 3.10); a new connection finds the new leader at once.
-            await self._drop_connection()
+            if any(_nacked(r) for r in results):
+                # A channel nacked by a quorum queue whose leader died keeps
+                # sending to that node and is nacked until it returns (seen on
+                # RabbitMQ 3.10); a new connection finds the new leader at once.
+                await self._drop_connection()
         return len(sent)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -215,6 +216,11 @@ class Relay:
         if self._source is not None:
             await self._db(self._source.close)
         self._db_thread.shutdown(wait=True)
+
+
+def _nacked(result: object) -> bool:
+    """The broker refused the message (not: returned it as unroutable)."""
+    return isinstance(result, DeliveryError) and not isinstance(result, PublishError)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -4,9 +4,8 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from events.amqp import broker_urls
 from marketplace_site.settings.base import *  # noqa: F403
-from marketplace_site.settings.base import env
+from marketplace_site.settings.base import BROKER_URLS, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -19,8 +18,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 # The broker: no default (the local one is guest's), and never the guest
 # account, whose password everyone knows. A URL without a user means guest too.
-AMQP_URL = env.str("AMQP_URL")
-BROKER_URLS = broker_urls(AMQP_URL)
+AMQP_URL = env.str("AMQP_URL")  # the same value base.py already checked
 if any(unquote(urlsplit(url).username or "guest") == "guest" for url in BROKER_URLS):
     raise ImproperlyConfigured(
         "AMQP_URL must not use RabbitMQ's guest account in production: create a user "
