@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from amqp.exceptions import AMQPError
 from django.conf import settings
-from kombu.exceptions import OperationalError
+from kombu.exceptions import KombuError
 
 from marketplace_site.clients import client_network
 from marketplace_site.notifications.tasks import send_password_reset
@@ -35,34 +36,41 @@ def password_reset_request(*, email: str, client: str) -> None:
     time tells them apart. Raises PasswordResetThrottled past either limit.
     """
     window = settings.PASSWORD_RESET_WINDOW
+    address, network = email.strip().casefold(), client_network(client)
+    limits = (
+        # An address from one client: a stranger using up this allowance
+        # leaves the owner's own requests, from elsewhere, untouched.
+        ("password-reset:address-client", f"{address} {network}", "PER_ADDRESS"),
+        # An address from anywhere, higher: a flood of one mailbox from many clients.
+        ("password-reset:address", address, "PER_ADDRESS_TOTAL"),
+        # A client, over any addresses.
+        ("password-reset:client", network, "PER_CLIENT"),
+    )
     try:
-        # Both are counted whatever the other says: an attacker spreading
+        # Each is counted whatever the others say: an attacker spreading
         # requests over addresses or over clients is held by one of them.
-        by_address = throttle_allows(
-            scope="password-reset:address",
-            key=email.strip().casefold(),
-            limit=settings.PASSWORD_RESET_PER_ADDRESS,
-            window=window,
-        )
-        by_client = throttle_allows(
-            scope="password-reset:client",
-            key=client_network(client),
-            limit=settings.PASSWORD_RESET_PER_CLIENT,
-            window=window,
-        )
+        allowed = [
+            throttle_allows(
+                scope=scope,
+                key=key,
+                limit=getattr(settings, f"PASSWORD_RESET_{limit}"),
+                window=window,
+            )
+            for scope, key, limit in limits
+        ]
     except ThrottleUnavailable as exc:
         log.error("password reset refused: %s", exc)
         raise PasswordResetUnavailable(
             "Password resets are unavailable right now; please try again in a few minutes."
         ) from exc
-    if not (by_address and by_client):
+    if not all(allowed):
         raise PasswordResetThrottled(
             "Too many password reset requests for this address or from your network; "
             "please try again in an hour."
         )
     try:
         send_password_reset.delay(email=email)
-    except OperationalError as exc:
+    except (KombuError, AMQPError) as exc:  # unreachable, or refusing the queue
         log.error("password reset not queued, the broker is unavailable: %s", exc)
         raise PasswordResetUnavailable(
             "Password resets are unavailable right now; please try again in a few minutes."

@@ -142,6 +142,7 @@ CACHES = {"default": env.cache("CACHE_URL", "locmem://")}
 PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", 0)
 # Password reset e-mails asked for per address, and per client, in an hour.
 PASSWORD_RESET_PER_ADDRESS = env.int("PASSWORD_RESET_PER_ADDRESS", 3)
+PASSWORD_RESET_PER_ADDRESS_TOTAL = env.int("PASSWORD_RESET_PER_ADDRESS_TOTAL", 10)
 PASSWORD_RESET_PER_CLIENT = env.int("PASSWORD_RESET_PER_CLIENT", 10)
 PASSWORD_RESET_WINDOW = 3600
 

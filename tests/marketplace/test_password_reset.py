@@ -84,6 +84,25 @@ def test_one_client_cannot_ask_for_many_addresses(settings, task_queue):
     assert request_reset(Client(REMOTE_ADDR="203.0.113.10"), "x@example.com").status_code == 302
 
 
+def test_a_stranger_cannot_use_up_the_owners_resets(settings, task_queue, customer):
+    stranger = Client(REMOTE_ADDR="198.51.100.7")
+    for _ in range(settings.PASSWORD_RESET_PER_ADDRESS + 2):
+        request_reset(stranger, customer.email)
+    assert request_reset(stranger, customer.email).status_code == 429
+    owner = Client(REMOTE_ADDR="203.0.113.50")
+    assert request_reset(owner, customer.email).status_code == 302
+
+
+def test_one_address_is_held_whatever_the_clients(settings, task_queue, customer):
+    allowed = settings.PASSWORD_RESET_PER_ADDRESS_TOTAL
+    answers = [
+        request_reset(Client(REMOTE_ADDR=f"198.51.100.{i + 1}"), customer.email).status_code
+        for i in range(allowed + 2)
+    ]
+    assert answers == [302] * allowed + [429] * 2
+    assert message_count(task_queue) == allowed
+
+
 def test_addresses_of_one_ipv6_subscriber_count_as_one_client(settings, task_queue):
     allowed = settings.PASSWORD_RESET_PER_CLIENT
     for i in range(allowed):
