@@ -39,7 +39,20 @@ def event_topology() -> Topology:
     )
 
 
+class ForeignCurrency(ValueError):
+    """An event's money is not in the shop's currency: summing it would be wrong."""
+
+
 def _apply_batch(consumer: str, events: Sequence[Event], handler: Handler) -> set[str]:
+    # The contract checks the code's form; which currency is the shop's is
+    # this service's setting. Every worker consumer sums or counts money.
+    for event in events:
+        currency = getattr(event.payload, "currency", settings.SHOP_CURRENCY)
+        if currency != settings.SHOP_CURRENCY:
+            raise ForeignCurrency(
+                f"{event.event_type} {event.event_id} is in {currency}; "
+                f"this shop counts in {settings.SHOP_CURRENCY}"
+            )
     return inbox_apply_batch(consumer=consumer, events=events, handler=handler)
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from events.contracts import PROMOTION_APPLIED, PURCHASE_COMPLETED
+from events.contracts import PROMOTION_APPLIED, PURCHASE_COMPLETED, unwrap
 from events.dead_letters import CONSUMER_HEADER, REASON_HEADER
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.inbox.models import InboxEvent
@@ -74,8 +74,8 @@ def test_invalid_purchases_are_parked_with_the_reason_in_every_queue_and_change_
         ),
         order(4, quantity=2_147_483_647): "quantity must be 1 to 10000, got 2147483647",
     }
-    # Well formed, but naming a customer or a book this shop does not have:
-    # retried (a database's answer), then parked.
+    # Well formed, but naming a customer or a book this shop does not have, or in
+    # another currency: retried (a database's or a setting's answer), then parked.
     unknown = {
         envelope_bytes(
             purchase_payload(order_id=5, user_id=987654, lines=[(book.pk, 1, "10.00")])
@@ -84,6 +84,14 @@ def test_invalid_purchases_are_parked_with_the_reason_in_every_queue_and_change_
             purchase_payload(order_id=6, user_id=customer.pk, lines=[(987654, 1, "10.00")])
         ): "failed: UnknownBook: book 987654 does not exist",
     }
+    foreign = purchase_payload(
+        order_id=7, user_id=customer.pk, lines=[(book.pk, 1, "10.00")], currency="EUR"
+    )
+    foreign_body = envelope_bytes(foreign)
+    unknown[foreign_body] = (
+        f"failed: ForeignCurrency: orders.purchase_completed "
+        f"{unwrap(foreign_body).event_id} is in EUR; this shop counts in USD"
+    )
     publish(topology, PURCHASE_COMPLETED, *refused, *unknown)
 
     for consumer in PURCHASE_QUEUES:
