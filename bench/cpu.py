@@ -35,6 +35,18 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def idle_share(pids: Iterable[int], seconds: float) -> dict[int, float]:
+    """Percent of a core each of ``pids`` used over ``seconds`` of nothing to do."""
+    before = {pid: cpu_seconds(pid) for pid in pids}
+    time.sleep(seconds)
+    after = {pid: cpu_seconds(pid) for pid in before}
+    return {
+        pid: 100 * (after[pid] - was) / seconds
+        for pid, was in before.items()
+        if was is not None and after[pid] is not None
+    }
+
+
 def named(*commands: str) -> Pids:
     """Every process whose command name (/proc/PID/comm) is one of ``commands``."""
 

@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 
 from bench.config import Mode
-from bench.cpu import CpuUse, Pids, fixed, metered, named
+from bench.cpu import CpuUse, Pids, fixed, idle_share, metered, named
 from bench.pg import AMQP_URL, database, delete_namespace
 from bench.procs import PYTHON, VAR, Child, Driver, HarnessError, base_env
 from bench.stats import Comparison, Sample, Section, Target, interleave, median
@@ -23,6 +23,9 @@ from events.topology import Topology
 MANAGE = "marketplace_site/manage.py"
 # The worker consumers that apply a PurchaseCompleted.
 PURCHASE_CONSUMERS = ("worker.campaigns", "worker.emails", "worker.vouchers")
+# How long the idle processes are watched: long enough for many of the old
+# 50 ms polls, and for the safety poll (1 s) to show.
+IDLE_SECONDS = 5.0
 
 
 def django_env(url: str, namespace: str, **extra: str) -> dict[str, str]:
@@ -223,6 +226,12 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 ),
             )
             section.figures["relay: s from commit to the last row sent (median)"] = median(relayed)
+            # Nothing to do: the relay sleeps until a commit notifies it (PostgreSQL).
+            idle = idle_share([relay.pid, *workers("events-worker")()], IDLE_SECONDS)
+            section.figures["relay: % of a core while idle"] = idle[relay.pid]
+            section.figures["worker: % of a core while idle (the busiest)"] = max(
+                share for pid, share in idle.items() if pid != relay.pid
+            )
             memory["relay"] = relay.peak_rss_mb()
             memory["worker"] = max(
                 c.peak_rss_mb() for c in children if c.name.startswith("events-worker")

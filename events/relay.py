@@ -16,7 +16,6 @@ dedicated thread, so a batch's claim and its marking share one transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -80,6 +79,7 @@ class Relay:
         publish_timeout: float = 10.0,
         max_backoff: float = 10.0,
         on_published: Callable[[Sequence[OutboxRow], float], None] | None = None,
+        wakeup: asyncio.Event | None = None,
     ) -> None:
         self._source_factory = source_factory
         self._nodes = BrokerNodes(amqp_url)
@@ -89,6 +89,9 @@ class Relay:
         self._publish_timeout = publish_timeout
         self._max_backoff = max_backoff
         self._on_published = on_published
+        # Set when a commit added rows (PostgreSQL's NOTIFY): idle, the relay
+        # sleeps until then, poll_interval being only a safety net.
+        self._wakeup = wakeup
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db")
         self._source: OutboxSource | None = None
         self._connection: AbstractConnection | None = None
@@ -200,7 +203,19 @@ class Relay:
                 continue
             backoff = self._poll_interval
             if published < self._batch_size:
-                await _wait(stop, self._poll_interval)
+                await self._idle(stop)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        if self._wakeup is None:
+            await _wait(stop, self._poll_interval)
+            return
+        woken = asyncio.ensure_future(self._wakeup.wait())
+        try:
+            await _wait(stop, self._poll_interval, also=woken)
+        finally:
+            woken.cancel()
+        # Cleared before the next claim: a commit after it wakes the next idle.
+        self._wakeup.clear()
 
     async def _drop_connection(self) -> None:
         connection, self._connection, self._exchange = self._connection, None, None
@@ -223,6 +238,14 @@ def _nacked(result: object) -> bool:
     return isinstance(result, DeliveryError) and not isinstance(result, PublishError)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+async def _wait(stop: asyncio.Event, seconds: float, also: asyncio.Future | None = None) -> None:
+    """Until ``stop`` is set, ``also`` is done, or ``seconds`` have passed."""
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait(
+            {stopped} | ({also} if also else set()),
+            timeout=seconds,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        stopped.cancel()

@@ -239,6 +239,9 @@ EVENTS_BATCH_WAIT_MS = env.float("EVENTS_BATCH_WAIT_MS", 5)
 # Rows the relay publishes per round, and its idle poll interval (seconds).
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", 200)
 RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", 0.05)
+# On PostgreSQL each commit wakes the relay (LISTEN/NOTIFY): it polls only
+# this often, for a notification lost with its connection.
+RELAY_SAFETY_POLL_INTERVAL = env.float("RELAY_SAFETY_POLL_INTERVAL", 1.0)
 
 # Every name Celery takes on the broker follows the namespace (events.topology).
 _topology = Topology(namespace=EVENTS_NAMESPACE)

@@ -113,6 +113,25 @@ def test_a_row_committed_while_idle_goes_out_promptly(run_relay, catalog_queue):
     assert message.properties["type"] == "catalog.book_upserted"
 
 
+@pytest.mark.postgres
+def test_on_postgresql_a_commit_wakes_the_idle_relay_at_once(catalog_queue):
+    """Its polls an hour apart: only the commit's notification can explain the
+    row going out."""
+    relay = manage(
+        "run_relay",
+        env=child_env(RELAY_POLL_INTERVAL="3600", RELAY_SAFETY_POLL_INTERVAL="3600"),
+    )
+    try:
+        relay.wait_for_output("woken by PostgreSQL notifications", timeout=30)
+        time.sleep(0.5)  # idle now
+        for n in range(3):  # each commit, not only the first
+            [row] = record(1, book_id_base=100 + n)
+            [message] = take(catalog_queue, expected=1, timeout=10)
+            assert message.properties["message_id"] == str(row.event_id)
+    finally:
+        relay.stop()
+
+
 def test_an_unroutable_event_stays_pending_with_its_error(run_relay, topology):
     # No queue is bound for book events in this namespace: mandatory makes
     # the broker return the message instead of dropping it.

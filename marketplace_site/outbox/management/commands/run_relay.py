@@ -11,6 +11,7 @@ from events.metrics import relay_published, serve_metrics
 from events.relay import Relay
 from marketplace_site.event_handlers import event_topology
 from marketplace_site.outbox.relay_source import outbox_source_class
+from marketplace_site.outbox.wakeups import OutboxWakeups, notifications_supported
 
 log = logging.getLogger("marketplace_site.relay")
 
@@ -26,18 +27,28 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        wakeup, wakeups = None, None
+        if notifications_supported():
+            # Woken by each commit; the poll is a safety net for a lost notification.
+            wakeup = asyncio.Event()
+            wakeups = OutboxWakeups(loop, wakeup).start()
         relay = Relay(
             source_factory=outbox_source_class(),
             amqp_url=settings.AMQP_URL,
             topology=event_topology(),
             batch_size=settings.RELAY_BATCH_SIZE,
-            poll_interval=settings.RELAY_POLL_INTERVAL,
+            poll_interval=(
+                settings.RELAY_SAFETY_POLL_INTERVAL if wakeups else settings.RELAY_POLL_INTERVAL
+            ),
             on_published=relay_published,
+            wakeup=wakeup,
         )
         serve_metrics("RELAY_METRICS_PORT")
         log.info("relay started (namespace %s)", settings.EVENTS_NAMESPACE)
         try:
             await relay.run(stop)
         finally:
+            if wakeups is not None:
+                await asyncio.to_thread(wakeups.stop)
             await relay.close()
         log.info("relay stopped after publishing %d events", relay.published)
