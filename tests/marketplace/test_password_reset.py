@@ -177,3 +177,36 @@ def test_without_the_cache_no_reset_is_taken_and_the_answer_says_so(settings, ta
         response = request_reset(Client(), email)
         answers.add((response.status_code, "unavailable right now" in response.content.decode()))
     assert answers == {(503, True)}
+
+
+def test_every_page_of_a_reset_and_of_a_password_change_is_the_shops(client, customer):
+    """Not the admin's: Django falls back to its templates for the pages a
+    shop does not write."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(customer.pk))
+    token = default_token_generator.make_token(customer)
+    link = client.get(f"/accounts/reset/{uid}/{token}/", follow=True)
+    assert b"Set a new password" in link.content
+    done = client.post(
+        link.redirect_chain[-1][0],
+        {"new_password1": "a fresh long passphrase", "new_password2": "a fresh long passphrase"},
+        follow=True,
+    )
+    pages = {
+        "sent": client.get("/accounts/password_reset/done/"),
+        "link used": client.get(f"/accounts/reset/{uid}/{token}/", follow=True),
+        "complete": done,
+    }
+    assert b"Your new password is set" in done.content
+    assert b"This link no longer works" in pages["link used"].content
+    customer.refresh_from_db()  # its new password, or the session is refused
+    client.force_login(customer)
+    pages["change"] = client.get("/accounts/password_change/")
+    pages["changed"] = client.get("/accounts/password_change/done/")
+    for name, page in pages.items():
+        assert page.status_code == 200, name
+        assert b'class="site-header"' in page.content, name
+        assert b"Django administration" not in page.content, name
