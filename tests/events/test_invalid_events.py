@@ -17,7 +17,6 @@ from tests.events.broker import take, wait_until
 from tests.events.publish import envelope_bytes, publish
 from tests.events.test_worker import stats
 from tests.payloads import promotion_payload, purchase_payload
-from tests.processes import celery_worker, child_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,23 +24,8 @@ PURCHASE_QUEUES = ("worker.campaigns", "worker.emails", "worker.vouchers")
 
 
 @pytest.fixture
-def mail_dir(tmp_path):
-    return tmp_path / "mail"
-
-
-@pytest.fixture
-def worker(topology, mail_dir):
-    process = celery_worker(
-        child_env(
-            DJANGO_EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-            DJANGO_EMAIL_FILE_PATH=str(mail_dir),
-        )
-    )
-    try:
-        process.wait_for_output(" ready.", timeout=60)
-        yield process
-    finally:
-        process.stop()
+def worker(mail_worker):
+    return mail_worker
 
 
 def parked_reasons(topology, consumer: str, expected: int) -> dict[bytes, str]:

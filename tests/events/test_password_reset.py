@@ -12,7 +12,6 @@ from django.test import Client
 
 from events.celery_app import app
 from tests.events.broker import message_count, wait_until
-from tests.processes import celery_worker, child_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,28 +19,12 @@ SENT = "send_password_reset["
 
 
 @pytest.fixture
-def mail_dir(tmp_path) -> Path:
-    return tmp_path / "mail"
-
-
-@pytest.fixture
-def worker(topology, mail_dir):
-    # The site's tasks go to this test's queue, which the worker consumes.
-    default, app.conf.task_default_queue = (
-        app.conf.task_default_queue,
-        topology.task_queue,
-    )
-    process = celery_worker(
-        child_env(
-            DJANGO_EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-            DJANGO_EMAIL_FILE_PATH=str(mail_dir),
-        )
-    )
+def worker(topology, mail_worker):
+    """The site's tasks go to this test's queue, which its worker consumes."""
+    default, app.conf.task_default_queue = app.conf.task_default_queue, topology.task_queue
     try:
-        process.wait_for_output(" ready.", timeout=60)
-        yield process
+        yield mail_worker
     finally:
-        process.stop()
         app.conf.task_default_queue = default
 
 
