@@ -63,8 +63,13 @@ def _money(value: str, what: str) -> Decimal:
     return Decimal(value)
 
 
+def is_currency_code(value: str) -> bool:
+    """Three capital letters, like 'USD': what every event's currency must be."""
+    return _CURRENCY.fullmatch(value) is not None
+
+
 def _currency(value: str, what: str) -> None:
-    if not _CURRENCY.fullmatch(value):
+    if not is_currency_code(value):
         raise MalformedEvent(f"{what} currency {value!r} is not a three-letter code like 'USD'")
 
 

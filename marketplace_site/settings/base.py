@@ -8,6 +8,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from events.amqp import HEARTBEAT_SECONDS, broker_urls
+from events.contracts import is_currency_code
 from events.topology import Topology
 from marketplace_site.env import env
 
@@ -152,13 +153,8 @@ PASSWORD_RESET_WINDOW = 3600
 METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.1", "::1"])
 
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", "USD")
-if not (
-    len(SHOP_CURRENCY) == 3
-    and SHOP_CURRENCY.isascii()
-    and SHOP_CURRENCY.isalpha()
-    and SHOP_CURRENCY.isupper()
-):
-    # Every event carries it, and every consumer parks an event with another.
+if not is_currency_code(SHOP_CURRENCY):
+    # Every event carries it, and the worker parks an event with another.
     raise ImproperlyConfigured(
         f"SHOP_CURRENCY must be a three-letter code like USD, got {SHOP_CURRENCY!r}"
     )
