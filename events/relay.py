@@ -198,7 +198,7 @@ class Relay:
                     backoff,
                 )
                 await self._drop_connection()
-                await _wait(stop, backoff)
+                await _wait(backoff, stop)
                 backoff = min(max(backoff * 2, 0.5), self._max_backoff)
                 continue
             backoff = self._poll_interval
@@ -207,13 +207,9 @@ class Relay:
 
     async def _idle(self, stop: asyncio.Event) -> None:
         if self._wakeup is None:
-            await _wait(stop, self._poll_interval)
+            await _wait(self._poll_interval, stop)
             return
-        woken = asyncio.ensure_future(self._wakeup.wait())
-        try:
-            await _wait(stop, self._poll_interval, also=woken)
-        finally:
-            woken.cancel()
+        await _wait(self._poll_interval, stop, self._wakeup)
         # Cleared before the next claim: a commit after it wakes the next idle.
         self._wakeup.clear()
 
@@ -238,14 +234,11 @@ def _nacked(result: object) -> bool:
     return isinstance(result, DeliveryError) and not isinstance(result, PublishError)
 
 
-async def _wait(stop: asyncio.Event, seconds: float, also: asyncio.Future | None = None) -> None:
-    """Until ``stop`` is set, ``also`` is done, or ``seconds`` have passed."""
-    stopped = asyncio.ensure_future(stop.wait())
+async def _wait(seconds: float, *events: asyncio.Event) -> None:
+    """Until one of ``events`` is set, or ``seconds`` have passed."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
     try:
-        await asyncio.wait(
-            {stopped} | ({also} if also else set()),
-            timeout=seconds,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stopped.cancel()
+        for waiter in waiters:
+            waiter.cancel()

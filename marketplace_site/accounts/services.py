@@ -28,12 +28,15 @@ class PasswordResetUnavailable(PasswordResetRefused):
     pass
 
 
+UNAVAILABLE = "Password resets are unavailable right now; please try again in a few minutes."
+
+
 def password_reset_request(*, email: str, client: str) -> None:
     """Have the worker e-mail a reset link to the accounts with ``email``.
 
-    The same for every address, with an account or not: both throttles count
+    The same for every address, with an account or not: every throttle counts
     it, and the worker looks the accounts up, so neither the answer nor its
-    time tells them apart. Raises PasswordResetThrottled past either limit.
+    time tells them apart. Raises PasswordResetThrottled past any limit.
     """
     window = settings.PASSWORD_RESET_WINDOW
     address, network = email.strip().casefold(), client_network(client)
@@ -60,9 +63,7 @@ def password_reset_request(*, email: str, client: str) -> None:
         ]
     except ThrottleUnavailable as exc:
         log.error("password reset refused: %s", exc)
-        raise PasswordResetUnavailable(
-            "Password resets are unavailable right now; please try again in a few minutes."
-        ) from exc
+        raise PasswordResetUnavailable(UNAVAILABLE) from exc
     if not all(allowed):
         raise PasswordResetThrottled(
             "Too many password reset requests for this address or from your network; "
@@ -72,6 +73,4 @@ def password_reset_request(*, email: str, client: str) -> None:
         send_password_reset.delay(email=email)
     except (KombuError, AMQPError) as exc:  # unreachable, or refusing the queue
         log.error("password reset not queued, the broker is unavailable: %s", exc)
-        raise PasswordResetUnavailable(
-            "Password resets are unavailable right now; please try again in a few minutes."
-        ) from exc
+        raise PasswordResetUnavailable(UNAVAILABLE) from exc
