@@ -30,6 +30,7 @@ from recommender import healthcheck
 from recommender.engine import Book, Category, RecommendationIndex
 from recommender.server import RunningServer, start_server
 from tests.grpc_server import ServerThread
+from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DIR = REPO_ROOT / "compose"
@@ -531,12 +532,6 @@ def loading() -> Iterator[RunningServer]:
     yield running
     thread.run(running.server.stop(None))
     thread.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_module(listen: str) -> subprocess.CompletedProcess[str]:

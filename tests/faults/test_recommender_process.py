@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -20,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from marketplace_site.recommendations.client import RecommenderClient, RecommenderUnavailable
 from tests.marketplace.test_recommendations import Counted, recommendations_on, timed_get
-from tests.processes import Process
+from tests.processes import Process, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -29,12 +28,6 @@ FAILURES = 3
 RESET = 1.0
 # A page waits for one deadline at most, plus rendering it.
 PAGE_BOUND = TIMEOUT + 0.5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def breaker_open() -> float:

@@ -9,7 +9,6 @@ committed together, and a relay started afterwards delivers them.
 from __future__ import annotations
 
 import re
-import socket
 import sys
 import urllib.request
 
@@ -27,18 +26,12 @@ from tests.faults.effects import (
     expected_counts,
     wait_until_every_consumer_applied,
 )
-from tests.processes import MANAGE, Process, celery_worker, child_env, manage
+from tests.processes import MANAGE, Process, celery_worker, child_env, free_port, manage
 from tests.shopper import Shopper
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct horse battery"  # the make_user fixture's
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answers(url: str) -> bool:

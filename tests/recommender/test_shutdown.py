@@ -5,7 +5,6 @@ says SERVING."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import grpc
@@ -13,14 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from recommender import server
 from recommender.config import Settings
+from tests.processes import free_port
 
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def settings_for(tmp_path: Path, port: int) -> Settings:
