@@ -140,8 +140,8 @@ def cart_checkout(
                 checkout_key=checkout_key,
                 cart=cart,
             )
-            CartLine.objects.filter(cart=cart).delete()
-            Cart.objects.filter(pk=cart.pk).update(version=F("version") + 1)
+            with _cart_changing(cart):
+                CartLine.objects.filter(cart=cart).delete()
     except OrderError:
         _cart_drop_unsold(cart)
         raise
