@@ -191,6 +191,15 @@ class LocalCluster:
         )
         raise ClusterError(f"the cluster did not form in {timeout:.0f}s: {last}\n{logs}")
 
+    def make_whole(self) -> None:
+        """Every node running, none frozen, all in one cluster again."""
+        for node in self.nodes:
+            if node.pid() is None:
+                self.start(node)
+            else:
+                self.thaw(node)
+        self.wait_until_clustered()
+
     def wait_until_running(self, node: Node, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while True:

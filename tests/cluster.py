@@ -24,18 +24,8 @@ def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
 @pytest.fixture
 def on_cluster(cluster, topology, settings, monkeypatch) -> Iterator[LocalCluster]:
     """This test's clients, and its own look into the broker, use the cluster."""
-    for node in cluster.nodes:
-        if node.pid() is None:  # a node a failed test left down
-            cluster.start(node)
-    for node in cluster.nodes:
-        cluster.thaw(node)
-    cluster.wait_until_clustered()
+    cluster.make_whole()  # whatever a failed test left down or frozen
     monkeypatch.setenv("AMQP_URL", cluster.amqp_url)
     settings.AMQP_URL = cluster.amqp_url
     yield cluster
-    for node in cluster.nodes:  # leave the cluster whole for the next test
-        if node.pid() is not None:
-            cluster.thaw(node)
-        else:
-            cluster.start(node)
-    cluster.wait_until_clustered()
+    cluster.make_whole()  # for the next test
