@@ -48,3 +48,9 @@ def best_sellers(
         books = books.filter(category__code=category_code)
     books = books.annotate(units=Coalesce(Sum("order_lines__quantity"), Value(0)))
     return list(books.order_by("-units", "title", "id")[:limit])
+
+
+def books_low_in_stock(*, threshold: int, limit: int) -> tuple[int, list[Book]]:
+    """(how many, the ``limit`` lowest) books on sale with ``threshold`` copies or fewer."""
+    books = Book.objects.filter(active=True, stock__lte=threshold)
+    return books.count(), list(books.order_by("stock", "title", "id")[:limit])

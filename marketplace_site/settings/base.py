@@ -20,7 +20,8 @@ DEBUG = env.bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the shop's name and dashboard (admin_site.py).
+    "marketplace_site.admin_apps.BookstoreAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -159,6 +160,10 @@ if not is_currency_code(SHOP_CURRENCY):
         f"SHOP_CURRENCY must be a three-letter code like USD, got {SHOP_CURRENCY!r}"
     )
 MARKETPLACE_PORT = env.int("MARKETPLACE_PORT", 8000)
+# Books on sale with this many copies or fewer are listed on the admin's dashboard.
+LOW_STOCK_THRESHOLD = env.int("LOW_STOCK_THRESHOLD", 3)
+if LOW_STOCK_THRESHOLD < 0:
+    raise ImproperlyConfigured(f"LOW_STOCK_THRESHOLD must be 0 or more, got {LOW_STOCK_THRESHOLD}")
 # The demo catalog the loader reads by default (shared with the recommender).
 DEMO_CATALOG = Path(
     env.str("MARKETPLACE_DEMO_CATALOG", str(REPO_ROOT / "data" / "demo_catalog.csv"))
