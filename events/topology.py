@@ -31,7 +31,8 @@ from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETE
 DEFAULT_NAMESPACE = "bookstore"
 DEFAULT_DELIVERY_LIMIT = 5
 # Bytes of events the history stream keeps before dropping its oldest
-# segments (500 MB each, the broker's default): about 12 million purchases.
+# segments (500 MB each, the broker's default): about 8 million events at
+# the 600 bytes a purchase takes there (its properties included).
 DEFAULT_HISTORY_MAX_BYTES = 5_000_000_000
 # The AMQP type of a message a reader of the history stream publishes into it
 # to know where its reading ends (recommender.events_consumer): not an event,

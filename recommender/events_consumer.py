@@ -52,6 +52,9 @@ log = logging.getLogger("recommender.events")
 
 CONSUMER = "recommender"
 DEFAULT_PREFETCH = 32
+# Events of the history read at once, and applied in one transaction: a new
+# replica catches up at 2-4k events/s here with these, 850/s in batches of 32.
+HISTORY_PREFETCH = 512
 CONTENT_TYPE = "application/x-protobuf"
 # Set by the broker on every message read from a stream: its place there.
 STREAM_OFFSET_HEADER = "x-stream-offset"
@@ -262,6 +265,8 @@ class EventsConsumer:
         self._nodes = BrokerNodes(amqp_url)
         self._instance = instance
         self._prefetch = prefetch
+        # The queue's batches are bounded by its prefetch anyway.
+        self._batch_limit = max(prefetch, HISTORY_PREFETCH)
         self._connect_timeout = connect_timeout
         self._max_backoff = max_backoff
         self._publish_timeout = publish_timeout
@@ -342,7 +347,7 @@ class EventsConsumer:
                 break
             # What has arrived meanwhile goes with it: one transaction, one fsync.
             batch = [delivered]
-            while len(batch) < self._prefetch and not self._deliveries.empty():
+            while len(batch) < self._batch_limit and not self._deliveries.empty():
                 more = self._deliveries.get_nowait()
                 if more is None:  # stop() was called: this batch is the last
                     break
@@ -452,7 +457,7 @@ class EventsConsumer:
         started = time.monotonic()
         try:
             # A stream delivers only within a prefetch, to a consumer that acks.
-            await channel.set_qos(prefetch_count=self._prefetch)
+            await channel.set_qos(prefetch_count=HISTORY_PREFETCH)
             # Straight into the stream (the default exchange routes by name):
             # no queue gets it.
             await channel.default_exchange.publish(
