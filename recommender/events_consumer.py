@@ -517,14 +517,7 @@ class EventsConsumer:
             await self._read_history(current, history)
         if not live:
             return
-        applied = await asyncio.to_thread(
-            apply_deliveries,
-            self.store,
-            [Delivery(message.body, message.headers) for message in live],
-            delivery_limit=self.topology.delivery_limit,
-        )
-        for changes in applied.learned:
-            learn(self.index, changes)
+        applied = await self._apply(apply_deliveries, live)
         for message, outcome in zip(live, applied.outcomes, strict=True):
             event = outcome.event
             log.info(
@@ -544,6 +537,21 @@ class EventsConsumer:
                 log.warning("events: could not settle a message (%r); it will be redelivered", exc)
                 continue
             self.results[outcome.result] += 1
+
+    async def _apply(
+        self, apply: Callable[..., Applied], messages: list[AbstractIncomingMessage]
+    ) -> Applied:
+        """``apply`` (apply_deliveries or apply_history) on a worker thread; then the
+        index learns what the store took, in the order it committed it."""
+        applied = await asyncio.to_thread(
+            apply,
+            self.store,
+            [Delivery(message.body, message.headers) for message in messages],
+            delivery_limit=self.topology.delivery_limit,
+        )
+        for changes in applied.learned:
+            learn(self.index, changes)
+        return applied
 
     async def _read_history(
         self, reading: _Reading, messages: list[AbstractIncomingMessage]
@@ -568,14 +576,7 @@ class EventsConsumer:
                 continue  # another replica's
             events.append(message)
         if events:
-            applied = await asyncio.to_thread(
-                apply_history,
-                self.store,
-                [Delivery(message.body, message.headers) for message in events],
-                delivery_limit=self.topology.delivery_limit,
-            )
-            for changes in applied.learned:
-                learn(self.index, changes)
+            applied = await self._apply(apply_history, events)
             for message, outcome in zip(events, applied.outcomes, strict=True):
                 if outcome.action is Action.PARK:
                     log.error(
