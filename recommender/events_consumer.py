@@ -437,7 +437,11 @@ class EventsConsumer:
         Interrupted (the connection lost), it starts again from the start
         with a new marker after the reconnect: the inbox absorbs what it reads
         twice. Events routed before the queue was bound are in the stream
-        before the marker, which is published after the bind is confirmed.
+        before the marker, which is published after the bind is confirmed. (On
+        a cluster an event routed on another node just before the bind travels
+        to the stream while the bind's confirm and the marker make a round
+        trip through this client: it arrives first unless that node's link is
+        slower than the round trip.)
         """
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         try:
