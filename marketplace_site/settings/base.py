@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from events.amqp import HEARTBEAT_SECONDS, broker_urls
 from events.contracts import is_currency_code
-from events.topology import Topology
+from events.topology import DEFAULT_HISTORY_MAX_BYTES, Topology
 from marketplace_site.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -231,6 +231,13 @@ except ValueError as exc:
 EVENTS_NAMESPACE = env.str("EVENTS_NAMESPACE", "bookstore")
 # Deliveries of a failing event before it is parked in its dead-letter queue.
 EVENTS_DELIVERY_LIMIT = env.int("EVENTS_DELIVERY_LIMIT", 5)
+# Bytes of events the history stream keeps for new recommender replicas (the
+# relay declares it; a stream's retention is fixed when it is first declared).
+EVENTS_HISTORY_MAX_BYTES = env.int("EVENTS_HISTORY_MAX_BYTES", DEFAULT_HISTORY_MAX_BYTES)
+if EVENTS_HISTORY_MAX_BYTES < 1:
+    raise ImproperlyConfigured(
+        f"EVENTS_HISTORY_MAX_BYTES must be at least 1, got {EVENTS_HISTORY_MAX_BYTES}"
+    )
 # Unacknowledged events a worker holds per queue.
 EVENTS_PREFETCH = env.int("EVENTS_PREFETCH", 64)
 # Events a worker applies in one transaction (per queue), and how long a batch
