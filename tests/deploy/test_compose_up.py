@@ -339,8 +339,12 @@ def test_the_rabbitmq_nodes_form_one_cluster_with_every_queue_on_all_three(deplo
         "bookstore.recommender.recommender-1",
         "bookstore.recommender.recommender-2",
     } <= names
+    # The history a new recommender replica reads is a stream, on all three too.
+    assert {q["type"] for q in durable if q["name"] == "bookstore.history"} == {"stream"}
     for queue in durable:
-        assert queue["type"] == "quorum", queue
+        assert queue["type"] == ("stream" if queue["name"].endswith(".history") else "quorum"), (
+            queue
+        )
         assert len(queue["members"]) == 3, queue
 
 
