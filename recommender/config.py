@@ -202,6 +202,14 @@ class Settings:
     # Seconds to report NOT_SERVING before refusing new calls, so load
     # balancers watching health stop routing here first.
     drain_delay_seconds: float = 0.0
+    # Seconds a client's connection lives before the server asks it to move to
+    # a new one (0: for ever). Clients resolve the DNS name again only when a
+    # connection ends, so this bounds how long a replica added since waits for
+    # its share of the calls.
+    max_connection_age_seconds: float = 30.0
+    # Seconds the calls in flight on a retired connection get to finish: at
+    # least the longest call's deadline (the digest's stream, 60 s by default).
+    max_connection_age_grace_seconds: float = 60.0
     log_level: str = "INFO"
     # Learn books and purchases from domain events (off: serve the store as is).
     consume_events: bool = True
@@ -227,6 +235,14 @@ class Settings:
             grace_seconds=_float(env, "RECOMMENDER_GRACE_SECONDS", defaults.grace_seconds),
             drain_delay_seconds=_float(
                 env, "RECOMMENDER_DRAIN_DELAY_SECONDS", defaults.drain_delay_seconds
+            ),
+            max_connection_age_seconds=_float(
+                env, "RECOMMENDER_MAX_CONNECTION_AGE_SECONDS", defaults.max_connection_age_seconds
+            ),
+            max_connection_age_grace_seconds=_float(
+                env,
+                "RECOMMENDER_MAX_CONNECTION_AGE_GRACE_SECONDS",
+                defaults.max_connection_age_grace_seconds,
             ),
             log_level=_log_level(env, defaults.log_level),
             consume_events=_bool(env, "RECOMMENDER_CONSUME_EVENTS", defaults.consume_events),

@@ -85,24 +85,48 @@ def describe_security(tls: ServerTls | None, auth_token: str) -> str:
     return link + (", bearer token required" if auth_token else "")
 
 
+def connection_age_options(*, max_age: float, grace: float) -> list[tuple[str, int]]:
+    """Server options that retire each client connection after ``max_age`` seconds
+    (gRPC adds up to 10% either way), leaving the calls on it ``grace`` seconds.
+
+    The server sends GOAWAY: the client opens a new connection for its next
+    calls without failing any, and, because a connection ended, its DNS
+    resolver looks again and finds replicas added since. 0: connections live
+    for ever.
+    """
+    if max_age <= 0:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", max(1, round(max_age * 1000))),
+        ("grpc.max_connection_age_grace_ms", round(grace * 1000)),
+    ]
+
+
 async def start_server(
     *,
     listen: str,
     index: RecommendationIndex | None = None,
     tls: ServerTls | None = None,
     auth_token: str = "",
+    max_connection_age: float = 0.0,
+    max_connection_age_grace: float = 0.0,
 ) -> RunningServer:
     """Bind and start. Without an index it answers UNAVAILABLE until ``ready()``.
 
     ``tls`` switches the port to TLS (mutual with a client CA); ``auth_token``
-    makes every RPC but health checks require it.
+    makes every RPC but health checks require it; ``max_connection_age``
+    (seconds, 0: never) moves clients to new connections, see
+    ``connection_age_options``.
     """
     credentials = None if tls is None else server_credentials(tls)
     # The access log outermost: refused calls are logged and measured too.
     interceptors: list[grpc.aio.ServerInterceptor] = [AccessLogInterceptor()]
     if auth_token:
         interceptors.append(TokenAuthInterceptor(auth_token))
-    server = grpc.aio.server(interceptors=interceptors)
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=connection_age_options(max_age=max_connection_age, grace=max_connection_age_grace),
+    )
     servicer = RecommendationsServicer(index)
     server.add_generic_rpc_handlers((v1_handler(servicer), legacy_handler(servicer)))
     health_servicer = health.aio.HealthServicer()
@@ -182,7 +206,11 @@ async def _until_set(*events: asyncio.Event) -> None:
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT (or ``stop`` is set), then drain."""
     running = await start_server(
-        listen=settings.listen, tls=settings.tls, auth_token=settings.auth_token
+        listen=settings.listen,
+        tls=settings.tls,
+        auth_token=settings.auth_token,
+        max_connection_age=settings.max_connection_age_seconds,
+        max_connection_age_grace=settings.max_connection_age_grace_seconds,
     )
     host = settings.listen.rsplit(":", 1)[0]
     security = describe_security(settings.tls, settings.auth_token)

@@ -73,6 +73,14 @@ def test_bad_event_settings_are_a_configuration_error(env, message):
         ({"RECOMMENDER_DRAIN_DELAY_SECONDS": "inf"}, "DRAIN_DELAY_SECONDS must be a finite"),
         ({"RECOMMENDER_GRACE_SECONDS": "-1"}, "RECOMMENDER_GRACE_SECONDS must be >= 0"),
         ({"RECOMMENDER_LOG_LEVEL": "chatty"}, "RECOMMENDER_LOG_LEVEL must be one of DEBUG, INFO"),
+        (
+            {"RECOMMENDER_MAX_CONNECTION_AGE_SECONDS": "-5"},
+            "RECOMMENDER_MAX_CONNECTION_AGE_SECONDS must be >= 0",
+        ),
+        (
+            {"RECOMMENDER_MAX_CONNECTION_AGE_GRACE_SECONDS": "soon"},
+            "RECOMMENDER_MAX_CONNECTION_AGE_GRACE_SECONDS must be a number",
+        ),
     ],
 )
 def test_bad_server_settings_are_a_configuration_error(env, message):
@@ -82,3 +90,19 @@ def test_bad_server_settings_are_a_configuration_error(env, message):
 
 def test_the_log_level_is_read_in_any_case():
     assert Settings.from_env({"RECOMMENDER_LOG_LEVEL": " warning "}).log_level == "WARNING"
+
+
+def test_connections_are_retired_every_30_seconds_unless_set_otherwise():
+    """Clients find replicas added since they connected within about that long;
+    the grace covers the digest's stream (60 s by default)."""
+    defaults = Settings.from_env({})
+    assert defaults.max_connection_age_seconds == 30
+    assert defaults.max_connection_age_grace_seconds == 60
+    settings = Settings.from_env(
+        {
+            "RECOMMENDER_MAX_CONNECTION_AGE_SECONDS": "0.5",
+            "RECOMMENDER_MAX_CONNECTION_AGE_GRACE_SECONDS": "120",
+        }
+    )
+    assert settings.max_connection_age_seconds == 0.5
+    assert settings.max_connection_age_grace_seconds == 120
