@@ -342,7 +342,7 @@ def test_backing_services_images_and_health_checks():
         assert service["pull_policy"] == "never", name
         assert (COMPOSE_DIR / "images" / image / "Dockerfile").is_file(), name
     for node in RABBITMQ_NODES:
-        assert "check_running" in " ".join(services()[node]["healthcheck"]["test"]), node
+        assert services()[node]["healthcheck"]["test"] == ["CMD", "rabbitmq-healthcheck"], node
     assert "pg_isready" in " ".join(services()["postgres"]["healthcheck"]["test"])
     redis = services()["redis"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
