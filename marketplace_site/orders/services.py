@@ -11,7 +11,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 
 from marketplace_site.catalog.models import Book
 from marketplace_site.orders.cart import MAX_QUANTITY
@@ -51,13 +52,53 @@ def cart_remove(*, cart: Cart, book_id: int) -> None:
 
 
 @contextmanager
-def _cart_changing(cart: Cart) -> Iterator[None]:
-    """A transaction that changes the cart, its version one up first: that
-    UPDATE takes the cart's row lock, so the session's other requests wait,
-    then see this change instead of writing over it."""
+def _cart_changing(cart: Cart, *, above: int = 0) -> Iterator[None]:
+    """A transaction that changes the cart, its version one up first (and past
+    ``above``): that UPDATE takes the cart's row lock, so the visitor's other
+    requests wait, then see this change instead of writing over it."""
     with transaction.atomic():
-        Cart.objects.filter(pk=cart.pk).update(version=F("version") + 1)
+        bumped = Cart.objects.filter(pk=cart.pk).update(
+            version=Greatest(F("version"), Value(above)) + 1
+        )
+        if not bumped:
+            # Merged into the customer's own at a login meanwhile (another tab).
+            raise OrderError("Your cart moved to your account as you logged in; please try again.")
         yield
+
+
+def cart_merge(*, user: AbstractBaseUser, cart: Cart) -> None:
+    """A visitor's cart joins the customer's at login. It becomes theirs if
+    they have none; otherwise its books are added to their cart (a book in
+    both keeps the larger quantity: the same wish, made twice) and it is
+    deleted, so a second login of the same session finds nothing to add.
+
+    Two sessions logging in at once each add their own cart: both lock the
+    customer's cart, so one adds after the other. The customer's cart's new
+    version is past both carts' old ones: no page of either, posted later,
+    can buy what it did not show.
+    """
+    with transaction.atomic():
+        visitor = Cart.objects.select_for_update().filter(pk=cart.pk, user__isnull=True).first()
+        if visitor is None:
+            return
+        try:
+            # A savepoint: another login of this customer may make their cart first.
+            with transaction.atomic():
+                if not Cart.objects.filter(user=user).exists():
+                    Cart.objects.filter(pk=visitor.pk).update(user=user, session_key=None)
+                    return
+        except IntegrityError:
+            pass
+        owned = Cart.objects.get(user=user)
+        with _cart_changing(owned, above=visitor.version):
+            have = dict(CartLine.objects.filter(cart=owned).values_list("book_id", "quantity"))
+            brought = CartLine.objects.filter(cart=visitor).values_list("book_id", "quantity")
+            for book_id, quantity in brought:
+                if book_id not in have:
+                    CartLine.objects.create(cart=owned, book_id=book_id, quantity=quantity)
+                elif quantity > have[book_id]:
+                    CartLine.objects.filter(cart=owned, book_id=book_id).update(quantity=quantity)
+            visitor.delete()
 
 
 def _cart_line_change(cart: Cart, book: Book, quantity_from: Callable[[int], int]) -> None:

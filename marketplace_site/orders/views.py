@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from marketplace_site.catalog.models import Book
-from marketplace_site.orders.cart import session_cart, session_cart_ensure
+from marketplace_site.orders.cart import visitor_cart, visitor_cart_ensure
 from marketplace_site.orders.forms import AddToCartForm, CheckoutForm, UpdateCartForm, VoucherForm
 from marketplace_site.orders.selectors import cart_contents, cart_quote, order_get, order_list
 from marketplace_site.orders.services import (
@@ -46,7 +46,7 @@ def _cart_page(request: HttpRequest, *, status: int = 200, voucher_error: str = 
             # Used or expired since it was applied: say so once, then forget it.
             voucher_error = voucher_error or str(exc)
             del request.session[VOUCHER_SESSION_KEY]
-    contents = cart_contents(cart=session_cart(request.session))
+    contents = cart_contents(cart=visitor_cart(user=request.user, session=request.session))
     quote = cart_quote(
         user=request.user,
         items=contents.items,
@@ -90,7 +90,7 @@ def cart_add_view(request: HttpRequest, book_id: int) -> HttpResponse:
         return _refuse(request, _form_error(form))
     try:
         cart_add(
-            cart=session_cart_ensure(request.session),
+            cart=visitor_cart_ensure(user=request.user, session=request.session),
             book=book,
             quantity=form.cleaned_data["quantity"],
         )
@@ -102,7 +102,7 @@ def cart_add_view(request: HttpRequest, book_id: int) -> HttpResponse:
 
 @require_POST
 def cart_update_view(request: HttpRequest, book_id: int) -> HttpResponse:
-    cart = session_cart(request.session)
+    cart = visitor_cart(user=request.user, session=request.session)
     if cart is None or book_id not in cart_contents(cart=cart).items:
         raise Http404("That book is not in your cart.")
     book = get_object_or_404(Book, pk=book_id)
@@ -118,7 +118,7 @@ def cart_update_view(request: HttpRequest, book_id: int) -> HttpResponse:
 
 @require_POST
 def cart_remove_view(request: HttpRequest, book_id: int) -> HttpResponse:
-    cart = session_cart(request.session)
+    cart = visitor_cart(user=request.user, session=request.session)
     if cart is None or book_id not in cart_contents(cart=cart).items:
         raise Http404("That book is not in your cart.")
     cart_remove(cart=cart, book_id=book_id)
@@ -136,7 +136,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     try:
         checked_out = cart_checkout(
             user=request.user,
-            cart=session_cart(request.session),
+            cart=visitor_cart(user=request.user, session=request.session),
             cart_version=form.cleaned_data["cart_version"],
             expected_total=form.cleaned_data["expected_total"],
             correlation_id=request.correlation_id,

@@ -8,7 +8,8 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import F
 from django.test import Client
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.utils import timezone
 from events.contracts import BOOK_UPSERTED, unwrap
 from marketplace_site.catalog.models import Book
 from marketplace_site.catalog.selectors import PAGE_SIZE
-from marketplace_site.orders.cart import session_cart
+from marketplace_site.orders.cart import visitor_cart
 from marketplace_site.orders.models import Order, OrderLine
 from marketplace_site.orders.selectors import cart_contents
 from marketplace_site.orders.services import order_checkout
@@ -142,8 +143,13 @@ def banner_ids(response) -> set[int]:
     }
 
 
+def visitor(client: Client) -> User | AnonymousUser:
+    user_id = client.session.get(SESSION_KEY)
+    return User.objects.get(pk=user_id) if user_id else AnonymousUser()
+
+
 def cart_of(client: Client) -> dict[int, int]:
-    return cart_contents(cart=session_cart(client.session)).items
+    return cart_contents(cart=visitor_cart(user=visitor(client), session=client.session)).items
 
 
 def add(client: Client, book: Book, quantity: object = 1, **extra):
