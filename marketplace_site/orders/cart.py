@@ -23,6 +23,11 @@ SESSION_KEY = "cart_id"
 MAX_QUANTITY = 20
 
 
+def quantity_allowed(stock: int) -> int:
+    """The most copies of a book one cart may hold."""
+    return max(0, min(stock, MAX_QUANTITY))
+
+
 def visitor_cart(
     *, user: AbstractBaseUser | AnonymousUser, session: SessionBase | None
 ) -> Cart | None:

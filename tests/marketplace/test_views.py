@@ -711,14 +711,23 @@ def test_prices_and_promotions_sent_by_the_browser_are_ignored(
     assert not Redemption.objects.exists()
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["/cart/add/{id}/", "/cart/update/{id}/", "/cart/remove/{id}/", "/checkout/"],
-)
+@pytest.mark.parametrize("url", ["/cart/add/{id}/", "/cart/update/{id}/", "/cart/remove/{id}/"])
 def test_post_only_urls_refuse_get(shopper, make_book, url):
     book = make_book(stock=5)
     add(shopper, book, 2)
     assert shopper.get(url.format(id=book.pk)).status_code == 405
+    assert cart_of(shopper) == {book.pk: 2}
+    assert not Order.objects.exists()
+
+
+def test_the_checkout_address_opened_in_the_browser_goes_to_the_cart(shopper, make_book):
+    """Enter in the address bar after a refused checkout: the cart, not "HTTP ERROR 405"."""
+    book = make_book(stock=5)
+    add(shopper, book, 2)
+
+    for method in (shopper.get, shopper.head):
+        response = method("/checkout/")
+        assert (response.status_code, response["Location"]) == (302, "/cart/")
     assert cart_of(shopper) == {book.pk: 2}
     assert not Order.objects.exists()
 
