@@ -11,10 +11,11 @@ DEBUG = env.bool("DJANGO_DEBUG", False)
 WHITENOISE_USE_FINDERS = True
 # The demo staff account and promotion (`make run`) may be made here, and only here.
 LOCAL_DEMO = True
-# "console", "file" (one file per e-mail in DJANGO_EMAIL_FILE_PATH), or a dotted path.
+# "console", "file" (one file per e-mail in DJANGO_EMAIL_FILE_PATH), "smtp", or a dotted path.
 _EMAIL_BACKENDS = {
     "console": "django.core.mail.backends.console.EmailBackend",
     "file": "django.core.mail.backends.filebased.EmailBackend",
+    "smtp": "marketplace_site.notifications.smtp.EmailBackend",
 }
 _email_backend = env.str("DJANGO_EMAIL_BACKEND", "console")
 EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)
