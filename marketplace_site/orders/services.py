@@ -92,11 +92,14 @@ def cart_merge(*, user: AbstractBaseUser, cart: Cart) -> None:
         owned = Cart.objects.get(user=user)
         with _cart_changing(owned, above=visitor.version):
             have = dict(CartLine.objects.filter(cart=owned).values_list("book_id", "quantity"))
-            brought = CartLine.objects.filter(cart=visitor).values_list("book_id", "quantity")
-            for book_id, quantity in brought:
-                if book_id not in have:
-                    CartLine.objects.create(cart=owned, book_id=book_id, quantity=quantity)
-                elif quantity > have[book_id]:
+            brought = dict(CartLine.objects.filter(cart=visitor).values_list("book_id", "quantity"))
+            CartLine.objects.bulk_create(
+                CartLine(cart=owned, book_id=book_id, quantity=quantity)
+                for book_id, quantity in brought.items()
+                if book_id not in have
+            )
+            for book_id, quantity in brought.items():
+                if quantity > have.get(book_id, quantity):
                     CartLine.objects.filter(cart=owned, book_id=book_id).update(quantity=quantity)
             visitor.delete()
 
