@@ -18,6 +18,7 @@ from marketplace_site.vouchers.models import Voucher, VoucherRule
 from marketplace_site.vouchers.services import voucher_code_for
 from scripts.dev_certs import DevCerts, write_dev_certs
 from tests.cluster import cluster, on_cluster  # noqa: F401  (fixtures, shared)
+from tests.mail_servers import MailServer
 
 _ids = itertools.count(1000)
 
@@ -145,3 +146,22 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def mail_server(settings):
+    """``start(refused=[...], smtputf8=False)``: a MailServer that the site's
+    SMTP backend (production's) sends this test's e-mails to."""
+    servers: list[MailServer] = []
+
+    def start(*, refused: list[str] = (), smtputf8: bool = False) -> MailServer:
+        server = MailServer(refused, smtputf8=smtputf8)
+        servers.append(server)
+        settings.EMAIL_BACKEND = "marketplace_site.notifications.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = False, 5
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

@@ -3,10 +3,6 @@ belongs to one account, in any case and however a browser spells its domain."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
@@ -134,71 +130,6 @@ def test_the_login_page_leads_to_the_shops_password_reset(client):
 
 
 # --- delivery ----------------------------------------------------------------------
-
-
-class MailServer:
-    """A mail server on a free port, offering SMTPUTF8 or not; keeps what it was sent."""
-
-    def __init__(self, *, smtputf8: bool) -> None:
-        self.extensions = [b"SMTPUTF8", b"8BITMIME"] if smtputf8 else []
-        self.commands: list[bytes] = []
-        self.messages: list[bytes] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self.sock.accept()
-                with conn, conn.makefile("rwb") as stream:
-                    self._session(stream)
-
-    def _session(self, stream) -> None:
-        stream.write(b"220 test ESMTP\r\n")
-        stream.flush()
-        for line in stream:
-            self.commands.append(line.rstrip())
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                lines = [b"test", *self.extensions]
-                reply = b"".join(b"250-" + e + b"\r\n" for e in lines[:-1]) + b"250 " + lines[-1]
-                reply += b"\r\n"
-            elif verb == b"DATA":
-                stream.write(b"354 go on\r\n")
-                stream.flush()
-                self.messages.append(b"".join(iter(stream.readline, b".\r\n")))
-                reply = b"250 queued\r\n"
-            elif verb == b"QUIT":
-                stream.write(b"221 bye\r\n")
-                stream.flush()
-                return
-            else:
-                reply = b"250 ok\r\n"
-            stream.write(reply)
-            stream.flush()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-
-
-@pytest.fixture
-def mail_server(settings):
-    servers = []
-
-    def start(*, smtputf8: bool) -> MailServer:
-        server = MailServer(smtputf8=smtputf8)
-        servers.append(server)
-        settings.EMAIL_BACKEND = "marketplace_site.notifications.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
-        settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = False, 5
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def confirmation(to: str):
