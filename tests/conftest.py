@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from marketplace_site.catalog.models import Book, Category
+from marketplace_site.catalog.search import book_search_key
 from marketplace_site.catalog.services import categories_ensure
 from marketplace_site.promotions.models import Promotion
 from marketplace_site.recommendations.selectors import reset_recommender_client
@@ -56,6 +57,9 @@ def make_book(categories):
         book_id = next(_ids)
         fields.setdefault("title", f"Book {book_id}")
         fields.setdefault("author", "An Author")
+        # As book_save keeps it, without the event book_save would record.
+        key = book_search_key(title=fields["title"], author=fields["author"])
+        fields.setdefault("search_key", key)
         return Book.objects.create(
             id=book_id,
             price=Decimal(price),

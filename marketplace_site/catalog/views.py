@@ -27,8 +27,11 @@ def home(request: HttpRequest) -> HttpResponse:
         category = category_get(slug=slug)
         if category is None:
             raise Http404("No such category.")
+    words, sort = query.cleaned_data["q"], query.cleaned_data["sort"] or "title"
     try:
-        page = book_page(category=category, page=query.cleaned_data["page"] or 1)
+        page = book_page(
+            category=category, page=query.cleaned_data["page"] or 1, query=words, sort=sort
+        )
     except InvalidPage:
         raise Http404("No such page.") from None
     code = category.code if category else default_category_code(user=request.user)
@@ -39,6 +42,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "categories": category_list(),
             "category": category,
             "page": page,
+            "query": words,
+            "sort": sort,
+            "sorts": query.fields["sort"].choices,
             "banners": promotion_banners(user=request.user),
             "recommendations": recommendations_for(
                 user=request.user,

@@ -112,6 +112,21 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
 
     at_each_width(page, "02-science-fiction-pills", pills_stay_whole)
 
+    # Search, typed without the accents: "García Márquez" is found.
+    page.goto(stack)
+    page.fill("#search-q", "garcia marquez")
+    page.click("#search button[type=submit]")
+
+    def the_search_finds_the_book(page: Page) -> None:
+        fits_the_screen(page)
+        expect(page.locator("h1")).to_have_text("Results for “garcia marquez”")
+        expect(
+            page.locator("#catalog .book-title", has_text="Love in the Time of Cholera")
+        ).to_be_visible()
+
+    at_each_width(page, "02-search", the_search_finds_the_book)
+    page.goto(stack)  # the categories keep a search: start from all books
+
     page.click(".categories >> text=Fantasy")
     expect(page.locator("h1")).to_have_text("Fantasy")
     recommended = page.locator("#recommendations li[data-book-id]")
