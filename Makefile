@@ -19,7 +19,7 @@ INSTALLED := $(VENV)/.installed
 # Root installs system packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint protos lock clean chromium certs loadtest bench bench-quick
+.PHONY: run test lint protos lock clean chromium docker images certs loadtest bench bench-quick
 
 $(INSTALLED): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,12 +38,15 @@ run: $(INSTALLED)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 # Every test on SQLite, then the database tests again on PostgreSQL, then the
-# benchmark harness once, small: a smoke check that fails only if it breaks.
-test: $(INSTALLED) lint chromium
+# benchmark harness once, small (a smoke check that fails only if it breaks),
+# then the compose deployment brought up on Docker Engine (tests/deploy/;
+# it starts dockerd where none runs, and stops it).
+test: $(INSTALLED) lint chromium docker
 	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
-	$(BIN)/python -m pytest -m "not postgres"
-	DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest tests/marketplace tests/events
+	$(BIN)/python -m pytest -m "not postgres and not docker"
+	DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "not docker" tests/marketplace tests/events
 	$(BIN)/python -m bench --quick
+	$(BIN)/python -m pytest -m docker tests/deploy
 
 # Every hop against its bare baseline (README "Performance"); bench-results/report.{md,json}.
 bench: $(INSTALLED)
@@ -66,6 +69,19 @@ chromium:
 	@test -x /usr/bin/chromium || { \
 	  command -v apt-get >/dev/null || { echo "the browser test needs Debian's chromium package (/usr/bin/chromium)"; exit 1; }; \
 	  $(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }; }
+
+# Debian's Docker Engine (20.10) and debootstrap, for `make images` and the
+# deployment test; installed as chromium is.
+docker:
+	@test -x /usr/sbin/dockerd -a -x /usr/sbin/debootstrap || { \
+	  command -v apt-get >/dev/null || { echo "the deployment test needs Debian's docker.io and debootstrap packages"; exit 1; }; \
+	  $(SUDO) apt-get install -y -q docker.io debootstrap || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q docker.io debootstrap; }; }
+
+# Every image of compose/docker-compose.yml, from a Debian mirror: no registry
+# (scripts/images.py; DEBIAN_MIRROR, EXTRA_CA_CERTS, IMAGE_TAG). Needs a running
+# Docker Engine.
+images: $(INSTALLED) docker
+	$(BIN)/python scripts/images.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

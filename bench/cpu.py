@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.stats import Sample
+from bench.stats import Sample, Target
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -35,7 +35,18 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def idle_share(pids: Iterable[int], seconds: float) -> dict[int, float]:
+# How long idle processes are watched: long enough for many of the relay's
+# old 50 ms polls, and for its safety poll (1 s) to show.
+IDLE_SECONDS = 5.0
+# An idle process costs nothing: under 1% of a core.
+IDLE_CORE_PERCENT = 1.0
+
+
+def idle_target(name: str, share: float) -> Target:
+    return Target(f"{name} idle", share, IDLE_CORE_PERCENT, False, "% of a core")
+
+
+def idle_share(pids: Iterable[int], seconds: float = IDLE_SECONDS) -> dict[int, float]:
     """Percent of a core each of ``pids`` used over ``seconds`` of nothing to do."""
     before = {pid: cpu_seconds(pid) for pid in pids}
     time.sleep(seconds)

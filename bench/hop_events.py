@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 
 from bench.config import Mode
-from bench.cpu import CpuUse, Pids, fixed, idle_share, metered, named
+from bench.cpu import CpuUse, Pids, fixed, idle_share, idle_target, metered, named
 from bench.pg import AMQP_URL, database, delete_namespace
 from bench.procs import PYTHON, VAR, Child, Driver, HarnessError, base_env
 from bench.stats import Comparison, Sample, Section, Target, interleave, median
@@ -23,9 +23,12 @@ from events.topology import Topology
 MANAGE = "marketplace_site/manage.py"
 # The worker consumers that apply a PurchaseCompleted.
 PURCHASE_CONSUMERS = ("worker.campaigns", "worker.emails", "worker.vouchers")
-# How long the idle processes are watched: long enough for many of the old
-# 50 ms polls, and for the safety poll (1 s) to show.
-IDLE_SECONDS = 5.0
+# Checkouts one at a time, each after the relay has gone back to sleep: the
+# latency a customer's order sees, from its commit to its publish.
+SINGLE_CHECKOUTS = 9
+# The relay polled 20 times a second before LISTEN/NOTIFY: a commit waited
+# 25 ms for it at the median. Waking on the notification must not be slower.
+SINGLE_CHECKOUT_P50_MS = 25.0
 
 
 def django_env(url: str, namespace: str, **extra: str) -> dict[str, str]:
@@ -226,8 +229,30 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 ),
             )
             section.figures["relay: s from commit to the last row sent (median)"] = median(relayed)
+            single: list[float] = []
+            for _ in range(SINGLE_CHECKOUTS):
+                time.sleep(0.2)  # back to sleep, waiting for a notification
+                order = next(orders)
+                one = driver.run(cmd="insert", n=1, first_order=order)
+                wait_for(
+                    lambda one=one: (
+                        driver.run(cmd="progress", inbox_floor=one["inbox_floor"])["applied"]
+                        >= len(PURCHASE_CONSUMERS)
+                        or None
+                    ),
+                    60,
+                    "one checkout's events to be applied",
+                )
+                state = driver.run(
+                    cmd="applied", event_ids=one["event_ids"], first_order=order, n=1
+                )
+                single.append(1000 * (state["relayed_at"] - one["committed"]))
+            single_p50 = median(single)
+            section.figures["relay: ms from one checkout's commit to its publish (median)"] = (
+                single_p50
+            )
             # Nothing to do: the relay sleeps until a commit notifies it (PostgreSQL).
-            idle = idle_share([relay.pid, *workers("events-worker")()], IDLE_SECONDS)
+            idle = idle_share([relay.pid, *workers("events-worker")()])
             section.figures["relay: % of a core while idle"] = idle[relay.pid]
             section.figures["worker: % of a core while idle (the busiest)"] = max(
                 share for pid, share in idle.items() if pid != relay.pid
@@ -259,6 +284,13 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         Target("end-to-end rate vs bare consume", comparison.rate_ratio, 0.5, at_least=True),
         Target("events lost", section.figures["subject lost"], 0, at_least=False, unit=""),
         Target("events applied twice", section.figures["subject applied twice"], 0, False, unit=""),
+        Target(
+            "one checkout, commit to publish, p50", single_p50, SINGLE_CHECKOUT_P50_MS, False, " ms"
+        ),
+        idle_target("relay", section.figures["relay: % of a core while idle"]),
+        idle_target(
+            "worker (the busiest)", section.figures["worker: % of a core while idle (the busiest)"]
+        ),
     ]
     section.notes.append(
         f"Each round commits {n} PurchaseCompleted outbox rows at once (a burst); each is"

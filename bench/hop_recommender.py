@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.config import Mode
-from bench.cpu import CpuUse, fixed, metered
+from bench.cpu import CpuUse, fixed, idle_share, idle_target, metered
 from bench.engine_probe import EVICTION_BYTES, LEARNING_CALLS, past_sales
 from bench.pg import delete_namespace
 from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env
@@ -166,6 +166,10 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 section.comparisons.append(Comparison.of(name, "echo server", label, pairs))
         for label, use in cpu.items():
             section.figures.update(use.figures(f"x16, {label}", "call"))
+        # Its consumer connected, no call and no sale: nothing to do.
+        idle = idle_share([learning.pid])[learning.pid]
+        section.figures["recommender (learning): % of a core while idle"] = idle
+        section.targets.append(idle_target("recommender (learning)", idle))
         memory["recommender"] = recommender.peak_rss_mb()
         memory["recommender (learning)"] = learning.peak_rss_mb()
         memory["echo server (baseline)"] = echo.peak_rss_mb()

@@ -40,6 +40,7 @@ def delete_namespace(namespace: str, *, recommenders: Sequence[str] = ()) -> Non
             channel.queue_delete(spec.name)
             channel.queue_delete(spec.dead_letter_queue)
         channel.queue_delete(topology.task_queue)
+        channel.queue_delete(topology.history.name)  # the relay declares it
         for exchange in topology.celery_exchanges():
             channel.exchange_delete(exchange)
         channel.exchange_delete(topology.exchange)

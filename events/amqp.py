@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
+from aio_pika.exceptions import ChannelPreconditionFailed
 
 from events.log_format import redact_url
 from events.topology import DEAD_LETTER_QUEUE_ARGUMENTS, QueueSpec, Topology
@@ -125,3 +126,34 @@ async def declare_queue(
     for routing_key in spec.routing_keys:
         await queue.bind(events, routing_key=routing_key)
     return queue
+
+
+async def declare_history(connection: AbstractConnection, topology: Topology) -> None:
+    """The history stream, bound to the events the recommender learns (idempotent).
+
+    On a channel of its own: a stream declared with another retention
+    (EVENTS_HISTORY_MAX_BYTES changed since) refuses the declaration and
+    closes the channel. Failing there would stop every publish; the stream
+    keeps its retention instead, with a warning.
+    """
+    spec = topology.history
+    channel = await connection.channel()
+    try:
+        events, _ = await declare_exchanges(channel, topology)
+        try:
+            stream = await channel.declare_queue(
+                spec.name, durable=True, arguments=dict(spec.arguments)
+            )
+        except ChannelPreconditionFailed as exc:
+            log.warning(
+                "the history stream %s keeps the retention it was declared with (%s):"
+                " a stream's arguments never change; a policy's max-length-bytes can lower it",
+                spec.name,
+                exc,
+            )
+            channel = await connection.channel()
+            stream = await channel.declare_queue(spec.name, passive=True)
+        for routing_key in spec.routing_keys:
+            await stream.bind(events, routing_key=routing_key)
+    finally:
+        await channel.close()

@@ -133,6 +133,45 @@ def _check_purchase(order: events_pb2.PurchaseCompleted) -> None:
             f"{what}: total {order.total} is more than subtotal {order.subtotal}"
             f" less discount {order.discount}"
         )
+    _check_discount_shares(order, what, voucher=subtotal - discount - total)
+
+
+def _check_discount_shares(
+    order: events_pb2.PurchaseCompleted, what: str, *, voucher: Decimal
+) -> None:
+    """Each line's share of the discounts, when the producer sent them: all
+    of both discounts, none over its line. An event without them (from a
+    producer older than the fields) is valid: the consumer shares them out."""
+    if not carries_discount_shares(order):
+        return
+    promotion_shares = voucher_shares = Decimal(0)
+    for number, line in enumerate(order.lines, start=1):
+        where = f"{what} line {number} (book {line.book_id})"
+        promotion_share = _money(line.promotion_discount, f"{where} promotion_discount")
+        voucher_share = _money(line.voucher_discount, f"{where} voucher_discount")
+        if promotion_share + voucher_share > Decimal(line.line_total):
+            raise MalformedEvent(
+                f"{where}: discounts {line.promotion_discount} + {line.voucher_discount}"
+                f" are more than its line_total {line.line_total}"
+            )
+        promotion_shares += promotion_share
+        voucher_shares += voucher_share
+    if promotion_shares != Decimal(order.discount):
+        raise MalformedEvent(
+            f"{what}: the lines' promotion_discount add up to {promotion_shares},"
+            f" not the discount {order.discount}"
+        )
+    if voucher_shares != voucher:
+        raise MalformedEvent(
+            f"{what}: the lines' voucher_discount add up to {voucher_shares}, not {voucher}"
+            f" (subtotal less discount less total)"
+        )
+
+
+def carries_discount_shares(order: events_pb2.PurchaseCompleted) -> bool:
+    """Whether the producer shared the order's discounts out to its lines
+    (every producer since the fields were added does, with "0.00" at least)."""
+    return any(line.promotion_discount or line.voucher_discount for line in order.lines)
 
 
 def _check_promotion(applied: events_pb2.PromotionApplied) -> None:

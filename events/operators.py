@@ -4,6 +4,7 @@ with past events (send them again to one consumer, a new replica say).
     python -m events dead-letters list [--consumer worker.emails] [--limit 20]
     python -m events dead-letters replay --consumer worker.emails [--event-id ID | --all]
     manage.py replay_events --consumer recommender.<instance>   (past events, from the outbox)
+    manage.py replay_events --history                            (the same, to the history stream)
 
 Listing does not consume: the messages go back to the dead-letter queue
 when the listing channel closes. Replaying publishes a message to its
@@ -25,7 +26,7 @@ from kombu import Connection, Producer
 from events.contracts import MalformedEvent, unwrap
 from events.dead_letters import CONSUMER_HEADER, DELIVERY_COUNT_HEADER, QUEUE_HEADER, REASON_HEADER
 from events.relay import CONTENT_TYPE
-from events.topology import QueueSpec, Topology
+from events.topology import QueueSpec, StreamSpec, Topology
 
 # Headers describing the parking; a replayed message starts afresh without them.
 PARKING_HEADERS = {REASON_HEADER, CONSUMER_HEADER, QUEUE_HEADER, DELIVERY_COUNT_HEADER, "x-death"}
@@ -160,10 +161,10 @@ class PastEvent:
     envelope: bytes
 
 
-def send_to_queue(amqp_url: str, spec: QueueSpec, events: Iterable[PastEvent]) -> int:
-    """Publish ``events`` to ``spec``'s queue only, in order, each confirmed, as
-    the relay publishes them; returns how many. The queue must exist: a
-    message to a queue that does not is dropped by the broker."""
+def send_to_queue(amqp_url: str, spec: QueueSpec | StreamSpec, events: Iterable[PastEvent]) -> int:
+    """Publish ``events`` to ``spec``'s queue (or stream) only, in order, each
+    confirmed, as the relay publishes them; returns how many. The queue must
+    exist: a message to a queue that does not is dropped by the broker."""
     with _channel(amqp_url) as channel:
         _require_queue(channel, spec.name)
         producer = Producer(channel)

@@ -28,7 +28,7 @@ import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 
-from events.amqp import BrokerNodes, declare_exchanges
+from events.amqp import BrokerNodes, declare_exchanges, declare_history
 from events.topology import Topology
 
 # Closing a connection to a frozen node waits for an answer that never comes.
@@ -112,10 +112,13 @@ class Relay:
             # Confirms on, and a returned (unroutable) mandatory message raises.
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._exchange, _ = await declare_exchanges(channel, self._topology)
+            # Before the first publish: the history holds every event from then on.
+            await declare_history(self._connection, self._topology)
             log.info(
-                "relay connected to %s; publishing to %s",
+                "relay connected to %s; publishing to %s (history kept in %s)",
                 node,
                 self._topology.exchange,
+                self._topology.history.name,
             )
         return self._exchange
 

@@ -11,6 +11,10 @@ Names are prefixed by a namespace (``EVENTS_NAMESPACE``, default
 "bookstore"), so tests and parallel environments never share queues. Celery's
 own names (its task queue, remote control, worker events) follow it too: two
 shops on one broker never take each other's.
+
+Beside the queues, a stream keeps the history of what the recommender
+learns from (``Topology.history``): a replica added later reads it from its
+start to learn what happened before its queue existed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETE
 
 DEFAULT_NAMESPACE = "bookstore"
 DEFAULT_DELIVERY_LIMIT = 5
+# Bytes of events the history stream keeps before dropping its oldest
+# segments (500 MB each, the broker's default): about 8 million events at
+# the 600 bytes a purchase takes there (its properties included).
+DEFAULT_HISTORY_MAX_BYTES = 5_000_000_000
+# The AMQP type of a message a reader of the history stream publishes into it
+# to know where its reading ends (recommender.events_consumer): not an event,
+# skipped by every other reader.
+HISTORY_MARKER = "history.marker"
 
 # Every queue that holds work is a quorum queue, on 3 nodes: the broker's
 # default group size (quorum_cluster_size), all it has on a smaller cluster.
@@ -56,9 +68,18 @@ class QueueSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamSpec:
+    name: str
+    routing_keys: tuple[str, ...]
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     namespace: str = DEFAULT_NAMESPACE
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+    # Read by the side that declares the history stream (the relay).
+    history_max_bytes: int = DEFAULT_HISTORY_MAX_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Topology:
@@ -138,6 +159,21 @@ class Topology:
 
     def recommender_queue(self, instance: str) -> QueueSpec:
         return self.queue("recommender", instance=instance)
+
+    @property
+    def history(self) -> StreamSpec:
+        """The stream of every event a recommender replica learns from.
+
+        Bound like a replica's queue and declared by the relay before it
+        publishes anything, so it holds the shop's history (up to
+        ``history_max_bytes``) whenever a replica is added. A stream is not
+        consumed away: each reader reads it from where it chooses.
+        """
+        return StreamSpec(
+            name=f"{self.namespace}.history",
+            routing_keys=CONSUMERS["recommender"],
+            arguments={"x-queue-type": "stream", "x-max-length-bytes": self.history_max_bytes},
+        )
 
 
 DEAD_LETTER_QUEUE_ARGUMENTS: Mapping[str, Any] = QUORUM_QUEUE_ARGUMENTS

@@ -35,7 +35,9 @@ ROUTES: Mapping[str, Mapping[str, Handler]] = {
 
 def event_topology() -> Topology:
     return Topology(
-        namespace=settings.EVENTS_NAMESPACE, delivery_limit=settings.EVENTS_DELIVERY_LIMIT
+        namespace=settings.EVENTS_NAMESPACE,
+        delivery_limit=settings.EVENTS_DELIVERY_LIMIT,
+        history_max_bytes=settings.EVENTS_HISTORY_MAX_BYTES,
     )
 
 

@@ -4,9 +4,10 @@ For container health checks (compose/docker-compose.yml runs it inside each
 recommender replica): asks ``grpc.health.v1.Health/Check`` at the port of
 RECOMMENDER_LISTEN, on 127.0.0.1 when the server listens on every address,
 with a deadline (2 s by default). Exits 0 only for SERVING; 1 for anything
-else: NOT_SERVING (the store is still loading, or the server is draining), no
-answer before the deadline, a refused connection, an unusable address.
-Docker reserves exit code 2, so nothing here exits with it.
+else: NOT_SERVING (the store is still loading, a new replica is catching up
+on the event history, or the server is draining), no answer before the
+deadline, a refused connection, an unusable address. Docker reserves exit
+code 2, so nothing here exits with it.
 
 When the server listens with TLS (RECOMMENDER_TLS_CERT), the check is a TLS
 client configured like the site: RECOMMENDER_TLS_CA verifies the server

@@ -169,6 +169,16 @@ async def stop_consumer(consumer: EventsConsumer) -> None:
     await asyncio.to_thread(consumer.store.close)
 
 
+async def _until_set(*events: asyncio.Event) -> None:
+    """Until one of ``events`` is set."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT (or ``stop`` is set), then drain."""
     running = await start_server(
@@ -189,22 +199,19 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         index = await asyncio.to_thread(load_index, settings)
         # Asked to stop while loading: never say SERVING, nor start consuming.
         if not stop.is_set():
-            await running.ready(index)
-            log.info("ready")
             # Only now: the index was built from the store, and each event must
             # reach both after that, in the order the store commits them.
             if settings.consume_events:
                 consumer = await start_consumer(settings, index)
-                if not index.purchase_count:
-                    # A new replica learns only what is published from now on.
-                    log.warning(
-                        "no purchases in the store: if the shop has a history, send it to"
-                        " this replica with `manage.py replay_events --consumer"
-                        " recommender.%s`",
-                        settings.instance,
-                    )
+                # A store that never caught up on the history (a new replica)
+                # would answer without the shop's past: NOT_SERVING until it
+                # has, so balancers send the calls to replicas that know it.
+                await _until_set(consumer.caught_up, stop)
             else:
                 log.info("not consuming events (RECOMMENDER_CONSUME_EVENTS is off)")
+        if not stop.is_set():
+            await running.ready(index)
+            log.info("ready")
             await stop.wait()
         log.info("draining (grace %.1fs)", settings.grace_seconds)
     finally:

@@ -55,15 +55,17 @@ def to_response(recommendations: list[Recommendation]) -> pb.RecommendationRespo
 
 class RecommendationsServicer(pb_grpc.RecommendationsServicer):
     def __init__(self, index: RecommendationIndex | None = None) -> None:
-        # None while the store is loading: calls get UNAVAILABLE, which
-        # clients retry, and health says NOT_SERVING.
+        # None while the store is loading or catching up on the history:
+        # calls get UNAVAILABLE, which clients retry, and health says NOT_SERVING.
         self.index = index
 
     def _answer(self, request: pb.RecommendationRequest | Undecodable) -> pb.RecommendationResponse:
         if isinstance(request, Undecodable):
             raise InvalidRequest(f"the request is not a RecommendationRequest: {request.error}")
         if self.index is None:
-            raise NotReady("the recommender is still loading its store")
+            raise NotReady(
+                "the recommender is still loading its store or catching up on the event history"
+            )
         return to_response(
             self.index.recommend(
                 user_id=request.user_id,

@@ -50,6 +50,14 @@ MIGRATIONS = (
     -- NULL for books imported from a file, whose time is unknown.
     ALTER TABLE books ADD COLUMN changed_at TEXT;
     """,
+    """
+    -- The event histories (streams) this store has read up to the moment its
+    -- queue existed: everything since is in the queue, so never again.
+    CREATE TABLE IF NOT EXISTS caught_up (
+        stream        TEXT PRIMARY KEY,
+        caught_up_at  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -171,6 +179,17 @@ class Store:
         written = self._upsert_books(change.books, changed_at=changed_at)
         added = self._add_purchases(change.purchases)
         return AppliedEvent(new=True, purchases=tuple(added), books=tuple(written))
+
+    def has_caught_up(self, stream: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM caught_up WHERE stream = ?", (stream,)).fetchone()
+        return row is not None
+
+    def record_caught_up(self, stream: str, *, at: datetime | None = None) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO caught_up (stream, caught_up_at) VALUES (?, ?)",
+                (stream, (at or datetime.now(UTC)).isoformat(timespec="milliseconds")),
+            )
 
     def is_applied(self, event_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM inbox WHERE event_id = ?", (event_id,)).fetchone()

@@ -88,6 +88,12 @@ def customer(make_user) -> User:
 
 
 @pytest.fixture
+def staff(make_user) -> User:
+    """A member of staff who may do anything in the admin."""
+    return make_user("manager", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
 def make_promotion(db):
     def make_promotion(**fields) -> Promotion:
         now = timezone.now()

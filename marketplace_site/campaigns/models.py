@@ -20,8 +20,12 @@ class SaleLine(models.Model):
     book_id = models.BigIntegerField()
     category_code = models.PositiveSmallIntegerField()
     quantity = models.PositiveIntegerField()
-    # The line's total before any promotion or voucher: what the book sold for.
+    # The line's total before any promotion or voucher: what the book sold for
+    # at list price. What the customer paid is that less both discounts.
     revenue = models.DecimalField(max_digits=12, decimal_places=2)
+    # The line's share of the order's promotion and voucher discounts.
+    promotion_discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    voucher_discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     # When the checkout committed (the event's occurred_at), not when the worker ran.
     sold_at = models.DateTimeField()
 
@@ -44,7 +48,9 @@ class SaleLine(models.Model):
 
 
 class DailySales(models.Model):
-    """Units, revenue and orders of one book on one day (in TIME_ZONE)."""
+    """Units, revenue at list price and orders of one book on one day (in
+    TIME_ZONE). The campaign report reads the lines instead: it needs what
+    customers paid, and the day's sales on either side of a campaign's start."""
 
     book_id = models.BigIntegerField()
     day = models.DateField()

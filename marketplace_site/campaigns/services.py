@@ -11,9 +11,11 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
-from events.contracts import Event
+from events.contracts import Event, carries_discount_shares
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.counters import counters_add
+from marketplace_site.orders.discount_shares import LineDiscount, line_discounts_guessed
+from marketplace_site.orders.pricing import PricedLine
 from marketplace_site.orders.selectors import purchase_customers
 
 
@@ -36,8 +38,7 @@ def sales_record(events: Sequence[Event]) -> None:
     for event in events:
         payload: events_pb2.PurchaseCompleted = event.payload
         day = timezone.localdate(event.occurred_at)
-        for line in payload.lines:
-            sale = _sale_line(payload, line, event.occurred_at)
+        for sale in _sale_lines(payload, event.occurred_at):
             lines.append(sale)
             totals = days.setdefault(
                 (sale.book_id, day),
@@ -61,15 +62,42 @@ def sales_record(events: Sequence[Event]) -> None:
     counters_add(DailySales, key=("book_id", "day"), rows=days, add=("units", "revenue", "orders"))
 
 
-def _sale_line(
-    payload: events_pb2.PurchaseCompleted, line: events_pb2.PurchaseLine, sold_at: datetime
-) -> SaleLine:
-    return SaleLine(
-        order_id=payload.order_id,
-        user_id=payload.user_id,
-        book_id=line.book_id,
-        category_code=line.category,
-        quantity=line.quantity,
-        revenue=Decimal(line.line_total),
-        sold_at=sold_at,
+def _sale_lines(payload: events_pb2.PurchaseCompleted, sold_at: datetime) -> list[SaleLine]:
+    return [
+        SaleLine(
+            order_id=payload.order_id,
+            user_id=payload.user_id,
+            book_id=line.book_id,
+            category_code=line.category,
+            quantity=line.quantity,
+            revenue=Decimal(line.line_total),
+            promotion_discount=discount.promotion,
+            voucher_discount=discount.voucher,
+            sold_at=sold_at,
+        )
+        for line, discount in zip(payload.lines, _line_discounts(payload), strict=True)
+    ]
+
+
+def _line_discounts(payload: events_pb2.PurchaseCompleted) -> list[LineDiscount]:
+    if carries_discount_shares(payload):
+        return [
+            LineDiscount(Decimal(line.promotion_discount), Decimal(line.voucher_discount))
+            for line in payload.lines
+        ]
+    # Sent before purchases carried their shares: the order's own amounts.
+    subtotal, discount = Decimal(payload.subtotal), Decimal(payload.discount)
+    return line_discounts_guessed(
+        [
+            PricedLine(
+                book_id=line.book_id,
+                title=line.title,
+                category_code=line.category,
+                unit_price=Decimal(line.unit_price),
+                quantity=line.quantity,
+            )
+            for line in payload.lines
+        ],
+        promotion_discount=discount,
+        voucher_discount=subtotal - discount - Decimal(payload.total),
     )

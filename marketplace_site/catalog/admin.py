@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -45,10 +46,30 @@ class BookChangeForm(forms.ModelForm):
         return change
 
 
+class StockFilter(admin.SimpleListFilter):
+    """Books running out, as the dashboard counts them (LOW_STOCK_THRESHOLD)."""
+
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("low", f"{settings.LOW_STOCK_THRESHOLD} or fewer"),
+            ("out", "Sold out"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Book]) -> QuerySet[Book]:
+        if self.value() == "low":
+            return queryset.filter(stock__lte=settings.LOW_STOCK_THRESHOLD)
+        if self.value() == "out":
+            return queryset.filter(stock=0)
+        return queryset
+
+
 @admin.register(Book)
 class BookAdmin(ShopModelAdmin):
     list_display = ("id", "title", "author", "category", "price", "stock", "active")
-    list_filter = ("category", "active")
+    list_filter = ("category", "active", StockFilter)
     search_fields = ("title", "author")
     list_editable = ("price", "active")
     list_select_related = ("category",)

@@ -70,3 +70,9 @@ def best_sellers(
 def _with_units_sold(books: QuerySet[Book]) -> QuerySet[Book]:
     """Each book with ``units``: the copies the shop's orders bought."""
     return books.annotate(units=Coalesce(Sum("order_lines__quantity"), Value(0)))
+
+
+def books_low_in_stock(*, threshold: int, limit: int) -> tuple[int, list[Book]]:
+    """(how many, the ``limit`` lowest) books on sale with ``threshold`` copies or fewer."""
+    books = Book.objects.filter(active=True, stock__lte=threshold)
+    return books.count(), list(books.order_by("stock", "title", "id")[:limit])

@@ -52,5 +52,9 @@ class OrderAdmin(ShopModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
+        # Its page is then a view: no Save buttons for fields nobody may change.
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return False

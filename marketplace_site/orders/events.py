@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from bookstore.events.v1 import events_pb2
+from marketplace_site.orders.discount_shares import line_discounts
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.pricing import Quote
 
 
 def purchase_completed(order: Order, quote: Quote) -> events_pb2.PurchaseCompleted:
+    discounts = line_discounts(
+        quote.lines,
+        free_book_id=quote.free_book_id,
+        promotion_discount=quote.discount,
+        voucher_discount=quote.voucher_discount,
+    )
     return events_pb2.PurchaseCompleted(
         order_id=order.pk,
         user_id=order.user_id,
@@ -19,8 +26,10 @@ def purchase_completed(order: Order, quote: Quote) -> events_pb2.PurchaseComplet
                 quantity=line.quantity,
                 unit_price=str(line.unit_price),
                 line_total=str(line.line_total),
+                promotion_discount=str(discount.promotion),
+                voucher_discount=str(discount.voucher),
             )
-            for line in quote.lines
+            for line, discount in zip(quote.lines, discounts, strict=True)
         ],
         subtotal=str(order.subtotal),
         discount=str(order.discount),

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from events.contracts import Event
 from marketplace_site.catalog.models import Book
 from marketplace_site.lookups import all_by_id
+from marketplace_site.money_sums import cents
 from marketplace_site.orders.models import Cart, CartLine, Order
 from marketplace_site.orders.pricing import PricedLine, Quote, quote, with_voucher
 from marketplace_site.promotions.selectors import (
@@ -22,6 +24,7 @@ from marketplace_site.promotions.selectors import (
     promotions_unusable,
 )
 from marketplace_site.promotions.wording import PromotionNote, promotion_notes
+from marketplace_site.shop_days import day_starts_at
 
 
 @dataclass(frozen=True)
@@ -149,3 +152,28 @@ def purchased_book_ids(*, user: AbstractBaseUser | AnonymousUser) -> set[int]:
     if not user.is_authenticated:
         return set()
     return set(Order.objects.filter(user=user).values_list("lines__book_id", flat=True))
+
+
+@dataclass(frozen=True, slots=True)
+class DaySales:
+    orders: int
+    # What customers paid, and the promotion and voucher discounts it is net of.
+    revenue: Decimal
+    discounts: Decimal
+
+
+def sales_of_the_day(*, day: date) -> DaySales:
+    """The orders placed on ``day`` (in TIME_ZONE), read from the orders themselves."""
+    totals = Order.objects.filter(
+        created_at__gte=day_starts_at(day), created_at__lt=day_starts_at(day + timedelta(days=1))
+    ).aggregate(
+        orders=Count("id"),
+        revenue=Sum("total"),
+        discount=Sum("discount"),
+        voucher_discount=Sum("voucher_discount"),
+    )
+    return DaySales(
+        orders=totals["orders"],
+        revenue=cents(totals["revenue"]),
+        discounts=cents(totals["discount"]) + cents(totals["voucher_discount"]),
+    )

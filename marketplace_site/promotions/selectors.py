@@ -17,15 +17,21 @@ from marketplace_site.promotions.wording import Banner, Unusable, banner
 RECENTLY_ENDED = timedelta(days=7)
 
 
-def promotions_running(*, now: datetime | None = None) -> QuerySet[Promotion]:
-    """Active, within their dates, and under their global limit."""
+def promotions_in_their_dates(*, now: datetime | None = None) -> QuerySet[Promotion]:
+    """Active and within their dates, each with ``used``: its redemptions."""
     now = now or timezone.now()
     return (
         Promotion.objects.filter(active=True, starts_at__lte=now, ends_at__gt=now)
         .annotate(used=Count("redemptions"))
-        .filter(Q(global_limit__isnull=True) | Q(used__lt=F("global_limit")))
         .select_related("category")
         .order_by("id")
+    )
+
+
+def promotions_running(*, now: datetime | None = None) -> QuerySet[Promotion]:
+    """Active, within their dates, and under their global limit."""
+    return promotions_in_their_dates(now=now).filter(
+        Q(global_limit__isnull=True) | Q(used__lt=F("global_limit"))
     )
 
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from events.amqp import HEARTBEAT_SECONDS, broker_urls
 from events.contracts import is_currency_code
-from events.topology import Topology
+from events.topology import DEFAULT_HISTORY_MAX_BYTES, Topology
 from marketplace_site.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,7 +23,8 @@ LOCAL_DEMO = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the shop's name and dashboard (admin_site.py).
+    "marketplace_site.admin_apps.BookstoreAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -162,6 +163,10 @@ if not is_currency_code(SHOP_CURRENCY):
         f"SHOP_CURRENCY must be a three-letter code like USD, got {SHOP_CURRENCY!r}"
     )
 MARKETPLACE_PORT = env.int("MARKETPLACE_PORT", 8000)
+# Books on sale with this many copies or fewer are listed on the admin's dashboard.
+LOW_STOCK_THRESHOLD = env.int("LOW_STOCK_THRESHOLD", 3)
+if LOW_STOCK_THRESHOLD < 0:
+    raise ImproperlyConfigured(f"LOW_STOCK_THRESHOLD must be 0 or more, got {LOW_STOCK_THRESHOLD}")
 # The demo catalog the loader reads by default (shared with the recommender).
 DEMO_CATALOG = Path(
     env.str("MARKETPLACE_DEMO_CATALOG", str(REPO_ROOT / "data" / "demo_catalog.csv"))
@@ -229,6 +234,13 @@ except ValueError as exc:
 EVENTS_NAMESPACE = env.str("EVENTS_NAMESPACE", "bookstore")
 # Deliveries of a failing event before it is parked in its dead-letter queue.
 EVENTS_DELIVERY_LIMIT = env.int("EVENTS_DELIVERY_LIMIT", 5)
+# Bytes of events the history stream keeps for new recommender replicas (the
+# relay declares it; a stream's retention is fixed when it is first declared).
+EVENTS_HISTORY_MAX_BYTES = env.int("EVENTS_HISTORY_MAX_BYTES", DEFAULT_HISTORY_MAX_BYTES)
+if EVENTS_HISTORY_MAX_BYTES < 1:
+    raise ImproperlyConfigured(
+        f"EVENTS_HISTORY_MAX_BYTES must be at least 1, got {EVENTS_HISTORY_MAX_BYTES}"
+    )
 # Unacknowledged events a worker holds per queue.
 EVENTS_PREFETCH = env.int("EVENTS_PREFETCH", 64)
 # Events a worker applies in one transaction (per queue), and how long a batch

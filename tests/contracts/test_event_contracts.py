@@ -89,6 +89,15 @@ def body_of(payload, **envelope_fields) -> bytes:
         # A voucher takes the total below the subtotal less the promotion's discount.
         purchase(discount="0.00", total="18.00", voucher_code="ABC"),
         purchase(lines=((5, 1, "99999999.99"),)),
+        # Each line's share of the discounts: the promotion's on the free book's
+        # line, the voucher's (10% of 22.00) over what the lines cost after it.
+        purchase(
+            lines=((5, 1, "12.00"), (6, 1, "10.00"), (7, 1, "8.00")),
+            shares=(("0.00", "1.20"), ("0.00", "1.00"), ("8.00", "0.00")),
+            discount="8.00",
+            total="19.80",
+        ),
+        purchase(shares=(("0.00", "0.00"),)),
         promotion(),
         promotion(discount="0", free_book_ids=[5]),
     ],
@@ -130,6 +139,32 @@ def test_valid_payloads_unwrap(payload):
         (purchase(discount="30.00", total="0.00"), "more than subtotal 20.00 less discount 30.00"),
         (purchase(currency=""), "currency '' is not a three-letter code"),
         (purchase(promotion_id=-1), "promotion_id must be >= 0"),
+        # The lines' shares of the discounts: all of each, on every line, none past its line.
+        (
+            purchase(lines=((5, 1, "10.00"), (6, 1, "8.00")), shares=(("0.00", "0.00"),)),
+            "order 42 line 2 (book 6) promotion_discount '' is not an amount",
+        ),
+        (
+            purchase(shares=(("-1.00", "0.00"),), discount="0.00"),
+            "line 1 (book 5) promotion_discount '-1.00' is not an amount",
+        ),
+        (
+            purchase(shares=(("3.00", "0.00"),), discount="4.00", total="16.00"),
+            "the lines' promotion_discount add up to 3.00, not the discount 4.00",
+        ),
+        (
+            purchase(shares=(("0.00", "1.00"),), total="18.00"),
+            "the lines' voucher_discount add up to 1.00, not 2.00",
+        ),
+        (
+            purchase(
+                lines=((5, 1, "10.00"), (6, 1, "8.00")),
+                shares=(("0.00", "0.00"), ("8.00", "1.00")),
+                discount="8.00",
+                total="9.00",
+            ),
+            "line 2 (book 6): discounts 8.00 + 1.00 are more than its line_total 8.00",
+        ),
         # PromotionApplied: amounts every consumer can store, never negative.
         (promotion(discount="-4.50"), "discount '-4.50' is not an amount"),
         (promotion(discount="123456789012345.00"), "discount '123456789012345.00' is not"),

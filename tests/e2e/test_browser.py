@@ -3,9 +3,10 @@
 Headless Chromium from Debian's package, driven by Playwright (its own
 browser download is never used). A customer signs up, browses, gets
 recommendations, buys three books with the promotion, checks out; then staff
-see the order in the campaign report once the worker has processed it. What
-a person must see (the banner's words, every amount of the cart, a header
-and pills that fit) is checked at a phone's width and a desktop's.
+see the order in the campaign report once the worker has processed it, and
+at 1280 px the admin's lists show every column. What a person must see in
+the shop (the banner's words, every amount of the cart, a header and pills
+that fit) is checked at a phone's width and a desktop's.
 Screenshots go to test-artifacts/browser/.
 """
 
@@ -18,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -204,3 +205,34 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
     page.goto(f"{stack}/admin/orders/order/{order_id}/change/")
     for title in titles:
         expect(page.locator("#content-main")).to_contain_text(title)
+
+
+def inside_the_viewport(page: Page, locator: Locator) -> bool:
+    """Whether the element is drawn wholly within the window's width, unscrolled."""
+    box = locator.bounding_box()
+    if box is None:
+        return False
+    return box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
+
+
+def test_staff_at_1280_px_see_every_column_and_reach_the_reports_from_the_index(stack, page):
+    page.goto(f"{stack}/admin/login/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", "bookstore-staff")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_have_text("Bookstore admin")
+    expect(page.locator("#dashboard-today")).to_be_visible()
+    expect(page.locator("#dashboard-promotions a.report-link").first).to_be_visible()
+    shot(page, "admin-1280-dashboard")
+
+    page.goto(f"{stack}/admin/promotions/promotion/")
+    assert inside_the_viewport(page, page.locator("#result_list a.report-link").first)
+    shot(page, "admin-1280-promotions")
+
+    page.goto(f"{stack}/admin/catalog/book/")
+    first_book = page.locator("#result_list tbody tr").first
+    for cell in ("th.column-stock", "th.column-active"):
+        assert inside_the_viewport(page, page.locator(f"#result_list {cell}"))
+    for cell in ("td.field-stock", "td.field-active"):
+        assert inside_the_viewport(page, first_book.locator(cell))
+    shot(page, "admin-1280-books")

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import psutil
-from kombu import Connection
+from kombu import Connection, Consumer, Queue
 from kombu.message import Message
 
 from events.amqp import DEFAULT_AMQP_URL
@@ -41,6 +41,30 @@ def take(queue: str, *, expected: int, timeout: float = 15) -> list[Message]:
             message = channel.basic_get(queue, no_ack=True)
             if message is not None:
                 got.append(message)
+    return got
+
+
+def read_history(topology: Topology, *, expected: int, timeout: float = 15) -> list[Message]:
+    """The history stream's messages from its first, until ``expected`` arrived
+    or ``timeout`` passed (a stream is read by a consumer, never by basic_get)."""
+    got: list[Message] = []
+
+    def on_message(message: Message) -> None:
+        got.append(message)
+        message.ack()  # room in the prefetch for the next ones
+
+    history = Queue(
+        topology.history.name, no_declare=True, consumer_arguments={"x-stream-offset": "first"}
+    )
+    deadline = time.monotonic() + timeout
+    with connection() as conn, conn.channel() as channel:
+        channel.basic_qos(0, 100, False)
+        with Consumer(channel, queues=[history], on_message=on_message):
+            while len(got) < expected and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=0.1)
+                except TimeoutError:
+                    continue
     return got
 
 
@@ -116,6 +140,8 @@ def delete_topology(topology: Topology, instances: Iterable[str] = ()) -> None:
         for spec in names:
             channel.queue_delete(spec.name)
             channel.queue_delete(spec.dead_letter_queue)
+        # The relay's history stream, and the exchanges.
+        channel.queue_delete(topology.history.name)
         channel.exchange_delete(topology.exchange)
         channel.exchange_delete(topology.dead_letter_exchange)
         # A Celery worker's own task queue in this namespace, and its exchanges.

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Permission
 from django.db import DataError, connection
 from django.urls import reverse
 from django.utils import timezone
 
-from events.contracts import PURCHASE_COMPLETED, Event, unwrap, wrap
-from marketplace_site.campaigns.chart import label_indices, nice_ceiling, sales_chart_svg
+from events.contracts import PURCHASE_COMPLETED, unwrap, wrap
+from marketplace_site.campaigns.chart import Bar, label_indices, nice_ceiling, sales_chart_svg
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.campaigns.selectors import campaign_report, percent_change
 from marketplace_site.campaigns.services import sales_record
-from marketplace_site.catalog.models import Book
 from marketplace_site.event_handlers import ROUTES
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.inbox.services import inbox_apply
@@ -27,9 +28,9 @@ from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import PromotionStats
 from marketplace_site.promotions.services import promotion_stats_record
-from tests.payloads import promotion_payload, purchase_payload
+from tests.payloads import promotion_payload
+from tests.sales import CAMPAIGNS, purchase, record
 
-CONSUMER = "worker.campaigns"
 SVG = "{http://www.w3.org/2000/svg}"
 # A Monday noon: the windows below start and end mid-day, away from midnight.
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -39,35 +40,6 @@ T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 def _utc(settings):
     """Days in the ledger are TIME_ZONE days; these tests reason in UTC."""
     settings.TIME_ZONE = "UTC"
-
-
-def purchase(
-    order_id: int,
-    lines: list[tuple[Book, int]],
-    *,
-    at: datetime,
-    user_id: int | None = None,
-    event_id: str | None = None,
-) -> Event:
-    """A PurchaseCompleted as the worker receives it (wrapped, sent, unwrapped),
-    by a customer of the shop's own unless ``user_id`` says otherwise."""
-    if user_id is None:
-        user_id = User.objects.get_or_create(username="buyer")[0].pk
-    payload = purchase_payload(
-        order_id=order_id,
-        user_id=user_id,
-        lines=[
-            (book.pk, quantity, str(book.price), book.category.code) for book, quantity in lines
-        ],
-    )
-    envelope = wrap(
-        payload, correlation_id="c-test", producer="tests", event_id=event_id, occurred_at=at
-    )
-    return unwrap(envelope.SerializeToString())
-
-
-def record(event: Event) -> bool:
-    return inbox_apply(consumer=CONSUMER, event=event, handler=sales_record)
 
 
 def ledger() -> list[tuple]:
@@ -82,7 +54,7 @@ def ledger() -> list[tuple]:
 
 
 def test_the_worker_routes_purchases_to_the_sales_ledger():
-    assert ROUTES[CONSUMER] == {PURCHASE_COMPLETED: sales_record}
+    assert ROUTES[CAMPAIGNS] == {PURCHASE_COMPLETED: sales_record}
 
 
 @pytest.mark.django_db
@@ -170,6 +142,65 @@ def test_the_day_is_the_shops_day_not_utcs(settings, make_book):
     assert DailySales.objects.get().day == date(2025, 3, 10)
 
 
+def shares() -> list[tuple[int, Decimal, Decimal, Decimal]]:
+    """(book, at list price, promotion's share, voucher's share) of each recorded line."""
+    return list(
+        SaleLine.objects.order_by("order_id", "book_id").values_list(
+            "book_id", "revenue", "promotion_discount", "voucher_discount"
+        )
+    )
+
+
+@pytest.mark.django_db
+def test_each_line_is_recorded_with_its_share_of_the_discounts_sent_or_worked_out(make_book):
+    # Two books and a free third (8.00), then 10% off the 22.00 left (2.20).
+    dune, emma, free = make_book("12.00"), make_book("10.00"), make_book("8.00")
+    amounts = {"discount": "8.00", "total": "19.80"}
+    record(
+        purchase(
+            1,
+            [(dune, 1), (emma, 1), (free, 1)],
+            at=T0,
+            shares=(("0.00", "1.20"), ("0.00", "1.00"), ("8.00", "0.00")),
+            **amounts,
+        )
+    )
+    # The same order from a producer older than the shares: worked out alike.
+    record(purchase(2, [(dune, 1), (emma, 1), (free, 1)], at=T0, **amounts))
+    expected = [
+        (dune.pk, Decimal("12.00"), Decimal("0.00"), Decimal("1.20")),
+        (emma.pk, Decimal("10.00"), Decimal("0.00"), Decimal("1.00")),
+        (free.pk, Decimal("8.00"), Decimal("8.00"), Decimal("0.00")),
+    ]
+    assert shares() == expected * 2
+
+
+@pytest.mark.django_db
+def test_lines_recorded_before_they_had_shares_get_them_from_their_orders(
+    customer, make_book, make_promotion, make_voucher
+):
+    make_promotion()
+    books = [make_book("12.00"), make_book("10.00"), make_book("8.00")]
+    voucher = make_voucher(customer, percent_off="10")
+    order_checkout(user=customer, items={b.pk: 1 for b in books}, voucher_code=voucher.code)
+    [row] = OutboxMessage.objects.filter(event_type=PURCHASE_COMPLETED)
+    record(unwrap(bytes(row.envelope)))
+    sent = shares()
+    assert [line[2:] for line in sent] == [
+        (Decimal("0.00"), Decimal("1.20")),
+        (Decimal("0.00"), Decimal("1.00")),
+        (Decimal("8.00"), Decimal("0.00")),
+    ]
+    # As the lines were before the migration that added the shares.
+    SaleLine.objects.update(promotion_discount=0, voucher_discount=0)
+
+    migration = importlib.import_module(
+        "marketplace_site.campaigns.migrations.0003_sale_line_discounts_backfill"
+    )
+    migration.backfill(django_apps, None)
+    assert shares() == sent
+
+
 # --- the report ----------------------------------------------------------------
 
 
@@ -235,7 +266,7 @@ def test_only_books_of_the_promotions_category_are_in_scope(make_book, make_prom
     assert (report.before.orders, report.before.units) == (0, 0)
     # Nothing in scope sold before: no percentage to give.
     assert report.units_change is None
-    assert sum(d.units for d in report.days) == 1
+    assert sum(b.units for b in report.bins) == 1
     assert [b.book_id for b in report.books] == [mystery.pk]
 
     everything = make_promotion(starts_at=T0, ends_at=T0 + timedelta(days=2))
@@ -248,29 +279,58 @@ def test_only_books_of_the_promotions_category_are_in_scope(make_book, make_prom
     assert (report.before.orders, report.before.units) == (1, 1)
 
 
+def at(day: int, hour: int = 0) -> datetime:
+    return datetime(2025, 3, day, hour, tzinfo=UTC)
+
+
 @pytest.mark.django_db
-def test_the_daily_series_spans_both_windows_with_days_without_sales_at_zero(
+def test_the_series_is_by_day_the_start_day_split_at_the_start_days_without_sales_at_zero(
     make_book, make_promotion
 ):
     promotion = make_promotion(starts_at=T0, ends_at=T0 + timedelta(days=3))
     book = make_book("4.00")
     record(purchase(1, [(book, 2)], at=T0 - timedelta(days=2)))
+    # The morning of the day the campaign starts (at noon) is the window before's.
+    record(purchase(5, [(book, 5)], at=T0 - timedelta(hours=3)))
     record(purchase(2, [(book, 1)], at=T0 + timedelta(hours=1)))
     record(purchase(3, [(book, 3)], at=T0 + timedelta(hours=2)))
     record(purchase(4, [(book, 1)], at=T0 + timedelta(days=2)))
 
     report = campaign_report(promotion=promotion, now=T0 + timedelta(days=30))
-    # 7 March noon to 13 March noon: seven calendar days.
-    assert [(d.day.day, d.units, d.revenue, d.in_campaign) for d in report.days] == [
-        (7, 0, Decimal("0.00"), False),
-        (8, 2, Decimal("8.00"), False),
-        (9, 0, Decimal("0.00"), False),
-        (10, 4, Decimal("16.00"), True),
-        (11, 0, Decimal("0.00"), True),
-        (12, 1, Decimal("4.00"), True),
-        (13, 0, Decimal("0.00"), True),
+    # 7 March noon to 13 March noon: seven calendar days, the 10th twice.
+    assert [(b.starts_at, b.ends_at, b.units, b.gross, b.in_campaign) for b in report.bins] == [
+        (at(7, 12), at(8), 0, Decimal("0.00"), False),
+        (at(8), at(9), 2, Decimal("8.00"), False),
+        (at(9), at(10), 0, Decimal("0.00"), False),
+        (at(10), at(10, 12), 5, Decimal("20.00"), False),
+        (at(10, 12), at(11), 4, Decimal("16.00"), True),
+        (at(11), at(12), 0, Decimal("0.00"), True),
+        (at(12), at(13), 1, Decimal("4.00"), True),
+        (at(13), at(13, 12), 0, Decimal("0.00"), True),
     ]
-    assert report.campaign_days == (date(2025, 3, 10), date(2025, 3, 13))
+    assert report.bin_days == 1
+    # The bins add up to the windows' figures.
+    assert sum(b.units for b in report.bins if not b.in_campaign) == report.before.units == 7
+    assert sum(b.units for b in report.bins if b.in_campaign) == report.campaign.units == 5
+
+
+@pytest.mark.django_db
+def test_the_series_counts_days_as_the_shop_does(settings, make_book, make_promotion):
+    settings.TIME_ZONE = "America/New_York"
+    # Midnight to midnight in New York (05:00 UTC in March before the switch).
+    starts_at = datetime(2025, 3, 4, 5, 0, tzinfo=UTC)
+    promotion = make_promotion(starts_at=starts_at, ends_at=starts_at + timedelta(days=2))
+    book = make_book()
+    # 01:30 UTC on the 5th is the evening of the 4th in New York.
+    record(purchase(1, [(book, 1)], at=datetime(2025, 3, 5, 1, 30, tzinfo=UTC)))
+
+    report = campaign_report(promotion=promotion, now=starts_at + timedelta(days=9))
+    assert [(b.starts_at, b.units, b.in_campaign) for b in report.bins] == [
+        (starts_at - timedelta(days=2), 0, False),
+        (starts_at - timedelta(days=1), 0, False),
+        (starts_at, 1, True),
+        (starts_at + timedelta(days=1), 0, True),
+    ]
 
 
 @pytest.mark.django_db
@@ -289,8 +349,8 @@ def test_a_running_campaign_is_measured_up_to_now(make_book, make_promotion):
     assert (report.before.starts_at, report.before.ends_at) == (T0 - timedelta(days=2), T0)
     assert (report.before.units, report.campaign.units) == (2, 3)
     assert report.units_change == Decimal("50.0")
-    assert report.days[0].day == date(2025, 3, 8)
-    assert report.days[-1].day == date(2025, 3, 12)
+    assert report.bins[0].starts_at == T0 - timedelta(days=2)
+    assert report.bins[-1].ends_at == now
 
     # Switched off in the admin before its end: no longer "still running".
     promotion.active = False
@@ -303,8 +363,7 @@ def test_a_campaign_not_started_yet_has_empty_windows(make_promotion):
     report = campaign_report(promotion=promotion, now=T0 - timedelta(days=1))
     assert report.campaign.starts_at == report.campaign.ends_at == T0
     assert report.before.starts_at == report.before.ends_at == T0
-    assert report.days == ()
-    assert report.campaign_days is None
+    assert report.bins == ()
 
 
 @pytest.mark.django_db
@@ -346,21 +405,33 @@ def bars(root: ET.Element) -> list[ET.Element]:
     return [r for r in root.iter(f"{SVG}rect") if r.get("class") == "bar"]
 
 
-def test_the_chart_is_well_formed_svg_with_one_bar_per_day_and_the_window_marked():
-    points = [(date(2025, 3, 1) + timedelta(days=i), units) for i, units in enumerate(range(8))]
-    svg = sales_chart_svg(
-        points=points, window=(date(2025, 3, 5), date(2025, 3, 8)), title="Spring sale"
-    )
+def day_bars(first: date, units: list[int], highlighted_from: int | None = None) -> list[Bar]:
+    return [
+        Bar(
+            key=f"{first + timedelta(days=i):%Y-%m-%d}",
+            label=f"{(first + timedelta(days=i)).day} {first:%b}",
+            title=f"{first + timedelta(days=i):%Y-%m-%d}: {n} sold",
+            units=n,
+            highlighted=highlighted_from is not None and i >= highlighted_from,
+        )
+        for i, n in enumerate(units)
+    ]
+
+
+def test_the_chart_is_well_formed_svg_with_one_bar_per_bin_and_the_window_marked():
+    points = day_bars(date(2025, 3, 1), list(range(8)), highlighted_from=4)
+    svg = sales_chart_svg(bars=points, title="Spring sale; campaign from 5 Mar to 8 Mar 2025")
     root = parse(svg)
 
     assert root.tag == f"{SVG}svg"
     assert root.get("role") == "img"
-    assert root.get("aria-label") == "Spring sale; campaign from 2025-03-05 to 2025-03-08"
+    assert root.get("aria-label") == "Spring sale; campaign from 5 Mar to 8 Mar 2025"
     assert root.find(f"{SVG}title").text == root.get("aria-label")
     drawn = bars(root)
-    assert [(b.get("data-day"), int(b.get("data-units"))) for b in drawn] == [
-        (f"{day:%Y-%m-%d}", units) for day, units in points
+    assert [(b.get("data-from"), int(b.get("data-units"))) for b in drawn] == [
+        (bar.key, bar.units) for bar in points
     ]
+    assert [b.find(f"{SVG}title").text for b in drawn][1] == "2025-03-02: 1 sold"
     # Taller bars for more units; a day without sales has no height.
     heights = [float(b.get("height")) for b in drawn]
     assert heights[0] == 0
@@ -376,6 +447,7 @@ def test_the_chart_is_well_formed_svg_with_one_bar_per_day_and_the_window_marked
     assert "Campaign" in labels
     assert "1 Mar" in labels
     assert "8 Mar" in labels
+    assert "Units sold per day" in labels
     assert {"0", "8"} <= set(labels)
     assert "<script" not in svg
     assert "href" not in svg
@@ -383,19 +455,19 @@ def test_the_chart_is_well_formed_svg_with_one_bar_per_day_and_the_window_marked
 
 def test_the_charts_text_is_escaped():
     svg = sales_chart_svg(
-        points=[(date(2025, 1, 1), 1)],
-        window=(date(2025, 1, 1), date(2025, 1, 1)),
+        bars=[Bar(key='"><x', label="<i>", title="a & b", units=1, highlighted=True)],
         title='Books & more <b>"now"</b>',
         window_label="Sale <3",
     )
     root = parse(svg)
-    assert root.find(f"{SVG}title").text.startswith('Books & more <b>"now"</b>;')
-    assert "Sale <3" in [t.text for t in root.iter(f"{SVG}text")]
+    assert root.find(f"{SVG}title").text == 'Books & more <b>"now"</b>'
+    assert {"Sale <3", "<i>"} <= {t.text for t in root.iter(f"{SVG}text")}
+    assert bars(root)[0].get("data-from") == '"><x'
     assert "<b>" not in svg
 
 
 def test_a_chart_without_days_says_so():
-    root = parse(sales_chart_svg(points=[], window=None, title="Not started"))
+    root = parse(sales_chart_svg(bars=[], title="Not started"))
     assert bars(root) == []
     assert [t.text for t in root.iter(f"{SVG}text")] == ["No days to show yet."]
 
@@ -403,8 +475,9 @@ def test_a_chart_without_days_says_so():
 def test_a_long_chart_labels_a_few_days_including_the_first_and_last():
     assert label_indices(3) == [0, 1, 2]
     assert label_indices(31) == [0, 6, 12, 18, 24, 30]
-    points = [(date(2025, 1, 1) + timedelta(days=i), i % 3) for i in range(31)]
-    root = parse(sales_chart_svg(points=points, window=None, title="January"))
+    root = parse(
+        sales_chart_svg(bars=day_bars(date(2025, 1, 1), [i % 3 for i in range(31)]), title="Jan")
+    )
     x_labels = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "x-label"]
     assert x_labels == ["1 Jan", "7 Jan", "13 Jan", "19 Jan", "25 Jan", "31 Jan"]
     assert len(bars(root)) == 31
@@ -420,11 +493,6 @@ def test_the_unit_axis_ends_on_a_round_number(most, expected):
 
 
 # --- the admin page ------------------------------------------------------------
-
-
-@pytest.fixture
-def staff(make_user) -> User:
-    return make_user("manager", is_staff=True, is_superuser=True)
 
 
 def report_url(promotion) -> str:
@@ -457,7 +525,7 @@ def test_staff_see_the_campaign_report_with_its_figures_and_chart(
     assert 'id="report-redemptions">2<' in page
     assert 'id="report-discount">9.00<' in page
     assert "The Hound of the Baskervilles" in page
-    assert page.count('class="bar"') == len(report.days)
+    assert page.count('class="bar"') == len(report.bins)
     assert 'class="campaign-window"' in page
     assert 'role="img"' in page
 

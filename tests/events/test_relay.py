@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from django.db import transaction
@@ -15,8 +16,9 @@ from events.relay import Relay
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.outbox.relay_source import DjangoOutboxSource
 from marketplace_site.outbox.services import outbox_record
-from tests.events.broker import AMQP_URL, take, wait_until
+from tests.events.broker import AMQP_URL, read_history, take, wait_until
 from tests.grpc_server import ServerThread
+from tests.payloads import promotion_payload, purchase_payload
 from tests.processes import child_env, manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,10 +134,41 @@ def test_on_postgresql_a_commit_wakes_the_idle_relay_at_once(catalog_queue):
         relay.stop()
 
 
-def test_an_unroutable_event_stays_pending_with_its_error(run_relay, topology):
-    # No queue is bound for book events in this namespace: mandatory makes
-    # the broker return the message instead of dropping it.
+def test_every_event_the_recommender_learns_is_kept_in_the_history(run_relay, topology):
+    """With no recommender replica yet: one added later reads them there."""
+    books = record(3)
+    with transaction.atomic():
+        sale = outbox_record(payload=purchase_payload(), correlation_id="sale")
+        outbox_record(payload=promotion_payload(), correlation_id="not-for-the-recommender")
+    run_relay()
+    wait_until(lambda: sent_count() == 4, what="the recommender's events sent")
+    history = read_history(topology, expected=4)
+    assert [m.properties["message_id"] for m in history] == [
+        str(row.event_id) for row in (*books, sale)
+    ]
+    assert history[0].body == bytes(books[0].envelope)
+
+
+def test_a_history_declared_with_another_retention_is_kept_and_publishing_goes_on(
+    run_relay, topology, caplog
+):
+    from tests.events.declare import declare_history_stream
+
+    declare_history_stream(replace(topology, history_max_bytes=10_000_000))
     [row] = record(1)
+    run_relay()
+    wait_until(lambda: sent_count() == 1, what="the row sent")
+    [kept] = read_history(topology, expected=1)
+    assert kept.properties["message_id"] == str(row.event_id)
+    assert f"the history stream {topology.history.name} keeps the retention" in caplog.text
+
+
+def test_an_unroutable_event_stays_pending_with_its_error(run_relay, topology):
+    # No queue is bound for promotion events in this namespace (the history
+    # keeps only what the recommender learns): mandatory makes the broker
+    # return the message instead of dropping it.
+    with transaction.atomic():
+        row = outbox_record(payload=promotion_payload(), correlation_id="c")
     run_relay()
     wait_until(
         lambda: OutboxMessage.objects.get(pk=row.pk).attempts >= 1, what="an attempt recorded"

@@ -1,19 +1,20 @@
-"""Past events sent again to one consumer: a recommender replica started
-after the shop had a history learns the catalog and every purchase."""
+"""Past events sent again to one consumer (a recommender replica started
+after the shop had a history learns the catalog and every purchase), or to
+the history stream."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, unwrap
+from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETED, unwrap
 from marketplace_site.catalog.services import book_publish_all
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from recommender.events_consumer import apply_delivery
 from recommender.store import Store
-from tests.events.broker import message_count, take
-from tests.events.declare import declare
+from tests.events.broker import message_count, read_history, take
+from tests.events.declare import declare, declare_history_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,3 +86,25 @@ def test_a_queue_that_does_not_exist_gets_nothing_and_says_so(topology, history)
         call_command("replay_events", "--consumer", "recommender.nobody")
     with pytest.raises(CommandError, match="unknown consumer"):
         call_command("replay_events", "--consumer", "worker.nonsense")
+
+
+def test_the_history_stream_gets_the_past_the_relay_published_before_it_declared_it(
+    topology, history
+):
+    """Once, after an upgrade: replicas added later learn what came before."""
+    declare_history_stream(topology)
+
+    call_command("replay_events", "--history")
+
+    sent = OutboxMessage.objects.filter(
+        state=OutboxMessage.State.SENT, event_type__in=topology.history.routing_keys
+    ).order_by("id")
+    kept = read_history(topology, expected=sent.count())
+    assert [m.properties["message_id"] for m in kept] == [str(r.event_id) for r in sent]
+    with pytest.raises(CommandError, match="the history keeps only"):
+        call_command("replay_events", "--history", "--type", PROMOTION_APPLIED)
+
+
+def test_without_a_history_stream_nothing_is_sent_and_it_says_why(topology, history):
+    with pytest.raises(CommandError, match=r"no queue .*\.history.*relay run since"):
+        call_command("replay_events", "--history")

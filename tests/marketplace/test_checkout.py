@@ -60,6 +60,8 @@ def test_the_purchase_is_recorded_as_an_event_in_the_outbox(customer, make_book)
                 quantity=2,
                 unit_price="9.99",
                 line_total="19.98",
+                promotion_discount="0.00",
+                voucher_discount="0.00",
             )
         ],
         subtotal="19.98",

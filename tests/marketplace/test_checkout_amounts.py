@@ -17,8 +17,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events.contracts import PURCHASE_COMPLETED, unwrap
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.services import order_checkout
+from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.vouchers.models import Voucher, VoucherRule
 
 pytestmark = pytest.mark.django_db
@@ -61,4 +63,12 @@ def test_every_basket_with_the_promotion_and_a_voucher_is_accepted(
         assert stored.subtotal == sum(prices)
         assert stored.discount == min(prices)
         assert stored.total == stored.subtotal - stored.discount - stored.voucher_discount
+        # Its event shares both discounts out to the lines as the contract checks them.
+        [row] = OutboxMessage.objects.filter(event_type=PURCHASE_COMPLETED)
+        lines = unwrap(bytes(row.envelope)).payload.lines
+        paid = sum(
+            Decimal(ln.line_total) - Decimal(ln.promotion_discount) - Decimal(ln.voucher_discount)
+            for ln in lines
+        )
+        assert paid == stored.total
         transaction.set_rollback(True)

@@ -130,6 +130,18 @@ def test_a_bad_postgresql_pool_setting_is_refused_by_name(override, message):
     assert message in result.stderr
 
 
+def test_a_history_stream_without_room_is_refused_by_name():
+    result = manage(
+        "check",
+        env={
+            "DJANGO_SETTINGS_MODULE": "marketplace_site.settings.local",
+            "EVENTS_HISTORY_MAX_BYTES": "0",
+        },
+    )
+    assert result.returncode != 0
+    assert "EVENTS_HISTORY_MAX_BYTES must be at least 1, got 0" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("debug", "page"),
     [

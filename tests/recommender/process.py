@@ -44,6 +44,14 @@ class RecommenderProcess:
                 return match
         raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.log)}")
 
+    def output(self) -> str:
+        """Every line logged until now."""
+        while True:
+            try:
+                self.log.append(self.lines.get_nowait())
+            except queue.Empty:
+                return "".join(self.log)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()

@@ -39,7 +39,7 @@ from events.amqp import DEFAULT_AMQP_URL, declare_exchanges
 from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, MalformedEvent, unwrap, wrap
 from events.dead_letters import CONSUMER_HEADER, QUEUE_HEADER, REASON_HEADER
 from events.dispatch import Action, Delivery
-from events.topology import Topology
+from events.topology import HISTORY_MARKER, Topology
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
 from recommender.events_consumer import (
     TRANSLATORS,
@@ -54,7 +54,9 @@ from recommender.events_consumer import (
 )
 from recommender.server import RunningServer, start_server
 from recommender.store import Store
+from tests.events.declare import declare_history_stream
 from tests.grpc_server import ServerThread
+from tests.payloads import promotion_payload
 from tests.recommender.conftest import BOOKS, PURCHASES
 from tests.recommender.process import RecommenderProcess
 
@@ -314,7 +316,7 @@ async def _delete_topology(topology: Topology, instance: str) -> None:
     connection = await aio_pika.connect(AMQP_URL, timeout=5)
     async with connection:
         channel = await connection.channel()
-        for queue in (spec.name, spec.dead_letter_queue):
+        for queue in (spec.name, spec.dead_letter_queue, topology.history.name):
             await channel.queue_delete(queue)
         for exchange in (topology.exchange, topology.dead_letter_exchange):
             await channel.exchange_delete(exchange)
@@ -580,6 +582,96 @@ def test_malformed_messages_are_parked_with_their_reason_and_good_ones_still_flo
     assert live.ids(category=pb.FANTASY) == [22]
 
 
+def publish_to_history(topology: Topology, *messages: aio_pika.Message) -> None:
+    """Straight into the history stream, as a replica publishes its marker."""
+
+    async def run() -> None:
+        async with await aio_pika.connect(AMQP_URL, timeout=5) as connection:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            for message in messages:
+                await channel.default_exchange.publish(
+                    message, routing_key=topology.history.name, mandatory=True, timeout=5
+                )
+
+    asyncio.run(run())
+
+
+def test_a_new_replica_reads_the_history_to_its_marker_skipping_what_it_cannot_apply(
+    start_live, topology, bug, caplog
+):
+    caplog.set_level(logging.INFO, logger="recommender.events")
+    declare_history_stream(topology)
+    book = envelope(book_upserted(30, "SPQR", pb.HISTORY))
+    poison = envelope(purchase_completed(BUGGY_ORDER, 9, (30, pb.HISTORY)))
+    publish_to_history(
+        topology,
+        aio_pika.Message(book),
+        # Another replica's marker, then what no queue would take either.
+        aio_pika.Message(b"", message_id="another-replica", type=HISTORY_MARKER),
+        aio_pika.Message(b"\x00not an envelope"),
+        aio_pika.Message(poison),
+        # A well-formed event of a type the recommender does not apply.
+        aio_pika.Message(envelope(promotion_payload())),
+        aio_pika.Message(envelope(purchase_completed(900, 9, (30, pb.HISTORY), (5, 1)))),
+        aio_pika.Message(book),
+    )
+
+    live = start_live()
+    assert live.consumer.caught_up.is_set()
+    assert live.consumer.history_results == {
+        "applied": 2,
+        "duplicate": 1,
+        "ignored": 1,
+        "skipped": 2,
+    }
+    # Skipped, where a queue would park them: each named with its place and why.
+    skipped = [r.getMessage() for r in caplog.records if "events: skipped" in r.getMessage()]
+    assert len(skipped) == 2
+    assert "at offset 2 of" in skipped[0]
+    assert "malformed: not an EventEnvelope" in skipped[0]
+    assert skipped[1].startswith(f"events: skipped {unwrap(poison).event_id} at offset 3 of")
+    # Tried as often as a queue delivers it (the limit is 3), then skipped.
+    assert skipped[1].endswith(f"failed: UnsupportedEvent: order {BUGGY_ORDER} meets a bug")
+    assert live.rows("SELECT book_id FROM purchases WHERE order_id = 900") == [(5,), (30,)]
+    assert live.rows(f"SELECT count(*) FROM purchases WHERE order_id = {BUGGY_ORDER}") == [(0,)]
+    assert live.ids(category=pb.HISTORY) == [30]
+
+    # From now on the queue brings the events, and the history is not read again.
+    live.publish(BOOK_UPSERTED, envelope(book_upserted(31, "The Guns of August", pb.HISTORY)))
+    wait_until(lambda: live.consumer.results == {"applied": 1}, what="the queue's event")
+    assert live.ids(category=pb.HISTORY) == [30, 31]
+    assert live.rows("SELECT stream FROM caught_up") == [(topology.history.name,)]
+
+
+def test_a_history_whose_oldest_events_were_dropped_says_so(start_live, topology, caplog):
+    caplog.set_level(logging.INFO, logger="recommender.events")
+
+    async def declare_small_history() -> None:
+        async with await aio_pika.connect(AMQP_URL, timeout=5) as connection:
+            channel = await connection.channel()
+            # 2 kB kept, in segments of 1 kB: the oldest go as it fills.
+            await channel.declare_queue(
+                topology.history.name,
+                durable=True,
+                arguments={
+                    **topology.history.arguments,
+                    "x-max-length-bytes": 2000,
+                    "x-stream-max-segment-size-bytes": 1000,
+                },
+            )
+
+    asyncio.run(declare_small_history())
+    publish_to_history(
+        topology,
+        *(aio_pika.Message(envelope(book_upserted(100 + n, "Old", pb.HISTORY))) for n in range(40)),
+    )
+
+    live = start_live()
+    [dropped] = [r.getMessage() for r in caplog.records if "were dropped" in r.getMessage()]
+    assert re.match(rf"events: {re.escape(topology.history.name)} starts at offset [1-9]", dropped)
+    assert 0 < live.consumer.history_results["applied"] < 40
+
+
 def test_a_channel_the_broker_closes_is_opened_again_and_nothing_is_lost(start_live):
     """An operator deleted the dead-letter exchange: parking fails, and the
     broker closes the consumer's channel (404), not its connection."""
@@ -834,8 +926,11 @@ def test_the_service_learns_from_its_own_queue_and_stops_cleanly(tmp_path, topol
         tmp_path, EVENTS_NAMESPACE=topology.namespace, EVENTS_DELIVERY_LIMIT="3"
     )
     try:
-        # A new replica (its store knows no purchase) says how to send it the history.
-        process.wait_for(rf"replay_events --consumer recommender\.{INSTANCE}`")
+        # No relay declared the history stream in this namespace: the replica
+        # says so once, before it is ready, with the way to send it the history.
+        said = [line for line in process.log if "no history stream" in line]
+        assert len(said) == 1
+        assert f"replay_events --consumer recommender.{INSTANCE}`" in said[0]
         process.wait_for(rf"events: consuming {topology.namespace}\.recommender\.{INSTANCE} ")
 
         async def publish() -> None:
@@ -869,14 +964,18 @@ def test_the_service_learns_from_its_own_queue_and_stops_cleanly(tmp_path, topol
     process.wait_for(" stopped$")
 
 
-def test_with_the_broker_unreachable_the_service_still_serves(tmp_path):
+def test_with_the_broker_unreachable_a_replica_that_caught_up_still_serves(tmp_path):
+    """One that never did waits for the broker instead (test_history.py)."""
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    with Store(tmp_path / "recommender.sqlite3") as store:
+        store.record_caught_up(Topology(namespace=namespace).history.name)
     process, target = _process(
         tmp_path,
         AMQP_URL=f"amqp://guest:secret@127.0.0.1:{port}/",
-        EVENTS_NAMESPACE=f"test-{uuid.uuid4().hex[:8]}",
+        EVENTS_NAMESPACE=namespace,
     )
     try:
         # It keeps trying, with backoff, and does not print the password.

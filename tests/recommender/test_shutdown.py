@@ -1,6 +1,7 @@
-"""serve()'s order of stopping: health turns NOT_SERVING before the events
-consumer finishes its batch, and a stop asked for during the load never
-says SERVING."""
+"""serve()'s order of starting and stopping: SERVING only once the events
+consumer has caught up on the history, health turns NOT_SERVING before the
+consumer finishes its batch, and a stop asked for during the load never says
+SERVING."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import asyncio
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from recommender import server
 from recommender.config import Settings
 from tests.processes import free_port
@@ -36,12 +40,21 @@ async def health_of(port: int) -> int:
         return reply.status
 
 
+class Consumer:
+    """Stands for the events consumer: ``caught_up`` is set when the test says."""
+
+    def __init__(self, *, caught_up: bool) -> None:
+        self.caught_up = asyncio.Event()
+        if caught_up:
+            self.caught_up.set()
+
+
 def test_health_says_not_serving_while_the_consumer_finishes_its_batch(tmp_path, monkeypatch):
     port = free_port()
     seen: list[int] = []
 
     async def start_consumer(settings, index):
-        return "consumer"
+        return Consumer(caught_up=True)
 
     async def stop_consumer(consumer):
         # The batch in hand takes a while: balancers must already turn away.
@@ -98,3 +111,44 @@ def test_a_stop_during_the_load_never_says_serving_nor_consumes(tmp_path, monkey
     asyncio.run(scenario())
     assert readied == []
     assert consumers == []
+
+
+def test_health_says_serving_only_once_the_consumer_has_caught_up(tmp_path, monkeypatch):
+    port = free_port()
+    consumer = Consumer(caught_up=False)
+    started = asyncio.Event()
+
+    async def start_consumer(settings, index):
+        started.set()  # the store is loaded and indexed
+        return consumer
+
+    async def stop_consumer(consumer):
+        pass
+
+    monkeypatch.setattr(server, "start_consumer", start_consumer)
+    monkeypatch.setattr(server, "stop_consumer", stop_consumer)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        serving = asyncio.create_task(server.serve(settings_for(tmp_path, port), stop))
+        await asyncio.wait_for(started.wait(), 30)
+        assert await health_of(port) == NOT_SERVING
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await pb_grpc.RecommendationsStub(channel).Recommend(
+                    pb.RecommendationRequest(category=pb.MYSTERY), timeout=5
+                )
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "catching up on the event history" in refused.value.details()
+
+        consumer.caught_up.set()
+        for _ in range(100):
+            if await health_of(port) == health_pb2.HealthCheckResponse.SERVING:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("still NOT_SERVING 5 s after the consumer caught up")
+        stop.set()
+        await asyncio.wait_for(serving, 30)
+
+    asyncio.run(scenario())

@@ -96,6 +96,20 @@ def test_a_version_1_store_is_migrated_in_place_keeping_its_data(tmp_path):
         assert db.execute("SELECT event_id, event_type FROM inbox").fetchall() == [("e-1", "t")]
 
 
+def test_a_store_that_caught_up_on_a_history_remembers_it_after_a_restart(tmp_path):
+    path = tmp_path / "v1.sqlite3"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(V1_SCHEMA)
+    with Store(path) as store:
+        # A store of an earlier version has read no history.
+        assert not store.has_caught_up("shop.history")
+        store.record_caught_up("shop.history")
+        store.record_caught_up("shop.history")
+    with Store(path) as store:
+        assert store.has_caught_up("shop.history")
+        assert not store.has_caught_up("staging.history")
+
+
 def test_an_event_is_applied_once_with_its_inbox_row(tmp_path):
     with Store(tmp_path / "s.sqlite3") as store:
         first = store.apply_event(

@@ -30,20 +30,24 @@ class BookUpserted(_message.Message):
     def __init__(self, book_id: _Optional[int] = ..., title: _Optional[str] = ..., author: _Optional[str] = ..., category: _Optional[_Union[_recommendations_pb2.BookCategory, str]] = ..., price: _Optional[str] = ..., currency: _Optional[str] = ..., stock: _Optional[int] = ..., active: _Optional[bool] = ..., year: _Optional[int] = ...) -> None: ...
 
 class PurchaseLine(_message.Message):
-    __slots__ = ("book_id", "title", "category", "quantity", "unit_price", "line_total")
+    __slots__ = ("book_id", "title", "category", "quantity", "unit_price", "line_total", "promotion_discount", "voucher_discount")
     BOOK_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
     LINE_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_DISCOUNT_FIELD_NUMBER: _ClassVar[int]
+    VOUCHER_DISCOUNT_FIELD_NUMBER: _ClassVar[int]
     book_id: int
     title: str
     category: _recommendations_pb2.BookCategory
     quantity: int
     unit_price: str
     line_total: str
-    def __init__(self, book_id: _Optional[int] = ..., title: _Optional[str] = ..., category: _Optional[_Union[_recommendations_pb2.BookCategory, str]] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[str] = ..., line_total: _Optional[str] = ...) -> None: ...
+    promotion_discount: str
+    voucher_discount: str
+    def __init__(self, book_id: _Optional[int] = ..., title: _Optional[str] = ..., category: _Optional[_Union[_recommendations_pb2.BookCategory, str]] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[str] = ..., line_total: _Optional[str] = ..., promotion_discount: _Optional[str] = ..., voucher_discount: _Optional[str] = ...) -> None: ...
 
 class PurchaseCompleted(_message.Message):
     __slots__ = ("order_id", "user_id", "lines", "subtotal", "discount", "total", "currency", "promotion_id", "voucher_code")

@@ -1,0 +1,502 @@
+"""The compose deployment brought up for real: images from a Debian mirror,
+a 3-node RabbitMQ cluster, orders through the site, and containers killed.
+
+`make test` runs this where Docker Engine can run (tests/deploy/engine.py
+starts one if none answers, and removes every trace of it afterwards). The
+images come from `scripts/images.py`, as `make images` builds them. Order
+e-mails go to an SMTP server run by the test on this host.
+
+What the customer and the shop rely on, checked here:
+- every service becomes healthy; the RabbitMQ nodes form one cluster, and
+  every queue holding events or tasks is a quorum queue on all three nodes;
+- an order with the promotion is confirmed by e-mail and both recommender
+  replicas learn it (bought-together answers);
+- a RabbitMQ node, a recommender replica and a worker are each killed while
+  orders continue: every order is confirmed, every consumer applies every
+  event once, no dead letter, and pages keep their recommendations;
+- the images hold what runs and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.deploy.compose import COMPOSE_FILE, REPO_ROOT, compose_binary
+from tests.deploy.engine import docker_engine
+from tests.processes import free_port
+from tests.shopper import Shopper
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
+
+OVERRIDE = Path(__file__).with_name("compose.test.yml")
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+TAG = "local"
+APP_IMAGES = {"app": f"bookstore/app:{TAG}"}
+SERVICE_IMAGES = {name: f"bookstore/{name}:{TAG}" for name in ("rabbitmq", "postgres", "redis")}
+CONFIRMATION = re.compile(r"^Subject: Your order #(\d+) is confirmed$", re.MULTILINE)
+PASSWORD = "a long and hard to guess passphrase 7"
+FANTASY = 3  # BookCategory.FANTASY
+
+
+# --- the deployment ------------------------------------------------------------
+
+
+class Mailbox:
+    """An SMTP server on this host; the worker sends the shop's e-mails here."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        with self._lock:
+            # SMTP ends lines with CRLF.
+            self.messages.append(envelope.content.decode("utf-8", "replace").replace("\r\n", "\n"))
+        return "250 OK"
+
+    def confirmations(self) -> Counter[int]:
+        with self._lock:
+            return Counter(int(n) for m in self.messages for n in CONFIRMATION.findall(m))
+
+
+class BrowserCookies(DefaultCookiePolicy):
+    """The site runs production settings (secure cookies) behind no TLS proxy
+    here: send its cookies over plain HTTP, as a browser behind one would."""
+
+    def return_ok_secure(self, cookie: Any, request: Any) -> bool:
+        return True
+
+
+@dataclass
+class Deployment:
+    project: str
+    env_file: Path
+    site: str
+    mailbox: Mailbox
+    log: list[str] = field(default_factory=list)
+
+    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
+        command = [
+            str(compose_binary()),
+            *("-p", self.project, "-f", str(COMPOSE_FILE), "-f", str(OVERRIDE)),
+            *("--env-file", str(self.env_file), *args),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and done.returncode:
+            pytest.fail(f"docker compose {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def python(self, service: str, code: str) -> Any:
+        """Runs code in a service's container; returns what it prints as JSON."""
+        if service in {"site", "worker", "relay"}:
+            command = ["python", "marketplace_site/manage.py", "shell", "-c", code]
+        else:
+            command = ["python", "-c", code]
+        return json.loads(
+            self.compose("exec", "-T", service, *command, timeout=60).splitlines()[-1]
+        )
+
+    def container(self, service: str, index: int = 1) -> str:
+        return f"{self.project}-{service}-{index}"
+
+    def crash(self, service: str, index: int = 1) -> None:
+        """SIGKILL the container's first process from the host: a crash, which
+        its restart policy answers (`docker kill` would count as a stop)."""
+        pid = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Pid}}", self.container(service, index)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        os.kill(int(pid), 9)
+        self.log.append(f"{time.strftime('%H:%M:%S')} killed {service}-{index}")
+
+    def wait_healthy(self, service: str, index: int = 1, timeout: float = 180) -> None:
+        name = self.container(service, index)
+        wait_until(
+            lambda: inspect_health(name) == "healthy", timeout, f"{name} to be healthy again"
+        )
+
+
+def inspect_health(container: str) -> str:
+    shown = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Health.Status}}", container],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return shown.stdout.strip()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(1)
+
+
+def build_images() -> None:
+    log = ARTIFACTS / "images.log"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with log.open("w") as out:
+        built = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "images.py")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+            check=False,
+        )
+    if built.returncode:
+        tail = "\n".join(log.read_text().splitlines()[-30:])
+        pytest.fail(f"scripts/images.py failed (all of it in {log}):\n{tail}")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[None]:
+    with docker_engine():
+        build_images()
+        yield
+
+
+@pytest.fixture(scope="module")
+def deployment(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    mailbox = Mailbox()
+    smtp_port = free_port()
+    smtp = Controller(mailbox, hostname="0.0.0.0", port=smtp_port)
+    smtp.start()
+    site_port = free_port()
+    env_file = tmp_path_factory.mktemp("compose") / ".env"
+    env_file.write_text(
+        "\n".join(
+            f"{name}={value}"
+            for name, value in {
+                "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+                "RABBITMQ_PASSWORD": secrets.token_urlsafe(24),
+                "RABBITMQ_ERLANG_COOKIE": secrets.token_urlsafe(32),
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "SITE_URL": f"http://127.0.0.1:{site_port}",
+                "DJANGO_SECURE_SSL_REDIRECT": "false",
+                "DJANGO_EMAIL_HOST": "host.docker.internal",
+                "DJANGO_EMAIL_PORT": str(smtp_port),
+                "DJANGO_EMAIL_USE_TLS": "false",
+                "SITE_PORT": str(site_port),
+                "RABBITMQ_PORT": str(free_port()),
+                "RABBITMQ_MANAGEMENT_PORT": str(free_port()),
+                "IMAGE_TAG": TAG,
+            }.items()
+        )
+        + "\n"
+    )
+    deployment = Deployment(
+        project=f"bookstore-test-{os.getpid()}",
+        env_file=env_file,
+        site=f"http://127.0.0.1:{site_port}",
+        mailbox=mailbox,
+    )
+    try:
+        started = time.monotonic()
+        deployment.compose("up", "--detach", "--wait", "--wait-timeout", "420", timeout=480)
+        deployment.log.append(f"every service healthy after {time.monotonic() - started:.0f} s")
+        # Staff start a campaign in the admin; here, the same row from a shell.
+        deployment.python(
+            "site",
+            "import json; from datetime import timedelta; from django.utils import timezone;"
+            "from marketplace_site.promotions.models import Promotion; now = timezone.now();"
+            "Promotion.objects.create(name='Buy 2, get a 3rd free', banner='Buy 2, get a 3rd free',"
+            " buy_quantity=2, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=30),"
+            " per_customer_limit=1); print(json.dumps('ok'))",
+        )
+        yield deployment
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "compose-up.log").write_text(
+            "\n".join(deployment.log)
+            + "\n\n"
+            + deployment.compose("logs", "--no-color", "--timestamps", check=False, timeout=120)
+        )
+        deployment.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
+        smtp.stop()
+
+
+# --- a customer ---------------------------------------------------------------
+
+
+def customer(deployment: Deployment, name: str) -> Shopper:
+    shopper = Shopper(deployment.site)
+    shopper.cookies.set_policy(BrowserCookies())
+    assert shopper.request("/accounts/signup/").status == 200
+    username = f"{name}-{secrets.token_hex(3)}"
+    signed_up = shopper.request(
+        "/accounts/signup/",
+        {
+            "username": username,
+            "email": f"{username}@example.com",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
+    assert signed_up.status == 302, signed_up.read()[-1500:]
+    return shopper
+
+
+def place_order(shopper: Shopper, book_ids: list[int]) -> int:
+    for book_id in book_ids:
+        added = shopper.request(f"/cart/add/{book_id}/", {"quantity": "1"})
+        assert added.status == 302, added.read()[-1500:]
+    cart = shopper.request("/cart/").read().decode()
+    total = re.search(r'name="expected_total" value="([^"]+)"', cart)
+    assert total, cart[-1500:]
+    placed = shopper.request("/checkout/", {"expected_total": total.group(1), "voucher_code": ""})
+    assert placed.status == 302, placed.read()[-1500:]
+    return int(re.search(r"/orders/(\d+)/", placed.headers["Location"]).group(1))
+
+
+def user_id(deployment: Deployment, shopper: Shopper) -> int:
+    session = next(c.value for c in shopper.cookies if c.name == "sessionid")
+    return deployment.python(
+        "site",
+        "import json; from django.contrib.sessions.backends.db import SessionStore;"
+        f"print(json.dumps(int(SessionStore('{session}').load()['_auth_user_id'])))",
+    )
+
+
+def books_in(deployment: Deployment, category: int, count: int) -> list[int]:
+    """Books of a category, restocked (as staff would) so that no order runs out."""
+    return deployment.python(
+        "site",
+        "import json; from marketplace_site.catalog.models import Book;"
+        f"ids = list(Book.objects.filter(category__code={category}, active=True)"
+        f".order_by('id').values_list('id', flat=True)[:{count}]);"
+        "Book.objects.filter(id__in=ids).update(stock=1000); print(json.dumps(ids))",
+    )
+
+
+RECOMMEND = """
+import json, grpc
+from bookstore.recommendations.v1 import recommendations_pb2 as pb, recommendations_pb2_grpc as rpc
+with grpc.insecure_channel("127.0.0.1:50051") as channel:
+    answer = rpc.RecommendationsStub(channel).Recommend(
+        pb.RecommendationRequest(user_id={user}, category={category}, max_results=10), timeout=5)
+print(json.dumps([[b.id, pb.RecommendationReason.Name(b.reason)] for b in answer.recommendations]))
+"""
+
+
+def bought_together(deployment: Deployment, replica: str, user: int, category: int) -> set[int]:
+    answer = deployment.python(replica, RECOMMEND.format(user=user, category=category))
+    return {book for book, reason in answer if reason == "BOUGHT_TOGETHER"}
+
+
+# --- the tests ------------------------------------------------------------------
+
+
+def test_the_rabbitmq_nodes_form_one_cluster_with_every_queue_on_all_three(deployment):
+    status = json.loads(
+        deployment.compose(
+            "exec", "-T", "rabbitmq-2", "rabbitmqctl", "-q", "cluster_status", "--formatter", "json"
+        )
+    )
+    assert sorted(status["running_nodes"]) == [f"rabbit@rabbitmq-{n}" for n in (1, 2, 3)]
+    queues = json.loads(
+        deployment.compose(
+            "exec",
+            "-T",
+            "rabbitmq-1",
+            "rabbitmqctl",
+            "-q",
+            "list_queues",
+            "name",
+            "type",
+            "members",
+            "--formatter",
+            "json",
+        )
+    )
+    durable = [q for q in queues if not re.search(r"pidbox|celeryev", q["name"])]
+    names = {q["name"] for q in durable}
+    assert {
+        "bookstore.celery.tasks",
+        "bookstore.worker.emails",
+        "bookstore.worker.emails.dead",
+        "bookstore.recommender.recommender-1",
+        "bookstore.recommender.recommender-2",
+    } <= names
+    for queue in durable:
+        assert queue["type"] == "quorum", queue
+        assert len(queue["members"]) == 3, queue
+
+
+def test_an_order_with_the_promotion_is_mailed_and_learned_by_both_replicas(deployment):
+    first, second = customer(deployment, "ada"), customer(deployment, "bo")
+    a, b, c = books_in(deployment, FANTASY, 3)
+    order = place_order(first, [a, b, c])
+    page = first.request(f"/orders/{order}/").read().decode()
+    assert "Buy 2, get a 3rd free" in page  # the promotion applied to this order
+    place_order(second, [a])
+    wait_until(lambda: deployment.mailbox.confirmations()[order] == 1, 60, "the confirmation")
+
+    second_id = user_id(deployment, second)
+    for replica in ("recommender-1", "recommender-2"):
+        wait_until(
+            lambda r=replica: {b, c} <= bought_together(deployment, r, second_id, FANTASY),
+            60,
+            f"{replica} to learn what was bought with book {a}",
+        )
+
+
+def test_losing_a_node_a_recommender_and_a_worker_loses_no_order(deployment):
+    shoppers = [customer(deployment, f"load{n}") for n in range(3)]
+    books = books_in(deployment, FANTASY, 40)
+    orders: list[int] = []
+    pages: list[tuple[float, int, str]] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def buy() -> None:
+        rng = random.Random(7)
+        while not stop.is_set():
+            try:
+                orders.append(place_order(rng.choice(shoppers), rng.sample(books, 2)))
+            except (AssertionError, OSError) as error:
+                failures.append(f"order: {error!r}")
+
+    def browse() -> None:
+        browser = shoppers[0]
+        while not stop.is_set():
+            try:
+                page = browser.request("/")
+                body = page.read().decode()
+                source = re.search(r'data-source="([^"]+)"', body)
+                pages.append((time.monotonic(), page.status, source.group(1) if source else "-"))
+            except OSError as error:
+                failures.append(f"page: {error!r}")
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=buy), threading.Thread(target=browse)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(5)
+        deployment.crash("rabbitmq-1")
+        time.sleep(15)
+        deployment.wait_healthy("rabbitmq-1")
+        recommender_killed = time.monotonic()
+        deployment.crash("recommender-1")
+        time.sleep(15)
+        deployment.crash("worker", 1)
+        time.sleep(10)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    for service in ("recommender-1", "worker"):
+        deployment.wait_healthy(service)
+
+    assert not failures, failures[:5]
+    assert len(orders) >= 10, f"only {len(orders)} orders placed in a minute"
+    assert all(status == 200 for _, status, _ in pages), Counter(s for _, s, _ in pages)
+    # The other replica answers while the killed one is down: pages go back
+    # to the recommender's answers within seconds, not the breaker's 30 s.
+    after = [source for at, _, source in pages if at > recommender_killed + 10]
+    assert after, "no page after the recommender was killed"
+    assert set(after) == {"recommender"}, Counter(after)
+
+    wait_until(
+        lambda: set(orders) <= set(deployment.mailbox.confirmations()), 120, "every confirmation"
+    )
+    applied = deployment.python("site", CONSUMERS_APPLIED)
+    assert applied["unpublished"] == 0
+    for consumer, counts in applied["consumers"].items():
+        assert counts["applied"] == counts["recorded"], (consumer, counts)
+    dead = json.loads(
+        deployment.compose(
+            "exec",
+            "-T",
+            "rabbitmq-2",
+            "rabbitmqctl",
+            "-q",
+            "list_queues",
+            "name",
+            "messages",
+            "--formatter",
+            "json",
+        )
+    )
+    assert {q["name"]: q["messages"] for q in dead if q["name"].endswith(".dead")} == {
+        q["name"]: 0 for q in dead if q["name"].endswith(".dead")
+    }
+    for replica in ("recommender-1", "recommender-2"):
+        learned = deployment.python(replica, STORE_ORDERS.format(orders=sorted(orders)))
+        assert learned == {"orders": len(orders), "lines": 2 * len(orders)}, replica
+
+
+CONSUMERS_APPLIED = (
+    "import json;"
+    "from events.topology import CONSUMERS, WORKER_CONSUMERS;"
+    "from marketplace_site.inbox.models import InboxEvent;"
+    "from marketplace_site.outbox.models import OutboxMessage;"
+    "rows = list(OutboxMessage.objects.values_list('event_id', 'event_type', 'state'));"
+    "print(json.dumps({'unpublished': sum(1 for r in rows if r[2] != 'sent'), 'consumers': {"
+    " c: {'recorded': sum(1 for r in rows if r[1] in CONSUMERS[c]),"
+    "     'applied': InboxEvent.objects.filter(consumer=c).count()}"
+    " for c in WORKER_CONSUMERS}}))"
+)
+
+STORE_ORDERS = """
+import json, sqlite3
+db = sqlite3.connect("/app/var/recommender/store.sqlite3")
+orders = {orders}
+marks = ",".join("?" * len(orders))
+rows = db.execute(
+    f"SELECT count(DISTINCT order_id), count(*) FROM purchases WHERE order_id IN ({{marks}})",
+    orders,
+).fetchone()
+print(json.dumps({{"orders": rows[0], "lines": rows[1]}}))
+"""
+
+
+def in_image(image: str, script: str) -> list[str]:
+    shown = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return shown.stdout.split()
+
+
+def test_the_images_hold_what_runs_and_nothing_else(engine):
+    app = APP_IMAGES["app"]
+    assert in_image(app, "id -u") == ["10001"]  # not root
+    assert {"marketplace_site", "recommender", "events", "protos", "data"} <= set(
+        in_image(app, "ls -A /app")
+    )
+    # Nothing of the repository that is not run: no history, tests, local
+    # settings, keys or certificates (the virtualenv's own test data aside).
+    leftovers = in_image(
+        app,
+        "find /app \\( -name .git -o -name tests -o -name bench -o -name '.env*'"
+        " -o -name '*.pem' -o -name '*.key' -o -name '*.sqlite3' -o -name .venv \\) -print",
+    )
+    assert leftovers == []
+    for image in [app, *SERVICE_IMAGES.values()]:
+        extra_ca = in_image(image, "ls -A /usr/local/share/ca-certificates")
+        assert extra_ca == [], f"{image} holds the build's CA certificates: {extra_ca}"
