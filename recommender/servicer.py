@@ -89,7 +89,8 @@ class RecommendationsServicer(pb_grpc.RecommendationsServicer):
         request_iterator: AsyncIterable[pb.RecommendationRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.RecommendationResponse]:
-        position = 0
+        # Counted as a person counts them: the stream's first request is #1.
+        position = 1
         async for request in request_iterator:
             try:
                 response = self._answer(request)

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from marketplace_site.catalog.models import Book, Category
+from marketplace_site.catalog.search import book_search_key
 from marketplace_site.catalog.services import categories_ensure
 from marketplace_site.promotions.models import Promotion
 from marketplace_site.recommendations.selectors import reset_recommender_client
@@ -18,6 +19,7 @@ from marketplace_site.vouchers.models import Voucher, VoucherRule
 from marketplace_site.vouchers.services import voucher_code_for
 from scripts.dev_certs import DevCerts, write_dev_certs
 from tests.cluster import cluster, on_cluster  # noqa: F401  (fixtures, shared)
+from tests.mail_servers import MailServer
 
 _ids = itertools.count(1000)
 
@@ -55,6 +57,9 @@ def make_book(categories):
         book_id = next(_ids)
         fields.setdefault("title", f"Book {book_id}")
         fields.setdefault("author", "An Author")
+        # As book_save keeps it, without the event book_save would record.
+        key = book_search_key(title=fields["title"], author=fields["author"])
+        fields.setdefault("search_key", key)
         return Book.objects.create(
             id=book_id,
             price=Decimal(price),
@@ -151,3 +156,22 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def mail_server(settings):
+    """``start(refused=[...], smtputf8=False)``: a MailServer that the site's
+    SMTP backend (production's) sends this test's e-mails to."""
+    servers: list[MailServer] = []
+
+    def start(*, refused: list[str] = (), smtputf8: bool = False) -> MailServer:
+        server = MailServer(refused, smtputf8=smtputf8)
+        servers.append(server)
+        settings.EMAIL_BACKEND = "marketplace_site.notifications.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = False, 5
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 
+from marketplace_site.accounts.forms import ShopUserChangeForm
 from marketplace_site.admin_base import ShopModelAdmin
 
 # Django's own, with the shop's checks (admin_base).
@@ -13,7 +14,7 @@ admin.site.unregister(Group)
 
 @admin.register(User)
 class ShopUserAdmin(UserAdmin, ShopModelAdmin):
-    pass
+    form = ShopUserChangeForm
 
 
 @admin.register(Group)

@@ -1,13 +1,61 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserChangeForm, UserCreationForm
 from django.contrib.auth.models import User
+
+from marketplace_site.accounts.addresses import AddressField
+from marketplace_site.accounts.selectors import address_taken
+
+TAKEN = (
+    "An account already has this e-mail address. Log in to it, or ask for a new "
+    "password if you forgot yours."
+)
 
 
 class SignUpForm(UserCreationForm):
-    email = forms.EmailField(help_text="Order confirmations go here.")
+    email = AddressField(help_text="Order confirmations go here.")
 
     class Meta(UserCreationForm.Meta):
         model = User
-        fields = ("username", "email")
+        # The address is the form's own field, not the model's: the model's
+        # validator refuses a local part in another script than Latin.
+        fields = ("username",)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if address_taken(email):
+            raise forms.ValidationError(TAKEN, code="taken")
+        return email
+
+    def save(self, commit: bool = True) -> User:
+        self.instance.email = self.cleaned_data["email"]
+        return super().save(commit=commit)
+
+
+class ShopPasswordResetForm(PasswordResetForm):
+    """Django's, with the address read as the shop keeps it: typed in any
+    case, or with the domain as a browser sends it (xn--...)."""
+
+    email = AddressField(label="E-mail address")
+
+
+class ShopUserChangeForm(UserChangeForm):
+    """The admin's user form: an address in any script, never another account's."""
+
+    email = AddressField(required=False, label="Email address")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if email and address_taken(email, by_other_than=self.instance):
+            raise forms.ValidationError("Another account has this e-mail address.", code="taken")
+        return email
+
+    def _get_validation_exclusions(self) -> Any:
+        # AddressField checked it; the model's validator would refuse a
+        # Unicode local part this form accepts.
+        exclusions = super()._get_validation_exclusions()
+        exclusions.add("email")
+        return exclusions

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.forms import PasswordResetForm
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from marketplace_site.accounts.forms import SignUpForm
+from marketplace_site.accounts.forms import ShopPasswordResetForm, SignUpForm
 from marketplace_site.accounts.services import (
     PasswordResetRefused,
     PasswordResetThrottled,
@@ -22,10 +22,19 @@ def signup(request: HttpRequest) -> HttpResponse:
         next_url = ""
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}!")
-        return redirect(next_url or "home")
+        try:
+            with transaction.atomic():
+                user = form.save()
+        except IntegrityError:
+            # Another sign-up took the username or the address since the
+            # form was checked: checked again, the form says which.
+            form = SignUpForm(request.POST)
+            if form.is_valid():
+                form.add_error(None, "That did not work; please try again.")
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.username}!")
+            return redirect(next_url or "home")
     status = 400 if request.method == "POST" else 200
     return render(
         request, "registration/signup.html", {"form": form, "next": next_url}, status=status
@@ -33,7 +42,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 def password_reset(request: HttpRequest) -> HttpResponse:
-    form = PasswordResetForm(request.POST or None)
+    form = ShopPasswordResetForm(request.POST or None)
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
         try:

@@ -47,6 +47,8 @@ class Book(models.Model):
     )
     stock = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(MAX_STOCK)])
     active = models.BooleanField(default=True, help_text="Inactive books are not sold.")
+    # Title and author folded for search (catalog/search.py), written by book_save.
+    search_key = models.CharField(max_length=501, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

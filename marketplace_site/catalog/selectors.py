@@ -9,6 +9,7 @@ from django.db.models import QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from marketplace_site.catalog.models import Book, Category
+from marketplace_site.catalog.search import search_words
 
 PAGE_SIZE = 12
 
@@ -21,12 +22,29 @@ def category_get(*, slug: str) -> Category | None:
     return Category.objects.filter(slug=slug).first()
 
 
-def book_page(*, category: Category | None, page: int) -> Page:
-    """One page of books on sale, by title. Raises django's InvalidPage past the end."""
+# How a page of books may be sorted: the orderings, ties broken by title then id.
+SORTS = {
+    "title": ("title", "id"),
+    "price": ("price", "title", "id"),
+    "-price": ("-price", "title", "id"),
+    "best-selling": ("-units", "title", "id"),
+}
+
+
+def book_page(
+    *, category: Category | None, page: int, query: str = "", sort: str = "title"
+) -> Page:
+    """One page of books on sale: of a category, matching every word of
+    ``query`` in their title or author (in any case, accents or not), sorted
+    by ``sort`` (a key of SORTS). Raises django's InvalidPage past the end."""
     books = Book.objects.filter(active=True).select_related("category")
     if category is not None:
         books = books.filter(category=category)
-    return Paginator(books.order_by("title", "id"), PAGE_SIZE).page(page)
+    for word in search_words(query):
+        books = books.filter(search_key__contains=word)
+    if sort == "best-selling":
+        books = _with_units_sold(books)
+    return Paginator(books.order_by(*SORTS[sort]), PAGE_SIZE).page(page)
 
 
 def book_get(*, book_id: int) -> Book | None:
@@ -46,8 +64,12 @@ def best_sellers(
     books = Book.objects.select_related("category").filter(active=True).exclude(pk__in=exclude)
     if category_code is not None:
         books = books.filter(category__code=category_code)
-    books = books.annotate(units=Coalesce(Sum("order_lines__quantity"), Value(0)))
-    return list(books.order_by("-units", "title", "id")[:limit])
+    return list(_with_units_sold(books).order_by(*SORTS["best-selling"])[:limit])
+
+
+def _with_units_sold(books: QuerySet[Book]) -> QuerySet[Book]:
+    """Each book with ``units``: the copies the shop's orders bought."""
+    return books.annotate(units=Coalesce(Sum("order_lines__quantity"), Value(0)))
 
 
 def books_low_in_stock(*, threshold: int, limit: int) -> tuple[int, list[Book]]:

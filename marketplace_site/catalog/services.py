@@ -16,6 +16,7 @@ from django.db.models.functions import Cast, Greatest, Least
 from bookstore.recommendations.v1 import recommendations_pb2
 from marketplace_site.catalog.events import book_upserted
 from marketplace_site.catalog.models import CATEGORY_CODES, MAX_STOCK, Book, Category
+from marketplace_site.catalog.search import book_search_key
 from marketplace_site.outbox.services import outbox_record
 
 
@@ -35,12 +36,13 @@ def book_save(*, book: Book, fields: Collection[str] | None = None, stock_change
     """
     if abs(stock_change) > MAX_STOCK:
         raise CatalogError(f"a stock change is at most {MAX_STOCK:,} copies, got {stock_change:,}")
+    book.search_key = book_search_key(title=book.title, author=book.author)
     with transaction.atomic():
         book.full_clean()
         if fields is None or book._state.adding:
             book.save()
         else:
-            book.save(update_fields=[*fields, "updated_at"])
+            book.save(update_fields=[*fields, "search_key", "updated_at"])
         if stock_change:
             # In 64 bits: the sum may pass the column's 32 before it is bounded.
             added = Cast(F("stock"), BigIntegerField()) + Value(stock_change)

@@ -9,14 +9,33 @@ from django.urls import reverse
 
 
 class Cart(models.Model):
-    """A visitor's cart. Every change locks its row, so a session's requests
-    at the same moment take turns, and a checkout takes the cart once."""
+    """A customer's or an anonymous visitor's cart (orders/cart.py). Every
+    change locks its row, so requests at the same moment take turns, and a
+    checkout takes the cart once."""
 
-    # The session it was made for: a session's parallel first requests find
-    # one cart. The session keeps the cart's id, which survives a new key at login.
+    # The customer it belongs to, on every device and across logins; None
+    # for a visitor's, which belongs to a session until they log in.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="cart",
+        editable=False,
+    )
+    # The session a visitor's cart was made for: a session's parallel first
+    # requests find one cart. The session keeps the cart's id as well.
     session_key = models.CharField(max_length=40, unique=True, null=True, editable=False)
     # One up with every change; a cart page posts the version it showed.
     version = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=True) | models.Q(session_key__isnull=True),
+                name="cart_of_a_customer_or_a_session",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Cart #{self.pk}"

@@ -31,6 +31,8 @@ class PromotionRule:
     name: str
     buy_quantity: int
     category_code: int | None = None
+    # For the words only (promotions/wording.py); the code decides.
+    category_name: str | None = None
 
     def applies_to(self, line: PricedLine) -> bool:
         return self.category_code is None or line.category_code == self.category_code
@@ -53,10 +55,21 @@ class Quote:
         return sum(line.quantity for line in self.lines)
 
 
+def eligible_count(lines: Iterable[PricedLine], rule: PromotionRule) -> int:
+    """The books (copies) of the lines that count towards the rule."""
+    return sum(line.quantity for line in lines if rule.applies_to(line))
+
+
+def missing_for(lines: Iterable[PricedLine], rule: PromotionRule) -> int:
+    """How many more eligible books the lines need for one to be free (0: none)."""
+    return max(0, rule.buy_quantity + 1 - eligible_count(lines, rule))
+
+
 def free_book(lines: Iterable[PricedLine], rule: PromotionRule) -> tuple[Decimal, int] | None:
-    """(price, book id) of the unit the rule gives free, if the cart qualifies."""
+    """(price, book id) of the unit the rule gives free, if the cart qualifies:
+    more than ``buy_quantity`` eligible books."""
     eligible = [line for line in lines if rule.applies_to(line)]
-    if sum(line.quantity for line in eligible) <= rule.buy_quantity:
+    if missing_for(eligible, rule):
         return None
     return min((line.unit_price, line.book_id) for line in eligible)
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, QuerySet, Sum
+from django.utils import timezone
 
 from events.contracts import Event
 from marketplace_site.catalog.models import Book
@@ -17,7 +18,12 @@ from marketplace_site.lookups import all_by_id
 from marketplace_site.money_sums import cents
 from marketplace_site.orders.models import Cart, CartLine, Order
 from marketplace_site.orders.pricing import PricedLine, Quote, quote, with_voucher
-from marketplace_site.promotions.selectors import promotion_rule, promotions_available
+from marketplace_site.promotions.selectors import (
+    promotion_rule,
+    promotions_available,
+    promotions_unusable,
+)
+from marketplace_site.promotions.wording import PromotionNote, promotion_notes
 from marketplace_site.shop_days import day_starts_at
 
 
@@ -35,6 +41,20 @@ def cart_contents(*, cart: Cart | None) -> CartContents:
         return CartContents(version=0, items={})
     items = dict(CartLine.objects.filter(cart=cart).values_list("book_id", "quantity"))
     return CartContents(version=cart.version, items=items)
+
+
+def cart_quantity_of(*, cart: Cart | None, book_id: int) -> int:
+    """How many copies of the book the cart holds."""
+    if cart is None:
+        return 0
+    line = CartLine.objects.filter(cart=cart, book_id=book_id).values_list("quantity", flat=True)
+    return line.first() or 0
+
+
+def cart_shortages(*, items: Mapping[int, int]) -> dict[int, int]:
+    """The cart's books on sale with fewer copies in stock than it holds: book id -> stock."""
+    stock = Book.objects.filter(pk__in=list(items), active=True).values_list("pk", "stock")
+    return {book_id: left for book_id, left in stock if left < items[book_id]}
 
 
 def cart_count(*, cart: Cart | None) -> int:
@@ -98,6 +118,26 @@ def cart_quote(
     rules = [promotion_rule(p) for p in promotions_available(user=user)]
     priced = quote(priced_lines(books, items), rules)
     return priced if voucher_percent_off is None else with_voucher(priced, voucher_percent_off)
+
+
+def cart_promotion_notes(
+    *, user: AbstractBaseUser | AnonymousUser, priced: Quote
+) -> list[PromotionNote]:
+    """Why each promotion the customer may know of does not apply to the
+    priced cart, or what it would take (nothing for an empty cart)."""
+    if not priced.lines:
+        return []
+    now = timezone.now()
+    available = promotions_available(user=user, now=now)
+    return promotion_notes(
+        priced.lines,
+        available=[promotion_rule(p) for p in available],
+        applied=priced.promotion,
+        unusable=[
+            (promotion_rule(p), why, p.per_customer_limit, timezone.localdate(p.ends_at))
+            for p, why in promotions_unusable(available=available, now=now)
+        ],
+    )
 
 
 def order_list(*, user: AbstractBaseUser) -> QuerySet[Order]:

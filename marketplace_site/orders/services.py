@@ -11,10 +11,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 
 from marketplace_site.catalog.models import Book
-from marketplace_site.orders.cart import MAX_QUANTITY
+from marketplace_site.orders.cart import MAX_QUANTITY, quantity_allowed
 from marketplace_site.orders.events import promotion_applied, purchase_completed
 from marketplace_site.orders.models import Cart, CartLine, Order, OrderLine
 from marketplace_site.orders.pricing import quote, with_voucher
@@ -36,13 +37,13 @@ class VoucherRefused(OrderError):
 
 def cart_set(*, cart: Cart, book: Book, quantity: int) -> None:
     """Set a line's quantity (0 removes it), within stock and the per-line cap."""
-    _cart_line_change(cart, book, lambda in_cart: quantity)
+    _cart_line_change(cart, book, lambda in_cart: quantity, adding=False)
 
 
 def cart_add(*, cart: Cart, book: Book, quantity: int) -> None:
     if quantity < 1:
-        raise OrderError("Quantity must be at least 1.")
-    _cart_line_change(cart, book, lambda in_cart: in_cart + quantity)
+        raise OrderError("Add at least one copy.")
+    _cart_line_change(cart, book, lambda in_cart: in_cart + quantity, adding=True)
 
 
 def cart_remove(*, cart: Cart, book_id: int) -> None:
@@ -51,23 +52,69 @@ def cart_remove(*, cart: Cart, book_id: int) -> None:
 
 
 @contextmanager
-def _cart_changing(cart: Cart) -> Iterator[None]:
-    """A transaction that changes the cart, its version one up first: that
-    UPDATE takes the cart's row lock, so the session's other requests wait,
-    then see this change instead of writing over it."""
+def _cart_changing(cart: Cart, *, above: int = 0) -> Iterator[None]:
+    """A transaction that changes the cart, its version one up first (and past
+    ``above``): that UPDATE takes the cart's row lock, so the visitor's other
+    requests wait, then see this change instead of writing over it."""
     with transaction.atomic():
-        Cart.objects.filter(pk=cart.pk).update(version=F("version") + 1)
+        bumped = Cart.objects.filter(pk=cart.pk).update(
+            version=Greatest(F("version"), Value(above)) + 1
+        )
+        if not bumped:
+            # Merged into the customer's own at a login meanwhile (another tab).
+            raise OrderError("Your cart moved to your account as you logged in; please try again.")
         yield
 
 
-def _cart_line_change(cart: Cart, book: Book, quantity_from: Callable[[int], int]) -> None:
+def cart_merge(*, user: AbstractBaseUser, cart: Cart) -> None:
+    """A visitor's cart joins the customer's at login. It becomes theirs if
+    they have none; otherwise its books are added to their cart (a book in
+    both keeps the larger quantity: the same wish, made twice) and it is
+    deleted, so a second login of the same session finds nothing to add.
+
+    Two sessions logging in at once each add their own cart: both lock the
+    customer's cart, so one adds after the other. The customer's cart's new
+    version is past both carts' old ones: no page of either, posted later,
+    can buy what it did not show.
+    """
+    with transaction.atomic():
+        visitor = Cart.objects.select_for_update().filter(pk=cart.pk, user__isnull=True).first()
+        if visitor is None:
+            return
+        try:
+            # A savepoint: another login of this customer may make their cart first.
+            with transaction.atomic():
+                if not Cart.objects.filter(user=user).exists():
+                    Cart.objects.filter(pk=visitor.pk).update(user=user, session_key=None)
+                    return
+        except IntegrityError:
+            pass
+        owned = Cart.objects.get(user=user)
+        with _cart_changing(owned, above=visitor.version):
+            have = dict(CartLine.objects.filter(cart=owned).values_list("book_id", "quantity"))
+            brought = dict(CartLine.objects.filter(cart=visitor).values_list("book_id", "quantity"))
+            CartLine.objects.bulk_create(
+                CartLine(cart=owned, book_id=book_id, quantity=quantity)
+                for book_id, quantity in brought.items()
+                if book_id not in have
+            )
+            for book_id, quantity in brought.items():
+                if quantity > have.get(book_id, quantity):
+                    CartLine.objects.filter(cart=owned, book_id=book_id).update(quantity=quantity)
+            visitor.delete()
+
+
+def _cart_line_change(
+    cart: Cart, book: Book, quantity_from: Callable[[int], int], *, adding: bool
+) -> None:
     with _cart_changing(cart):
         line = CartLine.objects.filter(cart=cart, book=book).first()
-        quantity = quantity_from(line.quantity if line else 0)
-        if quantity < 0 or quantity > MAX_QUANTITY:
-            raise OrderError(f"Quantity must be between 0 and {MAX_QUANTITY}.")
-        if quantity > book.stock:
-            raise OrderError(f"Only {book.stock} left of “{book.title}”.")
+        in_cart = line.quantity if line else 0
+        quantity = quantity_from(in_cart)
+        if quantity < 0:
+            raise OrderError("Enter 0 to remove the book.")
+        if quantity > quantity_allowed(book.stock):
+            raise OrderError(_too_many(book, in_cart if adding else 0))
         if quantity == 0:
             CartLine.objects.filter(cart=cart, book=book).delete()
         elif line is None:
@@ -75,6 +122,22 @@ def _cart_line_change(cart: Cart, book: Book, quantity_from: Callable[[int], int
         else:
             line.quantity = quantity
             line.save(update_fields=["quantity"])
+
+
+def _too_many(book: Book, in_cart: int) -> str:
+    """Why no more copies fit, and how many still do."""
+    allowed = quantity_allowed(book.stock)
+    if allowed == 0:
+        return f"“{book.title}” is sold out."
+    if book.stock < MAX_QUANTITY:
+        limit = f"{book.stock} in stock"
+    else:
+        limit = f"at most {MAX_QUANTITY} copies in one order"
+    if in_cart:
+        more = allowed - in_cart
+        can = f"you can add {more} more" if more > 0 else "you cannot add more"
+        return f"Your cart has {in_cart} of “{book.title}” already ({limit}): {can}."
+    return f"You can buy at most {allowed} of “{book.title}” ({limit})."
 
 
 def _cart_drop_unsold(cart: Cart) -> None:
@@ -227,7 +290,10 @@ def _place(
     for book_id, quantity in items.items():
         if books[book_id].stock < quantity:
             book = books[book_id]
-            raise OrderError(f"Only {book.stock} left of “{book.title}”.")
+            raise OrderError(
+                f"Only {book.stock} left of “{book.title}”: "
+                "lower its quantity in your cart, then place the order."
+            )
 
     # Promotions with a global limit are counted by one checkout at a time.
     # The per-customer limit needs no lock: the redemption takes the next

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Q, QuerySet, Value
@@ -10,6 +11,10 @@ from django.utils import timezone
 
 from marketplace_site.orders.pricing import PromotionRule
 from marketplace_site.promotions.models import Promotion
+from marketplace_site.promotions.wording import Banner, Unusable, banner
+
+# The cart still names a promotion this long after it ended, for whoever saw its banner.
+RECENTLY_ENDED = timedelta(days=7)
 
 
 def promotions_in_their_dates(*, now: datetime | None = None) -> QuerySet[Promotion]:
@@ -42,10 +47,49 @@ def promotions_available(
     return [p for p in running if p.customer_uses < p.per_customer_limit]
 
 
+def promotion_banners(*, user: AbstractBaseUser | AnonymousUser) -> list[Banner]:
+    """A banner for each running promotion the customer has not used up."""
+    return [
+        banner(
+            promotion_rule(p),
+            text=p.banner_text,
+            per_customer_limit=p.per_customer_limit,
+            ends_on=timezone.localdate(p.ends_at),
+        )
+        for p in promotions_available(user=user)
+    ]
+
+
+def promotions_unusable(
+    *, available: Sequence[Promotion], now: datetime | None = None
+) -> list[tuple[Promotion, Unusable]]:
+    """The promotions a customer may have seen but cannot use now, besides
+    ``available`` (promotions_available's): used up by them, every use
+    taken, or ended in the last week."""
+    now = now or timezone.now()
+    seen = (
+        Promotion.objects.filter(active=True, starts_at__lte=now, ends_at__gt=now - RECENTLY_ENDED)
+        .exclude(pk__in=[p.pk for p in available])
+        .annotate(used=Count("redemptions"))
+        .select_related("category")
+        .order_by("id")
+    )
+    unusable: list[tuple[Promotion, Unusable]] = []
+    for promotion in seen:
+        if promotion.ends_at <= now:
+            unusable.append((promotion, "ended"))
+        elif promotion.global_limit is not None and promotion.used >= promotion.global_limit:
+            unusable.append((promotion, "sold-out"))
+        else:
+            unusable.append((promotion, "used"))
+    return unusable
+
+
 def promotion_rule(promotion: Promotion) -> PromotionRule:
     return PromotionRule(
         promotion_id=promotion.pk,
         name=promotion.name,
         buy_quantity=promotion.buy_quantity,
         category_code=promotion.category.code if promotion.category_id else None,
+        category_name=promotion.category.name if promotion.category_id else None,
     )

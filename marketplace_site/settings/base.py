@@ -17,6 +17,9 @@ REPO_ROOT = BASE_DIR.parent
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", "insecure-local-development-key-do-not-use-in-production")
 DEBUG = env.bool("DJANGO_DEBUG", False)
+# Whether `make run`'s demo data (a staff account with a published password,
+# a promotion) may be made: local settings only.
+LOCAL_DEMO = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [

@@ -1,13 +1,21 @@
-"""Local development: debug on, e-mails to the console (or to files)."""
+"""Local development (`make run`): the shop as customers see it, e-mails to the
+console (or to files), and the demo data's commands allowed."""
 
 from marketplace_site.settings.base import *  # noqa: F403
 from marketplace_site.settings.base import REPO_ROOT, env
 
-DEBUG = env.bool("DJANGO_DEBUG", True)
-# "console", "file" (one file per e-mail in DJANGO_EMAIL_FILE_PATH), or a dotted path.
+# Off by default, so `make run` shows the shop's own 404 and 500 pages, as a
+# customer meets them; DJANGO_DEBUG=true gives Django's debug pages instead.
+DEBUG = env.bool("DJANGO_DEBUG", False)
+# Static files straight from the source tree, debug or not: no collectstatic.
+WHITENOISE_USE_FINDERS = True
+# The demo staff account and promotion (`make run`) may be made here, and only here.
+LOCAL_DEMO = True
+# "console", "file" (one file per e-mail in DJANGO_EMAIL_FILE_PATH), "smtp", or a dotted path.
 _EMAIL_BACKENDS = {
     "console": "django.core.mail.backends.console.EmailBackend",
     "file": "django.core.mail.backends.filebased.EmailBackend",
+    "smtp": "marketplace_site.notifications.smtp.EmailBackend",
 }
 _email_backend = env.str("DJANGO_EMAIL_BACKEND", "console")
 EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)

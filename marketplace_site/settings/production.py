@@ -48,7 +48,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
 
-EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# Django's SMTP backend, which also reaches internationalized addresses (SMTPUTF8).
+EMAIL_BACKEND = "marketplace_site.notifications.smtp.EmailBackend"
 EMAIL_HOST = env.str("DJANGO_EMAIL_HOST", "localhost")
 EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", 25)
 EMAIL_HOST_USER = env.str("DJANGO_EMAIL_HOST_USER", "")

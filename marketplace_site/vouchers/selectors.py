@@ -32,6 +32,8 @@ def voucher_usable(
     commit, so a concurrent checkout with the same code waits and then sees it used.
     """
     normalized = voucher_code_normalize(code)
+    # Messages quote the code as the customer typed it, to compare with what they see.
+    typed = code.strip()
     if not user.is_authenticated:
         raise VoucherInvalid("Please log in to use a voucher.")
     vouchers = Voucher.objects.select_for_update() if lock else Voucher.objects.all()
@@ -39,14 +41,14 @@ def voucher_usable(
     # cannot be probed for existence.
     voucher = vouchers.filter(code=normalized, owner_id=user.pk).first() if normalized else None
     if voucher is None:
-        raise VoucherInvalid(f"There is no voucher “{normalized or code}” on your account.")
+        raise VoucherInvalid(f"There is no voucher “{typed}” on your account.")
     if voucher.used_by_order_id is not None:
         raise VoucherInvalid(
-            f"Voucher {voucher.code} was already used on order #{voucher.used_by_order_id}."
+            f"Voucher {typed} was already used on order #{voucher.used_by_order_id}."
         )
     now = now or timezone.now()
     if voucher.expires_at is not None and voucher.expires_at <= now:
         raise VoucherInvalid(
-            f"Voucher {voucher.code} expired on {timezone.localdate(voucher.expires_at):%Y-%m-%d}."
+            f"Voucher {typed} expired on {timezone.localdate(voucher.expires_at):%Y-%m-%d}."
         )
     return voucher

@@ -4,7 +4,9 @@ Headless Chromium from Debian's package, driven by Playwright (its own
 browser download is never used). A customer signs up, browses, gets
 recommendations, buys three books with the promotion, checks out; then staff
 see the order in the campaign report once the worker has processed it, and
-at 1280 px the admin's lists show every column.
+at 1280 px the admin's lists show every column. What a person must see in
+the shop (the banner's words, every amount of the cart, a header and pills
+that fit) is checked at a phone's width and a desktop's.
 Screenshots go to test-artifacts/browser/.
 """
 
@@ -31,6 +33,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+PHONE, DESKTOP = (390, 844), (1280, 900)
+# The demo promotion's rule, as `make run` makes it (ensure_demo_promotion).
+RULE = "Buy 2, get a 3rd free — the cheapest"
 
 
 @pytest.fixture
@@ -42,7 +47,7 @@ def page(request):
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": DESKTOP[0], "height": DESKTOP[1]})
         page.set_default_timeout(15_000)
         yield page
         # Where it stood when it failed, for whoever reads the CI artifacts.
@@ -58,18 +63,70 @@ def money(text: str) -> Decimal:
     return Decimal(re.sub(r"[^0-9.]", "", text))
 
 
+def fits_the_screen(page: Page) -> None:
+    """Nothing wider than the window: no sideways scrolling, the header whole."""
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    logout = page.locator(".site-header button", has_text="Log out").bounding_box()
+    assert 0 <= logout["x"] <= logout["x"] + logout["width"] <= width
+
+
+def at_each_width(page: Page, name: str, check) -> None:
+    """``check(page)`` at a phone's width and a desktop's, with a screenshot of each."""
+    for width, height in PHONE, DESKTOP:
+        page.set_viewport_size({"width": width, "height": height})
+        check(page)
+        shot(page, f"{name}-{width}")
+
+
 def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack, page):
-    username = f"reader{uuid.uuid4().hex[:6]}"
+    # As long as a username may be: the header must still fit a phone.
+    username = f"reader{uuid.uuid4().hex[:6]}".ljust(150, "x")
 
     page.goto(f"{stack}/accounts/signup/")
     page.fill("#id_username", username)
-    page.fill("#id_email", f"{username}@example.com")
+    page.fill("#id_email", f"{username[:20]}@bücher.example")
     page.fill("#id_password1", "a long and unusual passphrase")
     page.fill("#id_password2", "a long and unusual passphrase")
     page.click("button[type=submit]")
     expect(page.locator(".messages")).to_contain_text(f"Welcome, {username}")
-    expect(page.locator("[data-promotion-id]")).to_have_count(1)
-    shot(page, "01-signed-up-home")
+    banner = page.locator("[data-promotion-id]")
+    expect(banner).to_have_count(1)
+
+    def banner_states_the_rule_once(page: Page) -> None:
+        fits_the_screen(page)
+        expect(banner.locator(".banner-rule")).to_have_text(RULE)
+        assert banner.inner_text().count("free") == 1
+        expect(banner.locator(".banner-terms")).to_contain_text("Once per customer")
+
+    at_each_width(page, "01-signed-up-home", banner_states_the_rule_once)
+
+    page.goto(f"{stack}/?category=science-fiction")
+    pills = page.locator("#recommendations .tag", has_text="Science Fiction")
+    expect(pills.first).to_be_visible()
+
+    def pills_stay_whole(page: Page) -> None:
+        fits_the_screen(page)
+        for index in range(pills.count()):
+            # One box per pill: "Science Fiction" never breaks over two lines.
+            assert pills.nth(index).evaluate("e => e.getClientRects().length") == 1
+
+    at_each_width(page, "02-science-fiction-pills", pills_stay_whole)
+
+    # Search, typed without the accents: "García Márquez" is found.
+    page.goto(stack)
+    page.fill("#search-q", "garcia marquez")
+    page.click("#search button[type=submit]")
+
+    def the_search_finds_the_book(page: Page) -> None:
+        fits_the_screen(page)
+        expect(page.locator("h1")).to_have_text("Results for “garcia marquez”")
+        expect(
+            page.locator("#catalog .book-title", has_text="Love in the Time of Cholera")
+        ).to_be_visible()
+
+    at_each_width(page, "02-search", the_search_finds_the_book)
+    page.goto(stack)  # the categories keep a search: start from all books
 
     page.click(".categories >> text=Fantasy")
     expect(page.locator("h1")).to_have_text("Fantasy")
@@ -99,11 +156,31 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
     assert discount == min(prices)
     assert total == subtotal - discount
 
+    def every_amount_shows(page: Page) -> None:
+        fits_the_screen(page)
+        width = page.viewport_size["width"]
+        for amount in ("#cart-subtotal", "#cart-discount", "#cart-total", "#checkout"):
+            expect(page.locator(amount)).to_be_visible()
+            box = page.locator(amount).bounding_box()
+            assert box["x"] + box["width"] <= width, amount
+        assert money(page.inner_text("#cart-total")) == total
+        expect(page.locator("tr.discount th")).to_contain_text(RULE)
+
+    at_each_width(page, "03-cart", every_amount_shows)
+
     page.click("#checkout")
     expect(page.locator("h1")).to_have_text(re.compile(r"Order #\d+"))
     order_id = re.search(r"\d+", page.inner_text("h1")).group(0)
     assert money(page.inner_text("#order-total")) == total
     shot(page, "04-order-confirmation")
+
+    # Back, from the order to the cart it bought: the shop's cart as it is
+    # now, not the browser's copy with "Place order".
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/cart/$"))
+    expect(page.locator("main")).to_contain_text("Your cart is empty")
+    expect(page.locator("#checkout")).to_have_count(0)
+    shot(page, "04-back-after-the-order")
 
     page.goto(stack)
     expect(page.locator("[data-promotion-id]")).to_have_count(0)

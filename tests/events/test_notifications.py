@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -34,6 +31,7 @@ from recommender.engine import Category, Purchase, RecommendationIndex
 from recommender.server import start_server
 from recommender.servicer import RecommendationsServicer
 from tests.grpc_server import ServerThread
+from tests.mail_servers import GreetingSmtpServer
 from tests.payloads import republished
 
 pytestmark = pytest.mark.django_db
@@ -353,38 +351,6 @@ def test_the_digest_is_scheduled_for_monday_morning():
     assert (schedule.day_of_week, schedule.hour, schedule.minute) == ({1}, {8}, {0})
 
 
-class GreetingSmtpServer:
-    """Just enough of a mail server for a connection to open: a greeting,
-    then 250 to EHLO and 221 to QUIT."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self.sock.accept()
-                with conn, conn.makefile("rwb") as stream:
-                    stream.write(b"220 test ESMTP\r\n")
-                    stream.flush()
-                    for line in stream:
-                        reply = (
-                            b"221 bye\r\n" if line.upper().startswith(b"QUIT") else b"250 ok\r\n"
-                        )
-                        stream.write(reply)
-                        stream.flush()
-                        if reply.startswith(b"221"):
-                            break
-
-    def close(self) -> None:
-        # Wakes the accept() blocked in the thread; a bare close() would not.
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-
-
 def test_e_mails_wait_while_the_mail_server_refuses_connections(settings):
     """The worker holds the e-mails and vouchers queues' batches while this
     says down (events.celery_consumer); the others need only the database."""
@@ -408,78 +374,12 @@ def test_e_mails_wait_while_the_mail_server_refuses_connections(settings):
     assert mail_server_up()  # nothing to connect to: always up
 
 
-class RefusingSmtpServer(GreetingSmtpServer):
-    """A mail server that takes messages, but refuses the addresses given
-    (550 to their RCPT); ``received`` lists each message's recipients."""
-
-    def __init__(self, refused: set[str]) -> None:
-        self.refused = refused
-        self.received: list[list[str]] = []
-        super().__init__()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self.sock.accept()
-                with conn, conn.makefile("rwb") as stream:
-                    self._session(stream)
-
-    def _session(self, stream) -> None:
-        stream.write(b"220 test ESMTP\r\n")
-        stream.flush()
-        recipients: list[str] = []
-        for line in stream:
-            command = line.decode().strip()
-            verb = command.split(" ", 1)[0].split(":", 1)[0].upper()
-            if verb == "RCPT":
-                address = command.split("<", 1)[1].split(">", 1)[0]
-                if address in self.refused:
-                    reply = b"550 no such mailbox\r\n"
-                else:
-                    recipients.append(address)
-                    reply = b"250 ok\r\n"
-            elif verb == "DATA":
-                stream.write(b"354 go on\r\n")
-                stream.flush()
-                for body_line in stream:
-                    if body_line == b".\r\n":
-                        break
-                self.received.append(recipients)
-                reply = b"250 queued\r\n"
-            elif verb == "QUIT":
-                stream.write(b"221 bye\r\n")
-                stream.flush()
-                return
-            else:
-                if verb in ("MAIL", "RSET"):
-                    recipients = []
-                reply = b"250 ok\r\n"
-            stream.write(reply)
-            stream.flush()
-
-
-@pytest.fixture
-def smtp_refusing(settings):
-    def start(*addresses: str) -> RefusingSmtpServer:
-        server = RefusingSmtpServer(set(addresses))
-        servers.append(server)
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
-        settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = False, 5
-        return server
-
-    servers: list[RefusingSmtpServer] = []
-    yield start
-    for server in servers:
-        server.close()
-
-
 def test_a_refused_address_sends_the_batchs_other_confirmations_once(
-    make_user, make_book, smtp_refusing
+    make_user, make_book, mail_server
 ):
     """One customer's address is refused: the others' confirmations go out
     once, and no event is retried for it (a retry would not deliver it)."""
-    server = smtp_refusing("gone@example.com")
+    server = mail_server(refused=["gone@example.com"])
     book = make_book(stock=10)
     customers = [make_user("alice"), make_user("gone", email="gone@example.com"), make_user("bob")]
     events = [
@@ -492,8 +392,8 @@ def test_a_refused_address_sends_the_batchs_other_confirmations_once(
     assert server.received == [["alice@example.com"], ["bob@example.com"]]
 
 
-def test_a_refused_address_does_not_stop_the_digest_for_those_after_it(make_user, smtp_refusing):
-    server = smtp_refusing("reader1@example.com")
+def test_a_refused_address_does_not_stop_the_digest_for_those_after_it(make_user, mail_server):
+    server = mail_server(refused=["reader1@example.com"])
     users = [make_user(f"reader{i}") for i in range(3)]
     monday = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -88,3 +88,43 @@ def test_one_cart_posted_from_many_pages_at_once_is_bought_once(shopper, make_bo
     assert redirects(posted) == [(302, f"/orders/{order.pk}/")] * TABS
     assert Book.objects.get(pk=book.pk).stock == 98
     assert cart_shown(shopper) == {}
+
+
+def visitor_with(live_server, *books: Book) -> Shopper:
+    """An anonymous visitor with one copy of each book in their cart, at the login page."""
+    visitor = Shopper(live_server.url)
+    assert visitor.request("/accounts/login/").status == 200
+    for book in books:
+        assert visitor.request(f"/cart/add/{book.pk}/", {"quantity": "1"}).status == 302
+    return visitor
+
+
+def log_in_as(visitor: Shopper, username: str) -> HTTPResponse:
+    return visitor.request("/accounts/login/", {"username": username, "password": PASSWORD})
+
+
+def test_carts_of_many_sessions_logging_in_at_once_all_join_the_account(
+    live_server, customer, make_book
+):
+    """Phone, laptop, tablet...: each filled a cart before logging in to the same account."""
+    books, everyones = [make_book(stock=5) for _ in range(TABS)], make_book(stock=5)
+    visitors = [visitor_with(live_server, books[i], everyones) for i in range(TABS)]
+
+    logged_in = at_once(TABS, lambda i: log_in_as(visitors[i], customer.username))
+
+    assert redirects(logged_in) == [(302, "/")] * TABS
+    expected = {book.pk: 1 for book in [*books, everyones]}
+    assert [cart_shown(v) for v in visitors] == [expected] * TABS
+
+
+def test_one_session_logging_in_from_many_tabs_at_once_brings_its_cart_once(
+    live_server, customer, make_book
+):
+    book = make_book(stock=5)
+    visitor = visitor_with(live_server, book)
+    visitor.request(f"/cart/update/{book.pk}/", {"quantity": "3"})
+
+    logged_in = at_once(TABS, lambda i: log_in_as(visitor, customer.username))
+
+    assert [r.status for r in logged_in] == [302] * TABS
+    assert cart_shown(visitor) == {book.pk: 3}

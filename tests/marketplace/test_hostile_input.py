@@ -63,6 +63,78 @@ def test_a_session_cookie_with_a_nul_byte_starts_a_new_session(make_book):
     assert client.cookies["sessionid"].value.isalnum()
 
 
+def post_raw(client: Client, url: str, body: str):
+    """A form posted as an attacker's script sends it: NUL bytes included."""
+    return client.post(url, body, content_type="application/x-www-form-urlencoded")
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        (
+            "/accounts/signup/",
+            f"username=nul&password1=a+long+passphrase+here"
+            f"&password2=a+long+passphrase+here&email=reader{NUL}@example.com",
+        ),
+        ("/accounts/signup/", f"username=x{NUL}&email=a@example.com"),
+        ("/accounts/password_reset/", f"email=reader{NUL}@example.com"),
+        ("/accounts/password_reset/", f"email=r@{NUL}xn--bcher-kva.example"),
+        ("/accounts/login/", f"username=alice{NUL}&password=x"),
+    ],
+)
+def test_account_forms_with_a_nul_byte_are_refused_as_forms(client, customer, url, body):
+    response = post_raw(client, url, body)
+    assert response.status_code in (200, 400)  # the form again, with its error
+    assert page_errors(response)
+    assert client.get("/accounts/login/").status_code == 200  # the database is still fine
+
+
+def page_errors(response) -> bool:
+    return b'class="errorlist' in response.content
+
+
+@pytest.mark.parametrize(
+    "body",
+    [f"quantity=1{NUL}", f"quantity={NUL}", f"quantity={PAST_BIGINT}", f"quantity={10**400}"],
+)
+def test_a_cart_quantity_with_a_nul_byte_or_a_huge_number_changes_nothing(client, make_book, body):
+    book = make_book(stock=5)
+    client.post(f"/cart/add/{book.pk}/", {"quantity": 1})
+
+    added = post_raw(client, f"/cart/add/{book.pk}/", body)
+    updated = post_raw(client, f"/cart/update/{book.pk}/", body)
+
+    assert (added.status_code, updated.status_code) == (400, 400)
+    assert b"quantity:" not in added.content + updated.content
+    assert b'id="back-to-book"' in added.content
+    assert client.post(f"/cart/update/{book.pk}/", {"quantity": 2}).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"voucher_code=AB{NUL}CD",
+        f"expected_total=10.00&voucher_code=AB{NUL}",
+        f"expected_total=10.00{NUL}",
+        f"expected_total=10.00&checkout_key={NUL}&cart_version=1",
+        f"expected_total=10.00&cart_version={PAST_BIGINT}",
+    ],
+)
+def test_a_voucher_or_an_order_form_with_a_nul_byte_is_refused(client, customer, make_book, body):
+    from marketplace_site.orders.models import Order
+
+    client.force_login(customer)
+    book = make_book("10.00", stock=5)
+    client.post(f"/cart/add/{book.pk}/", {"quantity": 1})
+    url = "/checkout/" if body.startswith("expected_total") else "/cart/"
+
+    response = post_raw(client, url, body)
+
+    assert response.status_code == 400
+    assert not Order.objects.exists()
+    assert client.get("/cart/").status_code == 200
+
+
 # --- numbers typed into the admin ------------------------------------------------
 
 MAX_INT32 = 2**31 - 1  # PostgreSQL's integer, and the events' int32

@@ -21,10 +21,14 @@ PRODUCTION_ENV = {
 }
 
 
-def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def manage(
+    *args: str, env: dict[str, str], unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """manage.py in a process of its own: this environment, with ``env``, without ``unset``."""
+    inherited = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "marketplace_site" / "manage.py"), *args],
-        env={**os.environ, **env},
+        env={**inherited, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -136,3 +140,29 @@ def test_a_history_stream_without_room_is_refused_by_name():
     )
     assert result.returncode != 0
     assert "EVENTS_HISTORY_MAX_BYTES must be at least 1, got 0" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("debug", "page"),
+    [
+        # `make run` as it comes: a customer's 404 is the shop's own page.
+        (None, "We could not find that page"),
+        # A developer who asks for it gets Django's debug page.
+        ("true", "Using the URLconf defined in"),
+    ],
+)
+def test_the_local_run_shows_the_shops_own_pages_unless_debug_is_asked_for(tmp_path, debug, page):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "marketplace_site.settings.local",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        **({"DJANGO_DEBUG": debug} if debug else {}),
+    }
+    asked = (
+        "from django.test import Client\n"
+        "response = Client().get('/no-such-page/', headers={'Host': '127.0.0.1'})\n"
+        "print('status', response.status_code, response.content.decode())\n"
+    )
+    result = manage("shell", "-c", asked, env=env, unset=("DJANGO_DEBUG",))
+    assert result.returncode == 0, result.stderr
+    assert "status 404 " in result.stdout
+    assert page in result.stdout

@@ -8,7 +8,8 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import F
 from django.test import Client
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.utils import timezone
 from events.contracts import BOOK_UPSERTED, unwrap
 from marketplace_site.catalog.models import Book
 from marketplace_site.catalog.selectors import PAGE_SIZE
-from marketplace_site.orders.cart import session_cart
+from marketplace_site.orders.cart import visitor_cart
 from marketplace_site.orders.models import Order, OrderLine
 from marketplace_site.orders.selectors import cart_contents
 from marketplace_site.orders.services import order_checkout
@@ -142,8 +143,13 @@ def banner_ids(response) -> set[int]:
     }
 
 
+def visitor(client: Client) -> User | AnonymousUser:
+    user_id = client.session.get(SESSION_KEY)
+    return User.objects.get(pk=user_id) if user_id else AnonymousUser()
+
+
 def cart_of(client: Client) -> dict[int, int]:
-    return cart_contents(cart=session_cart(client.session)).items
+    return cart_contents(cart=visitor_cart(user=visitor(client), session=client.session)).items
 
 
 def add(client: Client, book: Book, quantity: object = 1, **extra):
@@ -705,14 +711,23 @@ def test_prices_and_promotions_sent_by_the_browser_are_ignored(
     assert not Redemption.objects.exists()
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["/cart/add/{id}/", "/cart/update/{id}/", "/cart/remove/{id}/", "/checkout/"],
-)
+@pytest.mark.parametrize("url", ["/cart/add/{id}/", "/cart/update/{id}/", "/cart/remove/{id}/"])
 def test_post_only_urls_refuse_get(shopper, make_book, url):
     book = make_book(stock=5)
     add(shopper, book, 2)
     assert shopper.get(url.format(id=book.pk)).status_code == 405
+    assert cart_of(shopper) == {book.pk: 2}
+    assert not Order.objects.exists()
+
+
+def test_the_checkout_address_opened_in_the_browser_goes_to_the_cart(shopper, make_book):
+    """Enter in the address bar after a refused checkout: the cart, not "HTTP ERROR 405"."""
+    book = make_book(stock=5)
+    add(shopper, book, 2)
+
+    for method in (shopper.get, shopper.head):
+        response = method("/checkout/")
+        assert (response.status_code, response["Location"]) == (302, "/cart/")
     assert cart_of(shopper) == {book.pk: 2}
     assert not Order.objects.exists()
 

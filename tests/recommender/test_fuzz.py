@@ -167,7 +167,7 @@ def test_any_stream_is_answered_in_order_up_to_its_first_bad_request(fuzzed, req
     else:
         assert (code, details) == (
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"request #{bad}: {wants[bad]}",
+            f"request #{bad + 1}: {wants[bad]}",
         )
         assert [answered(r) for r in replies] == wants[:bad]
 
@@ -225,12 +225,12 @@ def test_raw_bytes_on_the_stream_get_answers_up_to_the_first_bad_message(fuzzed,
     if bad is not None:
         assert (code, details) == (
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"request #{bad}: {wants[bad]}",
+            f"request #{bad + 1}: {wants[bad]}",
         )
         assert got == wants[:bad]
     elif undecodable is not None:
         assert code is grpc.StatusCode.INVALID_ARGUMENT, (code, details)
-        assert details.startswith(f"request #{undecodable}: {UNDECODABLE}")
+        assert details.startswith(f"request #{undecodable + 1}: {UNDECODABLE}")
         assert got == wants
     else:
         assert (code, got) == (grpc.StatusCode.OK, wants), details

@@ -57,7 +57,7 @@ def test_bad_input_is_invalid_argument_with_a_message(server, fields, message):
     assert message in error.value.details()
 
 
-def test_a_bad_request_ends_the_stream_naming_its_position(server):
+def test_a_bad_request_ends_the_stream_naming_its_position_counted_from_one(server):
     requests = [request(category=SF), request(category=SF, max_results=-5), request(category=SF)]
     call = server.stub.RecommendStream(iter(requests), timeout=5)
     first = next(call)
@@ -65,7 +65,8 @@ def test_a_bad_request_ends_the_stream_naming_its_position(server):
     with pytest.raises(grpc.RpcError) as error:
         next(call)
     assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert "request #1: max_results must be >= 0" in error.value.details()
+    # The second request: counted from 1, as the person reading it counts.
+    assert "request #2: max_results must be >= 0" in error.value.details()
 
 
 def test_max_results_zero_gives_the_default_count(server):

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 DEMO_USERNAME = "staff"
-# A documented local demo account; the command refuses to run without DEBUG.
+# A documented local demo account; the command refuses to run outside the local settings.
 DEMO_PASSWORD = "bookstore-staff"
 
 
@@ -13,8 +13,11 @@ class Command(BaseCommand):
     help = "Create the local demo staff account (never in production). Safe to run again."
 
     def handle(self, *args: object, **options: object) -> None:
-        if not settings.DEBUG:
-            raise CommandError("the demo staff account is for local development (DEBUG) only")
+        if not settings.LOCAL_DEMO:
+            raise CommandError(
+                "the demo staff account is for local development only "
+                "(marketplace_site.settings.local)"
+            )
         users = get_user_model()
         user, created = users.objects.get_or_create(
             username=DEMO_USERNAME, defaults={"email": "staff@bookstore.local"}

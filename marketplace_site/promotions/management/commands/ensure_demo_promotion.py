@@ -8,15 +8,19 @@ from django.utils import timezone
 
 from marketplace_site.promotions.models import Promotion
 
-DEMO_NAME = "Buy 2 books, get the cheapest free"
+# The banner adds the rule's own words to the name (promotions/wording.py):
+# a name that said the rule again would say it twice.
+DEMO_NAME = "Reading week"
 
 
 class Command(BaseCommand):
     help = "Create the seed promotion for local demos if no promotion is running. Idempotent."
 
     def handle(self, *args: object, **options: object) -> None:
-        if not settings.DEBUG:
-            raise CommandError("the demo promotion is for local development (DEBUG) only")
+        if not settings.LOCAL_DEMO:
+            raise CommandError(
+                "the demo promotion is for local development only (marketplace_site.settings.local)"
+            )
         now = timezone.now()
         running = Promotion.objects.filter(active=True, starts_at__lte=now, ends_at__gt=now)
         if running.exists():
@@ -24,7 +28,6 @@ class Command(BaseCommand):
             return
         promotion = Promotion.objects.create(
             name=DEMO_NAME,
-            banner="Buy two books, get the cheapest one free — once per customer",
             buy_quantity=2,
             starts_at=now - timedelta(days=1),
             ends_at=now + timedelta(days=30),
