@@ -50,5 +50,19 @@ def serve_metrics(variable: str) -> None:
         return
     if not port.isdigit():
         raise ValueError(f"{variable} must be a port number, got {port!r}")
-    start_http_server(int(port), addr=os.environ.get("METRICS_ADDR", "127.0.0.1"))
+    address = os.environ.get("METRICS_ADDR", "127.0.0.1")
+    try:
+        start_http_server(int(port), addr=address)
+    except OSError as exc:
+        # Something else has the port (another shop's process, say): one
+        # line that names what to change, not a traceback from deep inside
+        # the process's start, then out.
+        log.critical(
+            "cannot serve metrics on %s:%s (%s): set %s to a free port",
+            address,
+            port,
+            exc.strerror or exc,
+            variable,
+        )
+        raise SystemExit(2) from None
     log.info("metrics on :%s/metrics", port)

@@ -205,6 +205,9 @@ async def _until_set(*events: asyncio.Event) -> None:
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT (or ``stop`` is set), then drain."""
+    # First: a taken port stops the process in one line, before a server
+    # exists that would have to be torn down.
+    serve_metrics("RECOMMENDER_METRICS_PORT")
     running = await start_server(
         listen=settings.listen,
         tls=settings.tls,
@@ -217,7 +220,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     log.info("serving on %s:%d (%s; loading the store)", host, running.port, security)
     if settings.auth_token and settings.tls is None:
         log.warning("RECOMMENDER_AUTH_TOKEN without TLS: the token crosses the network in clear")
-    serve_metrics("RECOMMENDER_METRICS_PORT")
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,5 +1,5 @@
-"""Local development (`make run`): the shop as customers see it, e-mails to the
-console (or to files), and the demo data's commands allowed."""
+"""Local development (`make run`): the shop as customers see it, e-mails to a
+mailbox folder (var/mail), and the demo data's commands allowed."""
 
 from marketplace_site.settings.base import *  # noqa: F403
 from marketplace_site.settings.base import REPO_ROOT, env
@@ -11,12 +11,15 @@ DEBUG = env.bool("DJANGO_DEBUG", False)
 WHITENOISE_USE_FINDERS = True
 # The demo staff account and promotion (`make run`) may be made here, and only here.
 LOCAL_DEMO = True
-# "console", "file" (one file per e-mail in DJANGO_EMAIL_FILE_PATH), "smtp", or a dotted path.
+# "mailbox" (one .eml file per e-mail in DJANGO_EMAIL_FILE_PATH and an INFO
+# line naming it), "console", "file" (Django's: one file per connection),
+# "smtp", or a dotted path.
 _EMAIL_BACKENDS = {
+    "mailbox": "marketplace_site.notifications.mailbox.EmailBackend",
     "console": "django.core.mail.backends.console.EmailBackend",
     "file": "django.core.mail.backends.filebased.EmailBackend",
     "smtp": "marketplace_site.notifications.smtp.EmailBackend",
 }
-_email_backend = env.str("DJANGO_EMAIL_BACKEND", "console")
+_email_backend = env.str("DJANGO_EMAIL_BACKEND", "mailbox")
 EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)
-EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH", str(REPO_ROOT / "var" / "emails"))
+EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH", str(REPO_ROOT / "var" / "mail"))
