@@ -34,7 +34,6 @@ run: $(INSTALLED)
 	$(BIN)/python marketplace_site/manage.py load_catalog
 	$(BIN)/python marketplace_site/manage.py ensure_demo_staff
 	$(BIN)/python marketplace_site/manage.py ensure_demo_promotion
-	$(BIN)/python marketplace_site/manage.py publish_catalog
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 # Every test on SQLite; then, side by side, the database tests again on
