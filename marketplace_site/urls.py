@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from marketplace_site.accounts import views as accounts
 from marketplace_site.catalog import views as catalog
+from marketplace_site.favicon import favicon
 from marketplace_site.health import healthz, readyz
 from marketplace_site.metrics import metrics_view
 from marketplace_site.orders import views as orders
@@ -22,6 +23,7 @@ urlpatterns = [
     path("accounts/password_reset/", accounts.password_reset, name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

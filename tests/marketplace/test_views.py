@@ -274,6 +274,21 @@ def test_home_recommends_books_with_their_ids(client, make_book):
     assert set(recommended_ids(response)) == mysteries
 
 
+def test_every_page_links_the_shops_icon_and_browsers_find_it_at_the_root(client, make_book):
+    book = make_book()
+    for path in ("/", f"/books/{book.pk}/", "/cart/", "/accounts/login/"):
+        [icon] = page(client.get(path)).find("link", rel="icon")
+        assert icon.attrs["href"].endswith("favicon.svg")
+        assert icon.attrs["type"] == "image/svg+xml"
+
+    # Browsers ask /favicon.ico whatever the page links: the same icon, kept a day.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response.content.startswith(b"<svg")
+    assert "max-age=86400" in response["Cache-Control"]
+
+
 # --- a book's page -------------------------------------------------------------
 
 
