@@ -10,10 +10,7 @@ from marketplace_site.catalog.selectors import book_get, book_page, category_get
 from marketplace_site.orders.cart import MAX_QUANTITY, quantity_allowed, visitor_cart
 from marketplace_site.orders.selectors import cart_quantity_of
 from marketplace_site.promotions.selectors import promotion_banners
-from marketplace_site.recommendations.selectors import (
-    default_category_code,
-    recommendations_for,
-)
+from marketplace_site.recommendations.selectors import recommendations_for
 
 RECOMMENDATIONS_ON_PAGE = 6
 
@@ -34,7 +31,6 @@ def home(request: HttpRequest) -> HttpResponse:
         )
     except InvalidPage:
         raise Http404("No such page.") from None
-    code = category.code if category else default_category_code(user=request.user)
     return render(
         request,
         "catalog/home.html",
@@ -48,7 +44,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "banners": promotion_banners(user=request.user),
             "recommendations": recommendations_for(
                 user=request.user,
-                category_code=code,
+                category_code=category.code if category else None,
                 limit=RECOMMENDATIONS_ON_PAGE,
                 correlation_id=request.correlation_id,
             ),
