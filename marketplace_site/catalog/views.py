@@ -5,6 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from marketplace_site.catalog.covers import book_cover
 from marketplace_site.catalog.forms import CatalogQueryForm
 from marketplace_site.catalog.selectors import book_get, book_page, category_get, category_list
 from marketplace_site.orders.cart import MAX_QUANTITY, quantity_allowed, visitor_cart
@@ -65,6 +66,7 @@ def book_detail(request: HttpRequest, book_id: int) -> HttpResponse:
         "catalog/book_detail.html",
         {
             "book": book,
+            "cover": book_cover(book),
             "in_cart": in_cart,
             "addable": max(0, quantity_allowed(book.stock) - in_cart),
             "max_quantity": MAX_QUANTITY,
