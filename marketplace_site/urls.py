@@ -18,6 +18,8 @@ urlpatterns = [
     path("checkout/", orders.checkout, name="checkout"),
     path("orders/", orders.order_list_view, name="order-list"),
     path("orders/<int:order_id>/", orders.order_detail, name="order-detail"),
+    path("account/", accounts.account, name="account"),
+    path("account/email/", accounts.email_change, name="email-change"),
     path("accounts/signup/", accounts.signup, name="signup"),
     # Before django.contrib.auth's own: throttled, and sent by the worker.
     path("accounts/password_reset/", accounts.password_reset, name="password_reset"),
