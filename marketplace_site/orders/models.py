@@ -135,6 +135,12 @@ class Order(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("order-detail", args=[self.pk])
 
+    @staticmethod
+    def statuses_after(status: str) -> list[str]:
+        """The statuses an order in ``status`` may move on to (forward only)."""
+        values = list(Order.Status.values)
+        return values[values.index(status) + 1 :]
+
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")

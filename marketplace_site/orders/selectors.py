@@ -84,6 +84,12 @@ def purchase_customers(events: Sequence[Event]) -> dict[int, AbstractBaseUser]:
         error=UnknownBook,
         noun="book",
     )
+    return event_customers(events)
+
+
+def event_customers(events: Sequence[Event]) -> dict[int, AbstractBaseUser]:
+    """The customers (``payload.user_id``) of these events, by id; raises
+    UnknownCustomer naming one this database lacks."""
     return all_by_id(
         get_user_model().objects.all(),
         (event.payload.user_id for event in events),
