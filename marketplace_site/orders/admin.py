@@ -67,19 +67,6 @@ class OrderAdmin(ShopModelAdmin):
     search_fields = ("id", "user__username", "user__email", "correlation_id")
     date_hierarchy = "created_at"
     inlines = [OrderLineInline]
-    fields = (
-        "status",
-        "user",
-        "created_at",
-        "currency",
-        "subtotal",
-        "discount",
-        "total",
-        "promotion",
-        "voucher",
-        "voucher_discount",
-        "correlation_id",
-    )
     readonly_fields = (
         "user",
         "created_at",
@@ -92,6 +79,7 @@ class OrderAdmin(ShopModelAdmin):
         "voucher_discount",
         "correlation_id",
     )
+    fields = ("status", *readonly_fields)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
