@@ -34,15 +34,16 @@ class OrderStatusForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        status = self.fields.get("status")
+        if status is None:  # a page only to view (a delivered order)
+            return
         current = self.instance.status
-        self.fields["status"].choices = [
+        status.choices = [
             (value, label)
             for value, label in Order.Status.choices
             if value == current or value in Order.statuses_after(current)
         ]
-        self.fields[
-            "status"
-        ].help_text = "The customer is e-mailed when it changes. An order only moves forward."
+        status.help_text = "The customer is e-mailed when it changes. An order only moves forward."
 
 
 @admin.register(Order)
