@@ -19,7 +19,7 @@ INSTALLED := $(VENV)/.installed
 # Root installs system packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint protos lock clean chromium docker images certs loadtest bench bench-quick
+.PHONY: run test lint protos lock clean chromium axe docker images certs loadtest bench bench-quick
 
 $(INSTALLED): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ run: $(INSTALLED)
 # deployment mostly waits on its containers, so the two share the machine
 # well; its output follows the other's, and either failing fails the run.
 DEPLOY_LOG := test-artifacts/deploy-tests.log
-test: $(INSTALLED) lint chromium docker
+test: $(INSTALLED) lint chromium axe docker
 	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
 	$(BIN)/python -m pytest -m "not postgres and not docker"
 	@mkdir -p $(dir $(DEPLOY_LOG)); \
@@ -75,6 +75,19 @@ chromium:
 	@test -x /usr/bin/chromium || { \
 	  command -v apt-get >/dev/null || { echo "the browser test needs Debian's chromium package (/usr/bin/chromium)"; exit 1; }; \
 	  $(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }; }
+
+# axe-core, which the browser test injects into each page it checks for
+# accessibility, from npm at a pinned version (npm from Debian, installed as
+# chromium is). Reinstalled when the version here changes.
+AXE_CORE_VERSION := 4.14.1
+AXE_CORE := var/axe/node_modules/axe-core
+axe: $(AXE_CORE)/.version-$(AXE_CORE_VERSION)
+$(AXE_CORE)/.version-$(AXE_CORE_VERSION):
+	@command -v npm >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "the browser test needs npm for axe-core"; exit 1; }; \
+	  $(SUDO) apt-get install -y -q npm || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q npm; }; }
+	npm install --silent --no-save --no-audit --no-fund --prefix var/axe axe-core@$(AXE_CORE_VERSION)
+	@touch $@
 
 # Debian's Docker Engine (20.10) and debootstrap, for `make images` and the
 # deployment test; installed as chromium is.

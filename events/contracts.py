@@ -27,6 +27,7 @@ SCHEMA_VERSION = 1
 BOOK_UPSERTED = "catalog.book_upserted"
 PURCHASE_COMPLETED = "orders.purchase_completed"
 PROMOTION_APPLIED = "promotions.promotion_applied"
+ORDER_STATUS_CHANGED = "orders.order_status_changed"
 
 # Amounts are those of the marketplace's order columns (10 digits, 2 after
 # the point), the narrowest a consumer stores one in: an amount any
@@ -185,8 +186,29 @@ def _check_promotion(applied: events_pb2.PromotionApplied) -> None:
         _positive(book_id, f"{what}: a free book_id")
 
 
+def _check_status_change(change: events_pb2.OrderStatusChanged) -> None:
+    _positive(change.order_id, "order_id")
+    what = f"order {change.order_id}"
+    _positive(change.user_id, f"{what}: user_id")
+    names = events_pb2.OrderStatus
+    for field, value in (("status", change.status), ("previous_status", change.previous_status)):
+        if value not in names.values() or value == events_pb2.ORDER_STATUS_UNSPECIFIED:
+            raise MalformedEvent(f"{what}: {field} {value} is not a status this build knows")
+    # Statuses only move forward, and their numbers follow their order.
+    if change.status <= change.previous_status:
+        raise MalformedEvent(
+            f"{what}: {names.Name(change.previous_status)} cannot move back or stay"
+            f" ({names.Name(change.status)})"
+        )
+
+
 def _per_order(payload: Any) -> str:
     return f"order {payload.order_id}"
+
+
+def _per_order_status(payload: Any) -> str:
+    # Each status is reached once per order: published again, still one e-mail.
+    return f"order {payload.order_id} {events_pb2.OrderStatus.Name(payload.status)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +226,9 @@ CONTRACTS: dict[str, Contract] = {
     BOOK_UPSERTED: Contract(events_pb2.BookUpserted, _check_book),
     PURCHASE_COMPLETED: Contract(events_pb2.PurchaseCompleted, _check_purchase, _per_order),
     PROMOTION_APPLIED: Contract(events_pb2.PromotionApplied, _check_promotion, _per_order),
+    ORDER_STATUS_CHANGED: Contract(
+        events_pb2.OrderStatusChanged, _check_status_change, _per_order_status
+    ),
 }
 PAYLOAD_TYPES: dict[str, type[Message]] = {t: c.payload for t, c in CONTRACTS.items()}
 

@@ -26,7 +26,12 @@ from typing import Any
 
 from kombu.pidbox import Mailbox
 
-from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETED
+from events.contracts import (
+    BOOK_UPSERTED,
+    ORDER_STATUS_CHANGED,
+    PROMOTION_APPLIED,
+    PURCHASE_COMPLETED,
+)
 
 DEFAULT_NAMESPACE = "bookstore"
 DEFAULT_DELIVERY_LIMIT = 5
@@ -50,7 +55,7 @@ QUORUM_QUEUE_ARGUMENTS: Mapping[str, Any] = {"x-queue-type": "quorum"}
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "worker.promotions": (PROMOTION_APPLIED,),
     "worker.campaigns": (PURCHASE_COMPLETED,),
-    "worker.emails": (PURCHASE_COMPLETED,),
+    "worker.emails": (PURCHASE_COMPLETED, ORDER_STATUS_CHANGED),
     "worker.vouchers": (PURCHASE_COMPLETED,),
     # Every recommender replica keeps its own store, so each has its own
     # queue: "recommender.<instance>" (see Topology.recommender_queue).

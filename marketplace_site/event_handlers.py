@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from events.celery_consumer import EventConsumers
-from events.contracts import PROMOTION_APPLIED, PURCHASE_COMPLETED, Event
+from events.contracts import ORDER_STATUS_CHANGED, PROMOTION_APPLIED, PURCHASE_COMPLETED, Event
 from events.dispatch import Handler
 from events.metrics import consumer_outcome
 from events.topology import Topology
@@ -21,14 +21,17 @@ from marketplace_site.campaigns.services import sales_record
 from marketplace_site.health import database_ping
 from marketplace_site.inbox.services import inbox_apply_batch
 from marketplace_site.notifications.emails import mail_server_up
-from marketplace_site.notifications.services import order_confirmation_send
+from marketplace_site.notifications.services import order_confirmation_send, order_status_send
 from marketplace_site.promotions.services import promotion_stats_record
 from marketplace_site.vouchers.services import voucher_grant_if_due
 
 ROUTES: Mapping[str, Mapping[str, Handler]] = {
     "worker.promotions": {PROMOTION_APPLIED: promotion_stats_record},
     "worker.campaigns": {PURCHASE_COMPLETED: sales_record},
-    "worker.emails": {PURCHASE_COMPLETED: order_confirmation_send},
+    "worker.emails": {
+        PURCHASE_COMPLETED: order_confirmation_send,
+        ORDER_STATUS_CHANGED: order_status_send,
+    },
     "worker.vouchers": {PURCHASE_COMPLETED: voucher_grant_if_due},
 }
 

@@ -42,13 +42,15 @@ def to_response(recommendations: list[Recommendation]) -> pb.RecommendationRespo
     # add() builds each entry in place: no message made and then copied in.
     add = response.recommendations.add
     for r in recommendations:
-        book = r.book
+        book, bought_with = r.book, r.bought_with
         add(
             id=book.id,
             title=book.title,
             author=book.author,
             category=int(book.category),
             reason=int(r.reason),
+            bought_with_id=bought_with.id if bought_with else 0,
+            bought_with_title=bought_with.title if bought_with else "",
         )
     return response
 

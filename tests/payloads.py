@@ -64,6 +64,16 @@ def promotion_payload(**fields: Any) -> events_pb2.PromotionApplied:
     return events_pb2.PromotionApplied(**(defaults | fields))
 
 
+def status_payload(**fields: Any) -> events_pb2.OrderStatusChanged:
+    defaults = {
+        "order_id": 42,
+        "user_id": 9,
+        "status": events_pb2.ORDER_STATUS_SHIPPED,
+        "previous_status": events_pb2.ORDER_STATUS_PLACED,
+    }
+    return events_pb2.OrderStatusChanged(**(defaults | fields))
+
+
 def republished(event: Event) -> Event:
     """The same fact published again under a new event id (a buggy or replaying producer)."""
     body = wrap(event.payload, correlation_id="republished", producer="tests").SerializeToString()

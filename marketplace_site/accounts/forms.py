@@ -35,6 +35,34 @@ class SignUpForm(UserCreationForm):
         return super().save(commit=commit)
 
 
+class EmailChangeForm(forms.Form):
+    """A new address for the signed-in customer, confirmed with their password:
+    a session left open elsewhere must not be enough to take the account."""
+
+    email = AddressField(label="New e-mail address", help_text="Order e-mails go here.")
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if address_taken(email, by_other_than=self.user):
+            raise forms.ValidationError("Another account has this e-mail address.", code="taken")
+        return email
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.", code="wrong_password")
+        return password
+
+
 class ShopPasswordResetForm(PasswordResetForm):
     """Django's, with the address read as the shop keeps it: typed in any
     case, or with the domain as a browser sends it (xn--...)."""

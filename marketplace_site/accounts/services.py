@@ -6,6 +6,8 @@ import logging
 
 from amqp.exceptions import AMQPError
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
 from kombu.exceptions import KombuError
 
 from marketplace_site.clients import client_network
@@ -13,6 +15,23 @@ from marketplace_site.notifications.tasks import send_password_reset
 from marketplace_site.throttle import ThrottleUnavailable, throttle_allows
 
 log = logging.getLogger(__name__)
+
+
+class AddressTaken(Exception):
+    """Another account has the address (the unique index on lower(email) said so)."""
+
+
+def account_email_change(*, user: AbstractBaseUser, email: str) -> None:
+    """Give the account a new address, normalized (accounts/addresses.py).
+    Raises AddressTaken when another account has it, even one that took it
+    after the form was checked: the database's index decides."""
+    before, user.email = user.email, email
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["email"])
+    except IntegrityError as exc:
+        user.email = before
+        raise AddressTaken(email) from exc
 
 
 class PasswordResetRefused(Exception):

@@ -2,18 +2,24 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 
-from marketplace_site.accounts.forms import ShopPasswordResetForm, SignUpForm
+from marketplace_site.accounts.forms import EmailChangeForm, ShopPasswordResetForm, SignUpForm
 from marketplace_site.accounts.services import (
+    AddressTaken,
     PasswordResetRefused,
     PasswordResetThrottled,
+    account_email_change,
     password_reset_request,
 )
 from marketplace_site.clients import client_address
+from marketplace_site.orders.selectors import order_list
+from marketplace_site.vouchers.selectors import vouchers_of
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -53,3 +59,30 @@ def password_reset(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("password_reset_done")
     return render(request, "registration/password_reset_form.html", {"form": form}, status=status)
+
+
+# Orders and vouchers change behind the page: never from the browser's cache.
+@never_cache
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "accounts/account.html",
+        {"orders": order_list(user=request.user), "vouchers": vouchers_of(user=request.user)},
+    )
+
+
+@login_required
+def email_change(request: HttpRequest) -> HttpResponse:
+    form = EmailChangeForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account_email_change(user=request.user, email=form.cleaned_data["email"])
+        except AddressTaken:
+            # Taken by another account since the form was checked.
+            form.add_error("email", "Another account has this e-mail address.")
+        else:
+            messages.success(request, f"Your e-mail address is now {request.user.email}.")
+            return redirect("account")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/email_change.html", {"form": form}, status=status)

@@ -40,7 +40,16 @@ class Book(models.Model):
     author = models.CharField(max_length=200)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="books")
     year = models.SmallIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(-9999), MaxValueValidator(9999)]
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-9999), MaxValueValidator(9999)],
+        help_text="The year of first publication.",
+    )
+    # Blank rather than null: one way to say "none", and the page shows nothing then.
+    description = models.TextField(
+        blank=True,
+        default="",
+        help_text="Shown on the book's page; plain text, a blank line between paragraphs.",
     )
     price = models.DecimalField(
         max_digits=8, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]

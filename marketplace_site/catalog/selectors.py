@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F, QuerySet, Sum, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
 
 from marketplace_site.catalog.models import Book, Category
 from marketplace_site.catalog.search import search_words
@@ -65,6 +65,23 @@ def best_sellers(
     if category_code is not None:
         books = books.filter(category__code=category_code)
     return list(_with_units_sold(books).order_by(*SORTS["best-selling"])[:limit])
+
+
+def best_sellers_by_category(*, limit: int) -> list[Book]:
+    """A row that shows every category: the best seller of each (by units
+    sold, then title), then the second of each, and so on; within a round the
+    better sellers first."""
+    books = _with_units_sold(Book.objects.select_related("category").filter(active=True))
+    ranked = books.annotate(
+        place=Window(
+            RowNumber(),
+            partition_by=[F("category_id")],
+            order_by=[F("units").desc(), F("title").asc(), F("id").asc()],
+        )
+    )
+    return list(
+        ranked.filter(place__lte=limit).order_by("place", "-units", "category__name", "id")[:limit]
+    )
 
 
 def _with_units_sold(books: QuerySet[Book]) -> QuerySet[Book]:

@@ -83,7 +83,8 @@ def categories_ensure() -> dict[int, Category]:
 
 
 def catalog_load(*, path: Path) -> LoadResult:
-    """Load a catalog CSV (id,title,author,category,year,price,stock).
+    """Load a catalog CSV (id,title,author,category,year,price,stock, and
+    optionally description).
 
     Idempotent: books already as in the file are left alone (no event);
     new and changed ones are saved with their events. A bad line refuses the
@@ -102,6 +103,10 @@ def catalog_load(*, path: Path) -> LoadResult:
                 "year": row["year"],
                 "price": row["price"],
             }
+            # Only from a file that has the column: a file without one keeps
+            # what staff wrote in the admin.
+            if row["description"] is not None:
+                fields["description"] = row["description"]
             book = existing.get(row["id"])
             if book is None:
                 book_save(book=Book(id=row["id"], stock=row["stock"], **fields))
@@ -145,6 +150,7 @@ def _read_rows(path: Path) -> list[dict]:
                         "year": int(row["year"]) if row.get("year") else None,
                         "price": Decimal(row["price"]),
                         "stock": int(row.get("stock") or 0),
+                        "description": _stripped(row.get("description")),
                     }
                 except (KeyError, ValueError, TypeError, AttributeError, InvalidOperation):
                     raise CatalogError(
@@ -159,3 +165,7 @@ def _read_rows(path: Path) -> list[dict]:
     except UnicodeDecodeError as exc:
         raise CatalogError(f"{path}: not UTF-8 text") from exc
     return rows
+
+
+def _stripped(value: str | None) -> str | None:
+    return None if value is None else value.strip()

@@ -5,15 +5,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from marketplace_site.catalog.covers import book_cover
 from marketplace_site.catalog.forms import CatalogQueryForm
 from marketplace_site.catalog.selectors import book_get, book_page, category_get, category_list
 from marketplace_site.orders.cart import MAX_QUANTITY, quantity_allowed, visitor_cart
 from marketplace_site.orders.selectors import cart_quantity_of
 from marketplace_site.promotions.selectors import promotion_banners
-from marketplace_site.recommendations.selectors import (
-    default_category_code,
-    recommendations_for,
-)
+from marketplace_site.recommendations.selectors import recommendations_for
 
 RECOMMENDATIONS_ON_PAGE = 6
 
@@ -34,7 +32,6 @@ def home(request: HttpRequest) -> HttpResponse:
         )
     except InvalidPage:
         raise Http404("No such page.") from None
-    code = category.code if category else default_category_code(user=request.user)
     return render(
         request,
         "catalog/home.html",
@@ -48,7 +45,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "banners": promotion_banners(user=request.user),
             "recommendations": recommendations_for(
                 user=request.user,
-                category_code=code,
+                category_code=category.code if category else None,
                 limit=RECOMMENDATIONS_ON_PAGE,
                 correlation_id=request.correlation_id,
             ),
@@ -69,6 +66,7 @@ def book_detail(request: HttpRequest, book_id: int) -> HttpResponse:
         "catalog/book_detail.html",
         {
             "book": book,
+            "cover": book_cover(book),
             "in_cart": in_cart,
             "addable": max(0, quantity_allowed(book.stock) - in_cart),
             "max_quantity": MAX_QUANTITY,

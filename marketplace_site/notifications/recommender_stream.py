@@ -63,6 +63,6 @@ class StreamRecommender:
                 "short_stream", f"{len(responses)} answers to {len(messages)} requests"
             )
         return [
-            [RecommendedBook(b.id, b.title, b.author) for b in response.recommendations]
+            [RecommendedBook.from_proto(b) for b in response.recommendations]
             for response in responses
         ]

@@ -25,7 +25,7 @@ from marketplace_site.notifications.emails import email_build, emails_send, site
 from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
 from marketplace_site.notifications.selectors import digest_recipients
-from marketplace_site.orders.selectors import purchase_customers
+from marketplace_site.orders.selectors import event_customers, purchase_customers
 from marketplace_site.recommendations.channel import ChannelSecurity
 from marketplace_site.recommendations.client import RecommendedBook
 
@@ -84,6 +84,45 @@ def _order_confirmation(
             "total": total,
         },
     )
+
+
+# What the e-mail says each status means to the customer: subject, then the news.
+STATUS_NEWS = {
+    events_pb2.ORDER_STATUS_SHIPPED: ("Your order #{order_id} is on its way", "has shipped"),
+    events_pb2.ORDER_STATUS_DELIVERED: ("Your order #{order_id} was delivered", "was delivered"),
+}
+
+
+def order_status_send(events: Sequence[Event]) -> None:
+    """E-mail each customer their order's new status (an OrderStatusChanged
+    handler), as order_confirmation_send does: every message built first,
+    sent over one connection, inside the inbox transaction."""
+    users = event_customers(events)
+    messages = []
+    for event in events:
+        payload: events_pb2.OrderStatusChanged = event.payload
+        user = users[payload.user_id]
+        news = STATUS_NEWS.get(payload.status)
+        if news is None or not user.email:
+            # Placed is the confirmation's news; no address, no e-mail.
+            log.info("order %s: no status e-mail to user %s", payload.order_id, user.pk)
+            continue
+        subject, happened = news
+        messages.append(
+            email_build(
+                to=user.email,
+                subject=subject.format(order_id=payload.order_id),
+                template="order_status",
+                context={
+                    "user": user,
+                    "order_id": payload.order_id,
+                    "happened": happened,
+                    "order_url": site_url(reverse("order-detail", args=[payload.order_id])),
+                },
+            )
+        )
+    if messages:
+        emails_send(messages)
 
 
 class BatchRecommender(Protocol):

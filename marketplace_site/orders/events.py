@@ -52,3 +52,20 @@ def promotion_applied(order: Order, quote: Quote) -> events_pb2.PromotionApplied
         currency=order.currency,
         free_book_ids=[quote.free_book_id],
     )
+
+
+# The model's statuses in the contract's words.
+STATUS_CODES = {
+    Order.Status.PLACED: events_pb2.ORDER_STATUS_PLACED,
+    Order.Status.SHIPPED: events_pb2.ORDER_STATUS_SHIPPED,
+    Order.Status.DELIVERED: events_pb2.ORDER_STATUS_DELIVERED,
+}
+
+
+def order_status_changed(order: Order, *, previous: str) -> events_pb2.OrderStatusChanged:
+    return events_pb2.OrderStatusChanged(
+        order_id=order.pk,
+        user_id=order.user_id,
+        status=STATUS_CODES[order.status],
+        previous_status=STATUS_CODES[previous],
+    )

@@ -59,10 +59,17 @@ class CartLine(models.Model):
 
 
 class Order(models.Model):
+    class Status(models.TextChoices):
+        # In the order a parcel goes; staff move it on in the admin.
+        PLACED = "placed", "Placed"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     currency = models.CharField(max_length=3)
     subtotal = models.DecimalField(max_digits=10, decimal_places=2)
     discount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
@@ -127,6 +134,12 @@ class Order(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("order-detail", args=[self.pk])
+
+    @staticmethod
+    def statuses_after(status: str) -> list[str]:
+        """The statuses an order in ``status`` may move on to (forward only)."""
+        values = list(Order.Status.values)
+        return values[values.index(status) + 1 :]
 
 
 class OrderLine(models.Model):

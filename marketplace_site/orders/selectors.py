@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -84,6 +84,12 @@ def purchase_customers(events: Sequence[Event]) -> dict[int, AbstractBaseUser]:
         error=UnknownBook,
         noun="book",
     )
+    return event_customers(events)
+
+
+def event_customers(events: Sequence[Event]) -> dict[int, AbstractBaseUser]:
+    """The customers (``payload.user_id``) of these events, by id; raises
+    UnknownCustomer naming one this database lacks."""
     return all_by_id(
         get_user_model().objects.all(),
         (event.payload.user_id for event in events),
@@ -148,10 +154,29 @@ def order_get(*, user: AbstractBaseUser, order_id: int) -> Order | None:
     return order_list(user=user).filter(pk=order_id).first()
 
 
-def purchased_book_ids(*, user: AbstractBaseUser | AnonymousUser) -> set[int]:
+@dataclass(frozen=True, slots=True)
+class Purchases:
+    book_ids: frozenset[int]
+    # The customer's latest order (0 and None without one): what they bought
+    # changes with it.
+    latest_order_id: int = 0
+    latest_order_at: datetime | None = None
+
+
+def customer_purchases(*, user: AbstractBaseUser | AnonymousUser) -> Purchases:
+    """The books the customer bought and their latest order, in one query."""
     if not user.is_authenticated:
-        return set()
-    return set(Order.objects.filter(user=user).values_list("lines__book_id", flat=True))
+        return Purchases(frozenset())
+    rows = list(
+        Order.objects.filter(user=user)
+        .order_by("-id")
+        .values_list("id", "created_at", "lines__book_id")
+    )
+    if not rows:
+        return Purchases(frozenset())
+    latest_id, latest_at, _ = rows[0]
+    bought = frozenset(book_id for _, _, book_id in rows if book_id is not None)
+    return Purchases(bought, latest_id, latest_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,11 @@ from django.db.models.functions import Greatest
 
 from marketplace_site.catalog.models import Book
 from marketplace_site.orders.cart import MAX_QUANTITY, quantity_allowed
-from marketplace_site.orders.events import promotion_applied, purchase_completed
+from marketplace_site.orders.events import (
+    order_status_changed,
+    promotion_applied,
+    purchase_completed,
+)
 from marketplace_site.orders.models import Cart, CartLine, Order, OrderLine
 from marketplace_site.orders.pricing import quote, with_voucher
 from marketplace_site.orders.selectors import cart_contents, priced_lines
@@ -373,4 +377,24 @@ def _place(
                 "please review your cart's new total."
             ) from exc
         outbox_record(payload=promotion_applied(order, the_quote), correlation_id=correlation_id)
+    return order
+
+
+def order_status_change(*, order_id: int, status: str) -> Order:
+    """Move an order on (placed, shipped, delivered: forward only, a step may
+    be skipped) and record OrderStatusChanged with it, in one transaction;
+    the worker e-mails the customer. Raises OrderError for a status that is
+    not ahead of the order's, read under its row lock: of two staff moving
+    it at once, the second is refused rather than e-mailing twice."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        previous = order.status
+        if status not in Order.statuses_after(previous):
+            raise OrderError(
+                f"Order #{order.pk} is {order.get_status_display().lower()}: it cannot become"
+                f" {Order.Status(status).label.lower()}."
+            )
+        order.status = status
+        order.save(update_fields=["status"])
+        outbox_record(payload=order_status_changed(order, previous=previous))
     return order

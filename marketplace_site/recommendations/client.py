@@ -71,6 +71,14 @@ class RecommendedBook:
     id: int
     title: str
     author: str
+    # Why the recommender picked it: a RecommendationReason value, and for
+    # BOUGHT_TOGETHER the title of the customer's purchase it goes with.
+    reason: int = pb.CATALOG
+    bought_with_title: str = ""
+
+    @classmethod
+    def from_proto(cls, r: pb.BookRecommendation) -> RecommendedBook:
+        return cls(r.id, r.title, r.author, r.reason, r.bought_with_title)
 
 
 def _a_failure(exc: BaseException) -> bool:
@@ -149,4 +157,4 @@ class RecommenderClient:
             raise RecommenderUnavailable("breaker_open", str(exc)) from exc
         except grpc.RpcError as exc:
             raise RecommenderUnavailable(exc.code().name.lower(), exc.details() or "") from exc
-        return [RecommendedBook(r.id, r.title, r.author) for r in response.recommendations]
+        return [RecommendedBook.from_proto(r) for r in response.recommendations]

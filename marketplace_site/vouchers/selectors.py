@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -52,3 +53,25 @@ def voucher_usable(
             f"Voucher {typed} expired on {timezone.localdate(voucher.expires_at):%Y-%m-%d}."
         )
     return voucher
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerVouchers:
+    available: list[Voucher]
+    used: list[Voucher]
+    expired: list[Voucher]
+
+
+def vouchers_of(*, user: AbstractBaseUser, now: datetime | None = None) -> CustomerVouchers:
+    """The customer's vouchers, newest first: those they can use now, those
+    used (with the order), those expired unused."""
+    now = now or timezone.now()
+    available, used, expired = [], [], []
+    for voucher in Voucher.objects.filter(owner_id=user.pk):
+        if voucher.used_by_order_id is not None:
+            used.append(voucher)
+        elif voucher.expires_at is not None and voucher.expires_at <= now:
+            expired.append(voucher)
+        else:
+            available.append(voucher)
+    return CustomerVouchers(available, used, expired)

@@ -12,6 +12,7 @@ from bookstore.events.v1 import envelope_pb2, events_pb2
 from events.contracts import (
     BOOK_UPSERTED,
     MAX_CLOCK_SKEW,
+    ORDER_STATUS_CHANGED,
     PROMOTION_APPLIED,
     PURCHASE_COMPLETED,
     MalformedEvent,
@@ -21,6 +22,7 @@ from events.contracts import (
 from tests.payloads import book_payload as book
 from tests.payloads import promotion_payload as promotion
 from tests.payloads import purchase_payload as purchase
+from tests.payloads import status_payload as status
 
 
 def good() -> envelope_pb2.EventEnvelope:
@@ -100,6 +102,13 @@ def body_of(payload, **envelope_fields) -> bytes:
         purchase(shares=(("0.00", "0.00"),)),
         promotion(),
         promotion(discount="0", free_book_ids=[5]),
+        status(),
+        status(
+            status=events_pb2.ORDER_STATUS_DELIVERED,
+            previous_status=events_pb2.ORDER_STATUS_SHIPPED,
+        ),
+        # Straight from placed to delivered (handed over in person).
+        status(status=events_pb2.ORDER_STATUS_DELIVERED),
     ],
 )
 def test_valid_payloads_unwrap(payload):
@@ -176,6 +185,23 @@ def test_valid_payloads_unwrap(payload):
         (promotion(promotion_id=0), "promotion_id must be > 0"),
         (promotion(order_id=-5), "order_id must be > 0"),
         (promotion(free_book_ids=[0]), "a free book_id must be > 0"),
+        # OrderStatusChanged: a status this build knows, and only forward.
+        (status(order_id=0), "order_id must be > 0, got 0"),
+        (status(user_id=-1), "order 42: user_id must be > 0, got -1"),
+        (status(status=0), "order 42: status 0 is not a status this build knows"),
+        (status(status=9), "order 42: status 9 is not a status this build knows"),
+        (status(previous_status=0), "previous_status 0 is not a status this build knows"),
+        (
+            status(
+                status=events_pb2.ORDER_STATUS_SHIPPED,
+                previous_status=events_pb2.ORDER_STATUS_DELIVERED,
+            ),
+            "ORDER_STATUS_DELIVERED cannot move back or stay (ORDER_STATUS_SHIPPED)",
+        ),
+        (
+            status(previous_status=events_pb2.ORDER_STATUS_SHIPPED),
+            "ORDER_STATUS_SHIPPED cannot move back or stay (ORDER_STATUS_SHIPPED)",
+        ),
         # BookUpserted
         (book(book_id=0), "book_id must be > 0"),
         (book(category=99), "book 7 has category 99, unknown to this build"),
@@ -217,3 +243,14 @@ def test_purchases_and_promotions_are_keyed_by_their_order_books_by_nothing():
         PROMOTION_APPLIED,
         BOOK_UPSERTED,
     }
+
+
+def test_a_status_change_is_keyed_by_its_order_and_status():
+    # Each status is reached once per order: published again, it is the same fact.
+    shipped = unwrap(body_of(status(order_id=42)))
+    assert (shipped.event_type, shipped.key) == (
+        ORDER_STATUS_CHANGED,
+        "order 42 ORDER_STATUS_SHIPPED",
+    )
+    delivered = status(order_id=42, status=events_pb2.ORDER_STATUS_DELIVERED)
+    assert unwrap(body_of(delivered)).key == "order 42 ORDER_STATUS_DELIVERED"

@@ -34,8 +34,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Iterator[str]:
-    """`make run` in a sandbox; returns the site's base URL."""
+def stack(stack_home: Path) -> str:
+    """The site's base URL."""
+    return (stack_home / "url").read_text()
+
+
+@pytest.fixture(scope="session")
+def stack_mail(stack_home: Path) -> Path:
+    """Where the stack's e-mails are written, one file each."""
+    return stack_home / "mail"
+
+
+@pytest.fixture(scope="session")
+def stack_home(tmp_path_factory) -> Iterator[Path]:
+    """`make run` in a sandbox (this folder); its "url" file says where the site is."""
     home = tmp_path_factory.mktemp("stack")
     port = free_port()
     recommender = f"127.0.0.1:{free_port()}"
@@ -68,10 +80,11 @@ def stack(tmp_path_factory) -> Iterator[str]:
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
+    (home / "url").write_text(base)
     try:
         _wait_for(lambda: _answers(f"{base}/readyz"), 120, "the site", home)
         _wait_for(lambda: _recommender_ready(home), 60, "the recommender", home)
-        yield base
+        yield home
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:

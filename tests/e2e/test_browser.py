@@ -6,8 +6,10 @@ recommendations, buys three books with the promotion, checks out; then staff
 see the order in the campaign report once the worker has processed it, and
 at 1280 px the admin's lists show every column. What a person must see in
 the shop (the banner's words, every amount of the cart, a header and pills
-that fit) is checked at a phone's width and a desktop's.
-Screenshots go to test-artifacts/browser/.
+that fit) is checked at a phone's width and a desktop's; axe-core (`make
+axe`) finds no serious or critical accessibility violation on the home, book,
+cart, order and account pages; staff ship the order and the worker e-mails
+the customer. Screenshots go to test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ CHROMIUM_ARGS = [
 PHONE, DESKTOP = (390, 844), (1280, 900)
 # The demo promotion's rule, as `make run` makes it (ensure_demo_promotion).
 RULE = "Buy 2, get a 3rd free — the cheapest"
+# axe-core, installed by `make axe` (the Makefile pins its version).
+AXE = Path(__file__).resolve().parents[2] / "var/axe/node_modules/axe-core/axe.min.js"
 
 
 @pytest.fixture
@@ -79,7 +83,21 @@ def at_each_width(page: Page, name: str, check) -> None:
         shot(page, f"{name}-{width}")
 
 
-def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack, page):
+def accessible(page: Page, name: str) -> None:
+    """axe-core's checks of the page as it stands: none serious or critical."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make axe` (run by `make test`) installs axe-core")
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    found = [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes'][:3]]}"
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not found, f"the {name} page: " + "; ".join(found)
+
+
+def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack, stack_mail, page):
     # As long as a username may be: the header must still fit a phone.
     username = f"reader{uuid.uuid4().hex[:6]}".ljust(150, "x")
 
@@ -100,6 +118,10 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
         expect(banner.locator(".banner-terms")).to_contain_text("Once per customer")
 
     at_each_width(page, "01-signed-up-home", banner_states_the_rule_once)
+    accessible(page, "home")
+    # The shop's icon, linked and where browsers look for it.
+    expect(page.locator("link[rel=icon]")).to_have_attribute("href", re.compile(r"favicon\.svg$"))
+    assert page.request.get(f"{stack}/favicon.ico").status == 200
 
     page.goto(f"{stack}/?category=science-fiction")
     pills = page.locator("#recommendations .tag", has_text="Science Fiction")
@@ -142,6 +164,13 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
         card = cards.nth(index)
         titles.append(card.locator(".book-title").inner_text())
         card.locator(".book-title").click()
+        if index == 0:
+            # Its cover drawn in the page, its year, and the way back to Fantasy.
+            expect(page.locator("#cover svg[role=img]")).to_be_visible()
+            expect(page.locator("#year")).to_contain_text("Published")
+            expect(page.locator("#breadcrumb a", has_text="Fantasy")).to_be_visible()
+            shot(page, "03-book")
+            accessible(page, "book")
         page.click("text=Add to cart")
         expect(page).to_have_url(re.compile(r"/cart/$"))
     shot(page, "03-cart-with-promotion")
@@ -167,12 +196,14 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
         expect(page.locator("tr.discount th")).to_contain_text(RULE)
 
     at_each_width(page, "03-cart", every_amount_shows)
+    accessible(page, "cart")
 
     page.click("#checkout")
     expect(page.locator("h1")).to_have_text(re.compile(r"Order #\d+"))
     order_id = re.search(r"\d+", page.inner_text("h1")).group(0)
     assert money(page.inner_text("#order-total")) == total
     shot(page, "04-order-confirmation")
+    accessible(page, "order")
 
     # Back, from the order to the cart it bought: the shop's cart as it is
     # now, not the browser's copy with "Place order".
@@ -184,9 +215,30 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
 
     page.goto(stack)
     expect(page.locator("[data-promotion-id]")).to_have_count(0)
+    # Recommended from what they just bought, never one of those books.
+    recommended = page.locator("#recommendations .book-title")
+    expect(recommended.first).to_be_visible()
+    assert not set(recommended.all_inner_texts()) & set(titles)
     shot(page, "05-home-banner-gone")
 
+    page.click("#account-link")
+    order_row = page.locator(f'#orders tr[data-order-id="{order_id}"]')
+
+    def the_account_shows_the_order(page: Page) -> None:
+        fits_the_screen(page)
+        expect(order_row.locator(".order-status")).to_have_text("Placed")
+        expect(page.locator("#change-email")).to_be_visible()
+        expect(page.locator("#change-password")).to_be_visible()
+
+    at_each_width(page, "05-account", the_account_shows_the_order)
+    accessible(page, "account")
+
     page.click("text=Log out")
+    # A visitor's home page: the best seller of every category, the books
+    # just bought among them.
+    page.goto(stack)
+    expect(page.locator("#recommendations-title")).to_have_text("Best sellers")
+    expect(page.locator("#recommendations .why", has_text="Best seller").first).to_be_visible()
     page.goto(f"{stack}/admin/login/")
     page.fill("#id_username", "staff")
     page.fill("#id_password", "bookstore-staff")
@@ -205,6 +257,18 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
     page.goto(f"{stack}/admin/orders/order/{order_id}/change/")
     for title in titles:
         expect(page.locator("#content-main")).to_contain_text(title)
+
+    # Staff ship it; the worker e-mails the customer.
+    page.select_option("#id_status", "shipped")
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("changed successfully")
+    subject = f"Subject: Your order #{order_id} is on its way"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        subject in mail.read_text(errors="replace") for mail in stack_mail.glob("*.log")
+    ):
+        time.sleep(1)
+    assert any(subject in mail.read_text(errors="replace") for mail in stack_mail.glob("*.log"))
 
 
 def inside_the_viewport(page: Page, locator: Locator) -> bool:

@@ -10,7 +10,7 @@ from email.parser import BytesParser
 import pytest
 from django.conf import settings as django_settings
 
-from events.contracts import PURCHASE_COMPLETED, Event, unwrap
+from events.contracts import ORDER_STATUS_CHANGED, PURCHASE_COMPLETED, Event, unwrap
 from marketplace_site.event_handlers import dependencies_up
 from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
 from marketplace_site.notifications import services as notification_services
@@ -20,10 +20,11 @@ from marketplace_site.notifications.services import (
     digest_send_all,
     digest_week,
     order_confirmation_send,
+    order_status_send,
 )
 from marketplace_site.notifications.tasks import send_weekly_digest
 from marketplace_site.orders.models import Order
-from marketplace_site.orders.services import order_checkout
+from marketplace_site.orders.services import order_checkout, order_status_change
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.recommendations.client import RecommendedBook, RecommenderUnavailable
 from recommender.engine import Book as IndexBook
@@ -156,6 +157,65 @@ def test_an_order_published_again_under_another_event_id_sends_no_second_email(
 def test_a_customer_without_an_address_gets_no_email(make_user, make_book, mailoutbox):
     order = order_checkout(user=make_user("no-mail", email=""), items={make_book().pk: 1})
     assert confirm(order) is True
+    assert mailoutbox == []
+
+
+# --- the order's status ----------------------------------------------------------
+
+
+def status_events(order: Order) -> list[Event]:
+    rows = OutboxMessage.objects.filter(event_type=ORDER_STATUS_CHANGED).order_by("id")
+    events = [unwrap(bytes(row.envelope)) for row in rows]
+    return [event for event in events if event.payload.order_id == order.pk]
+
+
+def tell(event: Event) -> bool:
+    return inbox_apply(consumer=CONSUMER, event=event, handler=order_status_send)
+
+
+def test_the_customer_is_emailed_when_their_order_ships_and_when_it_arrives(
+    customer, make_book, mailoutbox, settings
+):
+    settings.SITE_URL = "https://shop.example/"
+    order = order_checkout(user=customer, items={make_book().pk: 1})
+    order_status_change(order_id=order.pk, status=Order.Status.SHIPPED)
+    order_status_change(order_id=order.pk, status=Order.Status.DELIVERED)
+    shipped, delivered = status_events(order)
+
+    assert tell(shipped) is True
+    assert tell(delivered) is True
+
+    assert [m.subject for m in mailoutbox] == [
+        f"Your order #{order.pk} is on its way",
+        f"Your order #{order.pk} was delivered",
+    ]
+    first = mailoutbox[0]
+    assert first.to == ["alice@example.com"]
+    assert f"your order #{order.pk} has shipped." in first.body
+    assert f"https://shop.example/orders/{order.pk}/" in first.body
+    html, mimetype = first.alternatives[0]
+    assert mimetype == "text/html"
+    assert f'href="https://shop.example/orders/{order.pk}/"' in html
+    assert f"your order #{order.pk} was delivered." in mailoutbox[1].body
+
+
+def test_a_status_change_published_again_sends_no_second_email(customer, make_book, mailoutbox):
+    order = order_checkout(user=customer, items={make_book().pk: 1})
+    order_status_change(order_id=order.pk, status=Order.Status.SHIPPED)
+    [shipped] = status_events(order)
+
+    assert tell(shipped) is True
+    assert tell(shipped) is False  # redelivered
+    assert tell(republished(shipped)) is False  # the same fact under another id
+    assert len(mailoutbox) == 1
+
+
+def test_a_customer_without_an_address_gets_no_status_email(make_user, make_book, mailoutbox):
+    order = order_checkout(user=make_user("no-mail", email=""), items={make_book().pk: 1})
+    order_status_change(order_id=order.pk, status=Order.Status.SHIPPED)
+    [shipped] = status_events(order)
+
+    assert tell(shipped) is True
     assert mailoutbox == []
 
 

@@ -18,7 +18,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from marketplace_site.recommendations.client import RecommenderClient, RecommenderUnavailable
-from tests.marketplace.test_recommendations import Counted, recommendations_on, timed_get
+from tests.marketplace.test_recommendations import (
+    MYSTERY,
+    Counted,
+    recommendations_on,
+    timed_get,
+)
 from tests.processes import Process, free_port
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +85,7 @@ def recommender(tmp_path, mysteries, settings):
 
 
 def page(client) -> tuple[str | None, list[int], float]:
-    response, elapsed = timed_get(client, "/")
+    response, elapsed = timed_get(client, MYSTERY)
     source, ids = recommendations_on(response)
     assert elapsed < PAGE_BOUND, f"the page took {elapsed:.2f}s"
     return source, ids, elapsed

@@ -115,7 +115,9 @@ def test_staff_see_only_the_panels_they_may_view(client, make_user):
     assert 'id="dashboard-low-stock"' not in page
 
 
-def test_an_order_reads_as_a_record_without_save_buttons(client, staff, customer, make_book):
+def test_an_order_reads_as_a_record_whose_status_alone_staff_change(
+    client, staff, customer, make_book
+):
     order = order_checkout(user=customer, items={make_book("9.99").pk: 2})
     url = reverse("admin:orders_order_change", args=[order.pk])
     client.force_login(staff)
@@ -123,14 +125,24 @@ def test_an_order_reads_as_a_record_without_save_buttons(client, staff, customer
     response = client.get(url)
     assert response.status_code == 200
     page = response.content.decode()
+    assert "<h1>Change order</h1>" in page
+    assert 'name="status"' in page
+    for field in ("currency", "total", "subtotal", "user"):
+        assert f'name="{field}"' not in page
+    assert "19.98" in page
+    # Posting other fields anyway changes nothing.
+    client.post(url, {"status": "placed", "currency": "EUR", "total": "0.01"})
+    assert Order.objects.get(pk=order.pk).currency == "USD"
+    assert Order.objects.get(pk=order.pk).total == Decimal("19.98")
+
+    # Delivered, it has nowhere to go: a record without Save buttons.
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.DELIVERED)
+    page = client.get(url).content.decode()
     assert "<h1>View order</h1>" in page
     for button in ('name="_save"', 'name="_continue"', 'name="_addanother"'):
         assert button not in page
-    assert "19.98" in page
-    # Posting the form anyway changes nothing.
-    assert client.post(url, {"currency": "EUR"}).status_code == 403
-    assert Order.objects.get(pk=order.pk).currency == "USD"
-    assert Order.objects.get(pk=order.pk).total == Decimal("19.98")
+    assert client.post(url, {"status": "placed"}).status_code == 403
+    assert Order.objects.get(pk=order.pk).status == Order.Status.DELIVERED
 
 
 def test_a_redemption_reads_as_a_record_without_save_buttons(

@@ -51,6 +51,21 @@ def test_a_changed_book_is_updated_with_an_event_and_keeps_its_stock(tmp_path):
     assert (latest.payload.book_id, latest.payload.price) == (1, "14.00")
 
 
+def test_a_description_column_is_loaded_and_a_file_without_one_keeps_the_admins(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "id,title,author,category,year,price,stock,description\n"
+        '1,Dune,Frank Herbert,SCIENCE_FICTION,1965,12.00,5,"Spice, sand and worms."\n'
+    )
+    call_command("load_catalog", str(path))
+    assert Book.objects.get(pk=1).description == "Spice, sand and worms."
+
+    Book.objects.filter(pk=1).update(description="Written in the admin.")
+    path.write_text(HEADER + "1,Dune,Frank Herbert,SCIENCE_FICTION,1965,12.00,5\n")
+    call_command("load_catalog", str(path))
+    assert Book.objects.get(pk=1).description == "Written in the admin."
+
+
 @pytest.mark.parametrize(
     "line",
     [

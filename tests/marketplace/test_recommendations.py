@@ -33,8 +33,12 @@ from recommender.engine import Book as IndexedBook
 from recommender.engine import Category, Purchase, RecommendationIndex
 from recommender.server import start_server
 from tests.grpc_server import ServerThread
+from tests.marketplace.test_views import page
 
 SELECTORS_LOGGER = "marketplace_site.recommendations.selectors"
+# A category's page: anonymous visitors are recommended from it (the home
+# page without one shows them every category's best sellers instead).
+MYSTERY = "/?category=mystery"
 # Generous: the deadline is 250 ms, a hanging server would take 10 s.
 PAGE_BOUND = 2.0
 
@@ -75,6 +79,24 @@ def recommendations_on(response) -> tuple[str | None, list[int]]:
     section.feed(response.content.decode())
     assert section.found == 1, "the page has one recommendations section"
     return section.source, section.ids
+
+
+def reasons_on(response) -> list[tuple[int, str]]:
+    """Each recommended book's id and what its card says about why ("" for nothing)."""
+    html = page(response)
+    cards = [li for li in html.find("li") if "data-book-id" in li.attrs]
+    return [
+        (
+            int(card.attrs["data-book-id"]),
+            " ".join(
+                e.clean_text
+                for e in html.find("p", **{"class": "why"})
+                if any(a is card for a in e.ancestors)
+            ),
+        )
+        for card in cards
+        if card.within("recommendations")
+    ]
 
 
 def calls_counted(outcome: str) -> float:
@@ -127,6 +149,8 @@ class FakeRecommender(pb_grpc.RecommendationsServicer):
     """
 
     answer_ids: list[int] = field(default_factory=list)
+    # Book id -> (RecommendationReason, bought_with_title); CATALOG otherwise.
+    reasons: dict[int, tuple[int, str]] = field(default_factory=dict)
     default: str | grpc.StatusCode = ANSWER
     script: list[str | grpc.StatusCode] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
@@ -143,7 +167,13 @@ class FakeRecommender(pb_grpc.RecommendationsServicer):
             await context.abort(action, f"scripted {action.name}")
         return pb.RecommendationResponse(
             recommendations=[
-                pb.BookRecommendation(id=i, title=f"Book {i}", author="An Author")
+                pb.BookRecommendation(
+                    id=i,
+                    title=f"Book {i}",
+                    author="An Author",
+                    reason=self.reasons.get(i, (pb.CATALOG, ""))[0],
+                    bought_with_title=self.reasons.get(i, (pb.CATALOG, ""))[1],
+                )
                 for i in self.answer_ids
             ]
         )
@@ -251,7 +281,7 @@ def test_pages_show_the_real_recommenders_books_in_its_order(client, make_book, 
     real_recommender(index)
     counted = Counted()
 
-    assert recommendations_on(client.get("/")) == ("recommender", [d.pk, b.pk, c.pk, a.pk])
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [d.pk, b.pk, c.pk, a.pk])
     # The book page recommends from the book's category, never the book itself.
     assert recommendations_on(client.get(f"/books/{d.pk}/")) == (
         "recommender",
@@ -263,6 +293,92 @@ def test_pages_show_the_real_recommenders_books_in_its_order(client, make_book, 
     )
     assert recommendations_on(client.get(f"/books/{dune.pk}/")) == ("recommender", [])
     assert counted["ok"] == 4
+
+
+@pytest.mark.django_db
+def test_each_card_says_why_the_book_is_recommended(client, customer, make_book, fake):
+    together, unnamed, seller, rest = (make_book() for _ in range(4))
+    fake.answer_ids = [together.pk, unnamed.pk, seller.pk, rest.pk]
+    fake.reasons = {
+        together.pk: (pb.BOUGHT_TOGETHER, "Dune"),
+        unnamed.pk: (pb.BOUGHT_TOGETHER, ""),
+        seller.pk: (pb.BEST_SELLER, ""),
+    }
+    client.force_login(customer)
+
+    response = client.get("/")
+
+    assert reasons_on(response) == [
+        (together.pk, "Bought with Dune"),
+        (unnamed.pk, "Often bought together"),
+        (seller.pk, "Best seller"),
+        (rest.pk, ""),
+    ]
+    assert "Recommended for you" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_customer_sees_which_of_their_books_a_recommendation_goes_with(
+    client, customer, make_book, real_recommender
+):
+    dune, neuromancer, foundation = (
+        make_book(title=t, category="science-fiction")
+        for t in ("Dune", "Neuromancer", "Foundation")
+    )
+    indexed = [
+        IndexedBook(b.pk, b.title, b.author, Category.SCIENCE_FICTION)
+        for b in (dune, neuromancer, foundation)
+    ]
+    others = [Purchase(1, 900, dune.pk), Purchase(1, 900, neuromancer.pk)]
+    others += [Purchase(2, 901, foundation.pk, quantity=5)]
+    real_recommender(
+        RecommendationIndex.build(indexed, [*others, Purchase(3, customer.pk, dune.pk)])
+    )
+    client.force_login(customer)
+
+    response = client.get("/?category=science-fiction")
+
+    assert reasons_on(response) == [
+        (neuromancer.pk, "Bought with Dune"),
+        (foundation.pk, "Best seller"),
+    ]
+
+
+@pytest.mark.django_db
+def test_anonymous_visitors_get_the_best_seller_of_every_category(
+    client, make_book, make_user, fake
+):
+    mystery_top, mystery_second = make_book(category="mystery"), make_book(category="mystery")
+    fantasy_top = make_book(category="fantasy")
+    never_sold = make_book(category="romance", title="Aardvark Romance")
+    buyer = make_user("buyer")
+    order_checkout(user=buyer, items={mystery_top.pk: 3, mystery_second.pk: 1, fantasy_top.pk: 2})
+
+    response = client.get("/")
+
+    # The top of each category first (the better seller first), then the
+    # second of each; a book that never sold is shown but not called a best seller.
+    assert reasons_on(response) == [
+        (mystery_top.pk, "Best seller"),
+        (fantasy_top.pk, "Best seller"),
+        (never_sold.pk, ""),
+        (mystery_second.pk, "Best seller"),
+    ]
+    assert recommendations_on(response)[0] == "best-sellers"
+    assert "Best sellers" in response.content.decode()
+    assert fake.calls == [], "the recommender knows nothing about them to choose by"
+
+
+@pytest.mark.django_db
+def test_best_sellers_standing_in_for_the_recommender_say_so(client, best_sellers, fake):
+    fake.default = grpc.StatusCode.UNAVAILABLE
+    top, second, never_sold = best_sellers
+
+    assert reasons_on(client.get(MYSTERY)) == [
+        (top.pk, "Best seller"),
+        (second.pk, "Best seller"),
+        (never_sold.pk, ""),
+    ]
 
 
 @pytest.mark.django_db
@@ -284,14 +400,14 @@ def test_books_the_shop_does_not_sell_are_left_out(client, make_book, fake):
     on_sale, withdrawn = make_book(), make_book(active=False)
     fake.answer_ids = [987654, withdrawn.pk, on_sale.pk]
 
-    assert recommendations_on(client.get("/")) == ("recommender", [on_sale.pk])
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [on_sale.pk])
 
 
 @pytest.mark.django_db
 def test_page_loads_share_one_channel(client, make_book, fake, channels):
     fake.answer_ids = [make_book().pk]
     for _ in range(3):
-        assert recommendations_on(client.get("/"))[0] == "recommender"
+        assert recommendations_on(client.get(MYSTERY))[0] == "recommender"
     assert len(fake.calls) == 3
     assert len(channels) == 1
 
@@ -334,9 +450,9 @@ def test_anonymous_visitors_are_user_zero(client, categories, fake):
 
 
 @pytest.mark.django_db
-def test_the_requests_correlation_id_travels_as_metadata(client, fake):
-    generated = client.get("/")
-    offered = client.get("/", headers={"X-Correlation-ID": "req-42"})
+def test_the_requests_correlation_id_travels_as_metadata(client, categories, fake):
+    generated = client.get(MYSTERY)
+    offered = client.get(MYSTERY, headers={"X-Correlation-ID": "req-42"})
 
     assert generated["X-Correlation-ID"]
     assert offered["X-Correlation-ID"] == "req-42"
@@ -347,11 +463,11 @@ def test_the_requests_correlation_id_travels_as_metadata(client, fake):
 
 
 @pytest.mark.django_db
-def test_every_call_carries_the_configured_deadline(client, settings, fake):
-    client.get("/")
+def test_every_call_carries_the_configured_deadline(client, settings, categories, fake):
+    client.get(MYSTERY)
     settings.RECOMMENDER_TIMEOUT = 1.5
     reset_recommender_client()
-    client.get("/")
+    client.get(MYSTERY)
 
     # The deadline travels rounded up in the grpc-timeout header: allow a little over.
     default, configured = (c.time_remaining for c in fake.calls)
@@ -369,7 +485,7 @@ def test_a_hanging_recommender_gives_best_sellers_in_time(client, best_sellers, 
     fake.default = HANG
     counted = Counted()
 
-    response, elapsed = timed_get(client, "/")
+    response, elapsed = timed_get(client, MYSTERY)
 
     assert elapsed < PAGE_BOUND
     assert recommendations_on(response) == ("best-sellers", [b.pk for b in best_sellers])
@@ -401,7 +517,7 @@ def test_a_recommender_that_is_down_gives_best_sellers(
     top, second, never_sold = best_sellers
     counted = Counted()
 
-    response, elapsed = timed_get(client, "/")
+    response, elapsed = timed_get(client, MYSTERY)
     assert elapsed < PAGE_BOUND
     assert recommendations_on(response) == ("best-sellers", [top.pk, second.pk, never_sold.pk])
 
@@ -430,7 +546,7 @@ def test_the_breaker_opens_after_repeated_failures_and_half_opens_later(
     counted = Counted()
 
     for _ in range(3):
-        assert recommendations_on(client.get("/"))[0] == "best-sellers"
+        assert recommendations_on(client.get(MYSTERY))[0] == "best-sellers"
     assert fake.calls, "the failing calls reached the recommender"
     # Each failure is counted as what it was, the one that trips the breaker too.
     assert counted["unavailable"] == 3
@@ -439,7 +555,7 @@ def test_the_breaker_opens_after_repeated_failures_and_half_opens_later(
     # Open: the page is served from the shop's data without calling out.
     calls_when_opened = len(fake.calls)
     for _ in range(2):
-        response, elapsed = timed_get(client, "/")
+        response, elapsed = timed_get(client, MYSTERY)
         assert elapsed < PAGE_BOUND
         assert recommendations_on(response)[0] == "best-sellers"
     assert len(fake.calls) == calls_when_opened
@@ -447,10 +563,10 @@ def test_the_breaker_opens_after_repeated_failures_and_half_opens_later(
 
     # Half-open after the reset timeout: one trial call; it fails, so open again at once.
     time.sleep(0.6)
-    assert recommendations_on(client.get("/"))[0] == "best-sellers"
+    assert recommendations_on(client.get(MYSTERY))[0] == "best-sellers"
     assert len(fake.calls) > calls_when_opened
     calls_after_trial = len(fake.calls)
-    assert recommendations_on(client.get("/"))[0] == "best-sellers"
+    assert recommendations_on(client.get(MYSTERY))[0] == "best-sellers"
     assert len(fake.calls) == calls_after_trial
     assert counted["unavailable"] == 4
     assert counted["breaker_open"] == 3
@@ -459,7 +575,7 @@ def test_the_breaker_opens_after_repeated_failures_and_half_opens_later(
     fake.default = ANSWER
     time.sleep(0.6)
     for _ in range(2):
-        assert recommendations_on(client.get("/")) == ("recommender", [recommended.pk])
+        assert recommendations_on(client.get(MYSTERY)) == ("recommender", [recommended.pk])
     assert len(fake.calls) == calls_after_trial + 2
     assert counted["ok"] == 2
 
@@ -582,7 +698,7 @@ def test_switched_off_the_pages_show_best_sellers_without_calling(client, settin
     before = REGISTRY.get_sample_value(
         "marketplace_recommender_calls_total", {"outcome": "unavailable"}
     )
-    response = client.get("/")
+    response = client.get(MYSTERY)
     assert response.status_code == 200
     assert b'data-source="best-sellers"' in response.content
     after = REGISTRY.get_sample_value(

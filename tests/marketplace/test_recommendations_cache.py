@@ -4,14 +4,18 @@ against a scripted recommender on a real gRPC port."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import grpc
 import pytest
+from django.utils import timezone
 
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from marketplace_site.orders.models import Order
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.recommendations import selectors
 from tests.marketplace import test_recommendations as pages
-from tests.marketplace.test_recommendations import calls_counted, recommendations_on
+from tests.marketplace.test_recommendations import MYSTERY, calls_counted, recommendations_on
 
 # The scripted recommender of the page tests, on its own port.
 fake = pages.fake
@@ -40,15 +44,15 @@ def test_an_answer_is_reused_within_the_ttl_and_asked_again_after(client, make_b
     ok, cached = calls_counted("ok"), calls_counted("cached")
 
     for _ in range(3):
-        assert recommendations_on(client.get("/")) == ("recommender", [book.pk])
+        assert recommendations_on(client.get(MYSTERY)) == ("recommender", [book.pk])
     assert len(fake.calls) == 1
     assert (calls_counted("ok") - ok, calls_counted("cached") - cached) == (1, 2)
 
     clock.now += 29.9
-    client.get("/")
+    client.get(MYSTERY)
     assert len(fake.calls) == 1
     clock.now += 0.2
-    assert recommendations_on(client.get("/")) == ("recommender", [book.pk])
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [book.pk])
     assert len(fake.calls) == 2
 
 
@@ -78,18 +82,18 @@ def test_a_fallback_is_never_kept_as_the_recommenders_answer(client, make_book, 
     fake.answer_ids = [book.pk]
     fake.script = [grpc.StatusCode.INTERNAL]
 
-    assert recommendations_on(client.get("/"))[0] == "best-sellers"
-    assert recommendations_on(client.get("/")) == ("recommender", [book.pk])
-    assert recommendations_on(client.get("/")) == ("recommender", [book.pk])
+    assert recommendations_on(client.get(MYSTERY))[0] == "best-sellers"
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [book.pk])
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [book.pk])
     assert len(fake.calls) == 2
 
 
 @pytest.mark.django_db
 def test_resetting_the_client_forgets_the_answers(client, make_book, fake, clock):
     fake.answer_ids = [make_book().pk]
-    client.get("/")
+    client.get(MYSTERY)
     selectors.reset_recommender_client()
-    client.get("/")
+    client.get(MYSTERY)
     assert len(fake.calls) == 2
 
 
@@ -97,8 +101,8 @@ def test_resetting_the_client_forgets_the_answers(client, make_book, fake, clock
 def test_zero_seconds_turns_the_cache_off(client, settings, make_book, fake, clock):
     settings.RECOMMENDATIONS_CACHE_SECONDS = 0
     fake.answer_ids = [make_book().pk]
-    client.get("/")
-    client.get("/")
+    client.get(MYSTERY)
+    client.get(MYSTERY)
     assert len(fake.calls) == 2
 
 
@@ -151,19 +155,47 @@ def test_trimming_a_full_cache_is_safe_while_another_thread_adds(monkeypatch, cl
     other.join(5)
 
     assert results == {1: [1], 2: [2], 3: [3], 4: [4]}
-    assert sorted(answers) == [(3, 0, 5), (4, 0, 5)]
+    assert sorted(answers) == [(3, 0, 5, 0), (4, 0, 5, 0)]
 
 
 @pytest.mark.django_db
-def test_a_book_just_bought_is_not_offered_from_a_kept_answer(
+def test_a_customers_order_changes_their_next_page_in_spite_of_a_kept_answer(
     client, customer, make_book, fake, clock
 ):
-    dune, emma = make_book(title="Dune"), make_book(title="Emma")
+    dune, emma, neuromancer = (make_book(title=t) for t in ("Dune", "Emma", "Neuromancer"))
     fake.answer_ids = [dune.pk, emma.pk]
     client.force_login(customer)
     assert recommendations_on(client.get("/")) == ("recommender", [dune.pk, emma.pk])
+    assert recommendations_on(client.get("/")) == ("recommender", [dune.pk, emma.pk])
+    assert len(fake.calls) == 1
 
+    order_checkout(user=customer, items={dune.pk: 1})
+    # What the recommender answers once it has learnt the purchase.
+    fake.answer_ids = [neuromancer.pk, emma.pk]
+    fake.reasons = {neuromancer.pk: (pb.BOUGHT_TOGETHER, "Dune")}
+
+    response = client.get("/")
+    assert recommendations_on(response) == ("recommender", [neuromancer.pk, emma.pk])
+    assert "Bought with Dune" in response.content.decode()
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.django_db
+def test_a_book_just_bought_is_not_offered_by_a_recommender_yet_to_learn_it(
+    client, customer, make_book, fake, clock
+):
+    dune, emma = make_book(title="Dune"), make_book(title="Emma")
+    fake.answer_ids = [dune.pk, emma.pk]  # the purchase not learnt yet
+    client.force_login(customer)
     order_checkout(user=customer, items={dune.pk: 1})
 
     assert recommendations_on(client.get("/")) == ("recommender", [emma.pk])
-    assert len(fake.calls) == 1  # the kept answer, which still names Dune
+    # Not kept while the order is this fresh: the recommender learns it in a moment.
+    assert recommendations_on(client.get("/")) == ("recommender", [emma.pk])
+    assert len(fake.calls) == 2
+
+    # An order older than an answer is kept: answers are kept again.
+    Order.objects.filter(user=customer).update(created_at=timezone.now() - timedelta(seconds=31))
+    client.get("/")
+    client.get("/")
+    assert len(fake.calls) == 3

@@ -37,7 +37,7 @@ from recommender.server import start_server
 from scripts.dev_certs import DevCerts
 from tests.events.broker import AMQP_URL, delete_topology
 from tests.grpc_server import ServerThread
-from tests.marketplace.test_recommendations import Counted, recommendations_on
+from tests.marketplace.test_recommendations import MYSTERY, Counted, recommendations_on
 from tests.marketplace.test_settings import PRODUCTION_ENV, manage
 
 TOKEN = "site-to-recommender-token-0123456789"
@@ -124,7 +124,7 @@ def test_pages_show_recommendations_over_mutual_tls(
     with_site_certificate(settings, recommender(), certs, server_name=server_name)
     counted = Counted()
 
-    assert recommendations_on(client.get("/")) == ("recommender", [b.pk for b in shelf[0]])
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [b.pk for b in shelf[0]])
     assert counted["ok"] == 1
 
 
@@ -158,7 +158,7 @@ def test_without_a_valid_certificate_the_site_is_refused_and_shows_best_sellers(
         point_site_at(settings, target)
     counted = Counted()
 
-    response = client.get("/")
+    response = client.get(MYSTERY)
 
     source, ids = recommendations_on(response)
     assert source == "best-sellers"
@@ -177,10 +177,10 @@ def test_a_site_that_cannot_verify_the_recommender_refuses_it(
     target = recommender()
     # A valid client identity, but it trusts another CA: the server is not believed.
     point_site_at(settings, target, ca=other_ca.ca, cert=certs.client_cert, key=certs.client_key)
-    assert recommendations_on(client.get("/"))[0] == "best-sellers"
+    assert recommendations_on(client.get(MYSTERY))[0] == "best-sellers"
     # ...and a name the certificate does not carry.
     with_site_certificate(settings, target, certs, server_name="elsewhere.example.com")
-    assert recommendations_on(client.get("/"))[0] == "best-sellers"
+    assert recommendations_on(client.get(MYSTERY))[0] == "best-sellers"
 
 
 # --- the shared token --------------------------------------------------------------------------
@@ -194,13 +194,13 @@ def test_the_site_sends_the_token_and_without_it_gets_best_sellers(
     target = recommender(auth_token=TOKEN)
 
     with_site_certificate(settings, target, certs, token=TOKEN)
-    assert recommendations_on(client.get("/")) == ("recommender", [b.pk for b in shelf[0]])
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [b.pk for b in shelf[0]])
     assert client.get("/readyz").json()["checks"]["recommender"]["state"] == "up"
 
     for token in ("", "not-the-right-token-at-all"):
         with_site_certificate(settings, target, certs, token=token)
         caplog.clear()
-        response = client.get("/")
+        response = client.get(MYSTERY)
         assert recommendations_on(response)[0] == "best-sellers"
         [warning] = warnings_logged(caplog)
         assert "unauthenticated" in warning

@@ -263,15 +263,30 @@ def test_home_shows_a_banner_for_each_running_promotion(client, make_promotion):
     assert "Spring: 3 for 2" in response.content.decode()
 
 
-def test_home_recommends_books_with_their_ids(client, make_book):
-    # The recommender is down in the tests: best sellers of the default category stand in.
+def test_a_category_page_recommends_books_with_their_ids(client, make_book):
+    # The recommender is down in the tests: best sellers of the category stand in.
     mysteries = {make_book(category="mystery").pk for _ in range(3)}
     make_book(category="mystery", active=False)
     make_book(category="romance")
 
-    response = client.get("/")
+    response = client.get("/?category=mystery")
 
     assert set(recommended_ids(response)) == mysteries
+
+
+def test_every_page_links_the_shops_icon_and_browsers_find_it_at_the_root(client, make_book):
+    book = make_book()
+    for path in ("/", f"/books/{book.pk}/", "/cart/", "/accounts/login/"):
+        [icon] = page(client.get(path)).find("link", rel="icon")
+        assert icon.attrs["href"].endswith("favicon.svg")
+        assert icon.attrs["type"] == "image/svg+xml"
+
+    # Browsers ask /favicon.ico whatever the page links: the same icon, kept a day.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response.content.startswith(b"<svg")
+    assert "max-age=86400" in response["Cache-Control"]
 
 
 # --- a book's page -------------------------------------------------------------

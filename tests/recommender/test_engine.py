@@ -71,6 +71,45 @@ def test_more_shared_orders_rank_higher():
     ]
 
 
+def test_a_book_bought_together_names_the_purchase_it_was_most_often_bought_with():
+    books = [Book(i, f"Book {i}", "Author", Category.HISTORY) for i in range(1, 6)]
+    purchases = [
+        # 4 was bought with 2 in two orders, with 1 in one; 5 only with 1.
+        Purchase(1, 10, 1),
+        Purchase(1, 10, 4),
+        Purchase(2, 11, 2),
+        Purchase(2, 11, 4),
+        Purchase(3, 12, 2),
+        Purchase(3, 12, 4),
+        Purchase(4, 13, 1),
+        Purchase(4, 13, 5),
+        # The customer bought 1 and 2; 3 only ever sold alone.
+        Purchase(5, 14, 1),
+        Purchase(6, 14, 2),
+        Purchase(7, 15, 3),
+    ]
+    index = RecommendationIndex.build(books, purchases)
+
+    got = index.recommend(user_id=14, category=Category.HISTORY, max_results=10)
+
+    assert [(r.book.id, r.reason, r.bought_with and r.bought_with.title) for r in got] == [
+        (4, Reason.BOUGHT_TOGETHER, "Book 2"),
+        (5, Reason.BOUGHT_TOGETHER, "Book 1"),
+        (3, Reason.BEST_SELLER, None),
+    ]
+
+
+def test_a_purchase_the_catalog_never_described_is_not_named():
+    books = [Book(2, "Book 2", "Author", Category.HISTORY)]
+    # Book 1 was sold, but no catalog event ever gave its title.
+    index = RecommendationIndex.build(books, [Purchase(1, 10, 1), Purchase(1, 10, 2)])
+    index.add_purchase(Purchase(2, 11, 1))
+
+    [got] = index.recommend(user_id=11, category=Category.HISTORY, max_results=10)
+
+    assert (got.book.id, got.reason, got.bought_with) == (2, Reason.BOUGHT_TOGETHER, None)
+
+
 def test_never_recommends_a_book_the_user_bought(index):
     for user_id in (1, 2, 3):
         got = ids(index.recommend(user_id=user_id, category=SF, max_results=50))

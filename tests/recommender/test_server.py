@@ -29,6 +29,11 @@ def test_recommend_returns_books_with_their_details(server):
     ]
     assert {r.category for r in response.recommendations} == {SF}
     assert [r.reason for r in response.recommendations] == [pb.BOUGHT_TOGETHER, pb.CATALOG]
+    # What a page needs to say why: the user's own purchase it goes with.
+    assert [(r.bought_with_id, r.bought_with_title) for r in response.recommendations] == [
+        (5, "Dune"),
+        (0, ""),
+    ]
 
 
 def test_stream_answers_each_request_in_order(server):

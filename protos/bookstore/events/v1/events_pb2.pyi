@@ -1,11 +1,23 @@
 from bookstore.recommendations.v1 import recommendations_pb2 as _recommendations_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class OrderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORDER_STATUS_UNSPECIFIED: _ClassVar[OrderStatus]
+    ORDER_STATUS_PLACED: _ClassVar[OrderStatus]
+    ORDER_STATUS_SHIPPED: _ClassVar[OrderStatus]
+    ORDER_STATUS_DELIVERED: _ClassVar[OrderStatus]
+ORDER_STATUS_UNSPECIFIED: OrderStatus
+ORDER_STATUS_PLACED: OrderStatus
+ORDER_STATUS_SHIPPED: OrderStatus
+ORDER_STATUS_DELIVERED: OrderStatus
 
 class BookUpserted(_message.Message):
     __slots__ = ("book_id", "title", "author", "category", "price", "currency", "stock", "active", "year")
@@ -88,3 +100,15 @@ class PromotionApplied(_message.Message):
     currency: str
     free_book_ids: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, promotion_id: _Optional[int] = ..., promotion_name: _Optional[str] = ..., order_id: _Optional[int] = ..., user_id: _Optional[int] = ..., discount: _Optional[str] = ..., currency: _Optional[str] = ..., free_book_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class OrderStatusChanged(_message.Message):
+    __slots__ = ("order_id", "user_id", "status", "previous_status")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    order_id: int
+    user_id: int
+    status: OrderStatus
+    previous_status: OrderStatus
+    def __init__(self, order_id: _Optional[int] = ..., user_id: _Optional[int] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., previous_status: _Optional[_Union[OrderStatus, str]] = ...) -> None: ...

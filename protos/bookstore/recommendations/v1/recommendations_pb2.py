@@ -24,23 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2bookstore/recommendations/v1/recommendations.proto\x12\x1c\x62ookstore.recommendations.v1\"{\n\x15RecommendationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x05\x12<\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32*.bookstore.recommendations.v1.BookCategory\x12\x13\n\x0bmax_results\x18\x03 \x01(\x05\"\xc1\x01\n\x12\x42ookRecommendation\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\x12<\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32*.bookstore.recommendations.v1.BookCategory\x12\x42\n\x06reason\x18\x05 \x01(\x0e\x32\x32.bookstore.recommendations.v1.RecommendationReason\"c\n\x16RecommendationResponse\x12I\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x30.bookstore.recommendations.v1.BookRecommendation*u\n\x0c\x42ookCategory\x12\x0b\n\x07MYSTERY\x10\x00\x12\x13\n\x0fSCIENCE_FICTION\x10\x01\x12\r\n\tSELF_HELP\x10\x02\x12\x0b\n\x07\x46\x41NTASY\x10\x03\x12\x0b\n\x07HISTORY\x10\x04\x12\r\n\tBIOGRAPHY\x10\x05\x12\x0b\n\x07ROMANCE\x10\x06*I\n\x14RecommendationReason\x12\x13\n\x0f\x42OUGHT_TOGETHER\x10\x00\x12\x0f\n\x0b\x42\x45ST_SELLER\x10\x01\x12\x0b\n\x07\x43\x41TALOG\x10\x02\x32\x8c\x02\n\x0fRecommendations\x12v\n\tRecommend\x12\x33.bookstore.recommendations.v1.RecommendationRequest\x1a\x34.bookstore.recommendations.v1.RecommendationResponse\x12\x80\x01\n\x0fRecommendStream\x12\x33.bookstore.recommendations.v1.RecommendationRequest\x1a\x34.bookstore.recommendations.v1.RecommendationResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2bookstore/recommendations/v1/recommendations.proto\x12\x1c\x62ookstore.recommendations.v1\"{\n\x15RecommendationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x05\x12<\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32*.bookstore.recommendations.v1.BookCategory\x12\x13\n\x0bmax_results\x18\x03 \x01(\x05\"\xf4\x01\n\x12\x42ookRecommendation\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\x12<\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32*.bookstore.recommendations.v1.BookCategory\x12\x42\n\x06reason\x18\x05 \x01(\x0e\x32\x32.bookstore.recommendations.v1.RecommendationReason\x12\x16\n\x0e\x62ought_with_id\x18\x06 \x01(\x05\x12\x19\n\x11\x62ought_with_title\x18\x07 \x01(\t\"c\n\x16RecommendationResponse\x12I\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x30.bookstore.recommendations.v1.BookRecommendation*u\n\x0c\x42ookCategory\x12\x0b\n\x07MYSTERY\x10\x00\x12\x13\n\x0fSCIENCE_FICTION\x10\x01\x12\r\n\tSELF_HELP\x10\x02\x12\x0b\n\x07\x46\x41NTASY\x10\x03\x12\x0b\n\x07HISTORY\x10\x04\x12\r\n\tBIOGRAPHY\x10\x05\x12\x0b\n\x07ROMANCE\x10\x06*I\n\x14RecommendationReason\x12\x13\n\x0f\x42OUGHT_TOGETHER\x10\x00\x12\x0f\n\x0b\x42\x45ST_SELLER\x10\x01\x12\x0b\n\x07\x43\x41TALOG\x10\x02\x32\x8c\x02\n\x0fRecommendations\x12v\n\tRecommend\x12\x33.bookstore.recommendations.v1.RecommendationRequest\x1a\x34.bookstore.recommendations.v1.RecommendationResponse\x12\x80\x01\n\x0fRecommendStream\x12\x33.bookstore.recommendations.v1.RecommendationRequest\x1a\x34.bookstore.recommendations.v1.RecommendationResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bookstore.recommendations.v1.recommendations_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BOOKCATEGORY']._serialized_start=506
-  _globals['_BOOKCATEGORY']._serialized_end=623
-  _globals['_RECOMMENDATIONREASON']._serialized_start=625
-  _globals['_RECOMMENDATIONREASON']._serialized_end=698
+  _globals['_BOOKCATEGORY']._serialized_start=557
+  _globals['_BOOKCATEGORY']._serialized_end=674
+  _globals['_RECOMMENDATIONREASON']._serialized_start=676
+  _globals['_RECOMMENDATIONREASON']._serialized_end=749
   _globals['_RECOMMENDATIONREQUEST']._serialized_start=84
   _globals['_RECOMMENDATIONREQUEST']._serialized_end=207
   _globals['_BOOKRECOMMENDATION']._serialized_start=210
-  _globals['_BOOKRECOMMENDATION']._serialized_end=403
-  _globals['_RECOMMENDATIONRESPONSE']._serialized_start=405
-  _globals['_RECOMMENDATIONRESPONSE']._serialized_end=504
-  _globals['_RECOMMENDATIONS']._serialized_start=701
-  _globals['_RECOMMENDATIONS']._serialized_end=969
+  _globals['_BOOKRECOMMENDATION']._serialized_end=454
+  _globals['_RECOMMENDATIONRESPONSE']._serialized_start=456
+  _globals['_RECOMMENDATIONRESPONSE']._serialized_end=555
+  _globals['_RECOMMENDATIONS']._serialized_start=752
+  _globals['_RECOMMENDATIONS']._serialized_end=1020
 # @@protoc_insertion_point(module_scope)

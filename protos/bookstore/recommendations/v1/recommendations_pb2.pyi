@@ -44,18 +44,22 @@ class RecommendationRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., category: _Optional[_Union[BookCategory, str]] = ..., max_results: _Optional[int] = ...) -> None: ...
 
 class BookRecommendation(_message.Message):
-    __slots__ = ("id", "title", "author", "category", "reason")
+    __slots__ = ("id", "title", "author", "category", "reason", "bought_with_id", "bought_with_title")
     ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    BOUGHT_WITH_ID_FIELD_NUMBER: _ClassVar[int]
+    BOUGHT_WITH_TITLE_FIELD_NUMBER: _ClassVar[int]
     id: int
     title: str
     author: str
     category: BookCategory
     reason: RecommendationReason
-    def __init__(self, id: _Optional[int] = ..., title: _Optional[str] = ..., author: _Optional[str] = ..., category: _Optional[_Union[BookCategory, str]] = ..., reason: _Optional[_Union[RecommendationReason, str]] = ...) -> None: ...
+    bought_with_id: int
+    bought_with_title: str
+    def __init__(self, id: _Optional[int] = ..., title: _Optional[str] = ..., author: _Optional[str] = ..., category: _Optional[_Union[BookCategory, str]] = ..., reason: _Optional[_Union[RecommendationReason, str]] = ..., bought_with_id: _Optional[int] = ..., bought_with_title: _Optional[str] = ...) -> None: ...
 
 class RecommendationResponse(_message.Message):
     __slots__ = ("recommendations",)
