@@ -366,20 +366,29 @@ class RecommendationIndex:
         self._ranked_in(category)
         picked.sort(key=self._rank.__getitem__)
         picked.sort(key=together.__getitem__, reverse=True)  # stable: ties keep rank order
-        return [(slot, self._bought_with(slot, candidates, spans)) for slot in picked[:limit]]
+        picked = picked[:limit]
+        if len(spans) == 1:  # one owned book with co-purchases: it is every pick's
+            return [(slot, spans[0][0]) for slot in picked]
+        return list(zip(picked, self._bought_with(picked, candidates, spans), strict=True))
 
-    def _bought_with(self, slot: int, candidates: array, spans: list[tuple[int, int, int]]) -> int:
-        """The owned book whose orders hold ``slot`` most often (ties: the lower
-        id). Counted in C per owned book: a few microseconds for a row."""
+    def _bought_with(
+        self, picked: list[int], candidates: array, spans: list[tuple[int, int, int]]
+    ) -> list[int]:
+        """For each of ``picked``, the owned book whose orders hold it most often
+        (ties: the lower id). Each owned book's co-purchases are counted once,
+        in C: slicing them again for every pick cost a third of the throughput."""
         book_ids = self._book_ids
-        best, best_count = NONE, 0
+        best = dict.fromkeys(picked, NONE)
+        best_count = dict.fromkeys(picked, 0)
         for owner, start, end in spans:
-            count = candidates[start:end].count(slot)
-            if count > best_count or (
-                count == best_count and count and book_ids[owner] < book_ids[best]
-            ):
-                best, best_count = owner, count
-        return best
+            counts = Counter(candidates[start:end])
+            for slot in picked:
+                count = counts.get(slot, 0)
+                if count > best_count[slot] or (
+                    count == best_count[slot] and count and book_ids[owner] < book_ids[best[slot]]
+                ):
+                    best[slot], best_count[slot] = owner, count
+        return [best[slot] for slot in picked]
 
     def _co_purchases_at(self, slot: int) -> int:
         """Where the book's block starts in ``self._co_purchases.flat``."""
