@@ -40,6 +40,7 @@ from aiosmtpd.controller import Controller
 
 from tests.deploy.compose import COMPOSE_FILE, REPO_ROOT, compose_binary
 from tests.deploy.engine import docker_engine
+from tests.events.broker import wait_until
 from tests.processes import free_port
 from tests.shopper import Shopper
 
@@ -130,9 +131,7 @@ class Deployment:
 
     def wait_healthy(self, service: str, index: int = 1, timeout: float = 180) -> None:
         name = self.container(service, index)
-        wait_until(
-            lambda: inspect_health(name) == "healthy", timeout, f"{name} to be healthy again"
-        )
+        waited(lambda: inspect_health(name) == "healthy", timeout, f"{name} to be healthy again")
 
 
 def inspect_health(container: str) -> str:
@@ -145,12 +144,9 @@ def inspect_health(container: str) -> str:
     return shown.stdout.strip()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(1)
+def waited(condition: Callable[[], object], timeout: float, what: str) -> None:
+    # Each look runs a docker command: once a second is often enough.
+    wait_until(condition, timeout=timeout, what=what, interval=1)
 
 
 def build_images() -> None:
@@ -355,11 +351,11 @@ def test_an_order_with_the_promotion_is_mailed_and_learned_by_both_replicas(depl
     page = first.request(f"/orders/{order}/").read().decode()
     assert "Buy 2, get a 3rd free" in page  # the promotion applied to this order
     place_order(second, [a])
-    wait_until(lambda: deployment.mailbox.confirmations()[order] == 1, 60, "the confirmation")
+    waited(lambda: deployment.mailbox.confirmations()[order] == 1, 60, "the confirmation")
 
     second_id = user_id(deployment, second)
     for replica in ("recommender-1", "recommender-2"):
-        wait_until(
+        waited(
             lambda r=replica: {b, c} <= bought_together(deployment, r, second_id, FANTASY),
             60,
             f"{replica} to learn what was bought with book {a}",
@@ -421,7 +417,7 @@ def test_losing_a_node_a_recommender_and_a_worker_loses_no_order(deployment):
     assert after, "no page after the recommender was killed"
     assert set(after) == {"recommender"}, Counter(after)
 
-    wait_until(
+    waited(
         lambda: set(orders) <= set(deployment.mailbox.confirmations()), 120, "every confirmation"
     )
     applied = deployment.python("site", CONSUMERS_APPLIED)
@@ -449,7 +445,7 @@ def test_losing_a_node_a_recommender_and_a_worker_loses_no_order(deployment):
     # left it: both learn every order once (two lines each).
     everything = {"orders": len(orders), "lines": 2 * len(orders)}
     for replica in ("recommender-1", "recommender-2"):
-        wait_until(
+        waited(
             lambda r=replica: learned(deployment, r, orders) == everything,
             120,
             f"{replica} to learn every order",

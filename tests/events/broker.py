@@ -73,12 +73,16 @@ def message_count(queue: str) -> int:
         return channel.queue_declare(queue, passive=True).message_count
 
 
-def wait_until(condition: Callable[[], object], *, timeout: float = 20, what: str = "") -> None:
+def wait_until(
+    condition: Callable[[], object], *, timeout: float = 20, what: str = "", interval: float = 0.05
+) -> None:
+    """Polls ``condition`` every ``interval`` seconds (longer for one that runs a
+    command, such as `docker compose exec`) until it is true or ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
 
 
