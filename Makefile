@@ -102,9 +102,11 @@ docker:
 images: $(INSTALLED) docker
 	$(BIN)/python scripts/images.py
 
+# mypy's cache (.mypy_cache, git-ignored) keeps a re-run to the files that changed.
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Development TLS certificates in var/certs/ (git-ignored): a CA, the
 # recommender's server certificate, the site's client certificate. Keeps an
@@ -126,4 +128,4 @@ lock:
 	rm -rf /tmp/bookstore-lock-venv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache var
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache var

@@ -31,7 +31,7 @@ from django.db.models import Count, Max, Q  # noqa: E402
 from bench.hop_events import PURCHASE_CONSUMERS  # noqa: E402
 from bench.procs import serve_commands  # noqa: E402
 from bookstore.events.v1 import events_pb2  # noqa: E402
-from events.contracts import wrap  # noqa: E402
+from events.contracts import book_category, wrap  # noqa: E402
 from marketplace_site.campaigns.models import SaleLine  # noqa: E402
 from marketplace_site.catalog.models import Book  # noqa: E402
 from marketplace_site.inbox.models import InboxEvent  # noqa: E402
@@ -51,7 +51,7 @@ def purchase(order_id: int, user_id: int, book_id: int) -> events_pb2.PurchaseCo
             events_pb2.PurchaseLine(
                 book_id=book_id,
                 title=f"Book {book_id}",
-                category=0,
+                category=book_category(0),
                 quantity=1,
                 unit_price="10.00",
                 line_total="10.00",

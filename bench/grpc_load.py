@@ -16,6 +16,7 @@ import grpc
 
 from bench.procs import serve_commands
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from events.contracts import book_category
 
 METHOD = "/bookstore.recommendations.v1.Recommendations/Recommend"
 CATEGORIES = 7
@@ -53,7 +54,7 @@ class Load:
         requests = [
             pb.RecommendationRequest(
                 user_id=rng.randint(1, users),
-                category=rng.randrange(CATEGORIES),
+                category=book_category(rng.randrange(CATEGORIES)),
                 max_results=max_results,
             )
             for _ in range(4096)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from google.protobuf.message import DecodeError, Message
 
@@ -72,6 +72,12 @@ def is_currency_code(value: str) -> bool:
 def _currency(value: str, what: str) -> None:
     if not is_currency_code(value):
         raise MalformedEvent(f"{what} currency {value!r} is not a three-letter code like 'USD'")
+
+
+def book_category(code: int) -> recommendations_pb2.BookCategory:
+    """``code`` as the value of a BookCategory field. Protobuf takes any int
+    for an enum field; protoc's stubs name only the enum's own type."""
+    return cast(recommendations_pb2.BookCategory, code)
 
 
 def _category(value: int, what: str) -> None:
@@ -244,6 +250,20 @@ class Event:
     payload: Message
     # The contract's key of the fact, e.g. "order 42"; None for a type without one.
     key: str | None = None
+
+
+P = TypeVar("P", bound=Message)
+
+
+def payload_as(event: Event, kind: type[P]) -> P:
+    """The event's payload as ``kind``, the message its event type carries: a
+    handler names the type it was given. TypeError if it was given another."""
+    if not isinstance(event.payload, kind):
+        raise TypeError(
+            f"{event.event_type} event {event.event_id} carries"
+            f" {type(event.payload).__name__}, not {kind.__name__}"
+        )
+    return event.payload
 
 
 def event_type_of(payload: Message) -> str:

@@ -15,13 +15,14 @@ of an already applied event a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 from amqp.exceptions import NotFound
 from kombu import Connection, Producer
+from kombu.transport.base import StdChannel
 
 from events.contracts import MalformedEvent, unwrap
 from events.dead_letters import CONSUMER_HEADER, DELIVERY_COUNT_HEADER, QUEUE_HEADER, REASON_HEADER
@@ -41,19 +42,40 @@ class ParkedMessage:
     size: int
 
 
+class _Parked(Protocol):
+    body: bytes
+    headers: Mapping[str, Any] | None
+    properties: Mapping[str, Any]
+    delivery_tag: int
+
+
+class _Declared(Protocol):
+    message_count: int
+
+
+class _Channel(Protocol):
+    """What is used here of py-amqp's channel, as it is at run time: the
+    stubs of kombu name only its abstract channel, py-amqp's differ from it."""
+
+    def basic_get(self, queue: str, no_ack: bool) -> _Parked | None: ...
+    def basic_ack(self, delivery_tag: int) -> None: ...
+    def queue_declare(self, queue: str, *, passive: bool) -> _Declared: ...
+    def close(self) -> None: ...
+
+
 @contextmanager
-def _channel(amqp_url: str) -> Iterator[object]:
+def _channel(amqp_url: str) -> Iterator[_Channel]:
     with Connection(
         amqp_url, connect_timeout=10, transport_options={"confirm_publish": True}
     ) as conn:
-        channel = conn.channel()
+        channel = cast(_Channel, conn.channel())
         try:
             yield channel
         finally:
             channel.close()
 
 
-def _describe(message: object, consumer: str) -> ParkedMessage:
+def _describe(message: _Parked, consumer: str) -> ParkedMessage:
     headers = message.headers or {}
     try:
         event = unwrap(message.body)
@@ -70,7 +92,7 @@ def _describe(message: object, consumer: str) -> ParkedMessage:
     )
 
 
-def _death_reason(headers: dict) -> str:
+def _death_reason(headers: Mapping[str, Any]) -> str:
     # Parked by the broker itself (delivery limit reached without a consumer verdict).
     deaths = headers.get("x-death") or []
     return f"broker: {deaths[0].get('reason')}" if deaths else "unknown"
@@ -87,7 +109,7 @@ def one_line(text: str) -> str:
 
 
 def dead_letters(amqp_url: str, spec: QueueSpec, *, limit: int = 100) -> list[ParkedMessage]:
-    found = []
+    found: list[ParkedMessage] = []
     with _channel(amqp_url) as channel:
         while len(found) < limit:
             message = channel.basic_get(spec.dead_letter_queue, no_ack=False)
@@ -112,7 +134,7 @@ def replay(
     replayed = 0
     with _channel(amqp_url) as channel:
         _require_queue(channel, spec.name)
-        producer = Producer(channel)
+        producer = Producer(cast(StdChannel, channel))
         for _ in range(_require_queue(channel, spec.dead_letter_queue)):
             message = channel.basic_get(spec.dead_letter_queue, no_ack=False)
             if message is None:
@@ -145,7 +167,7 @@ class NoSuchQueue(LookupError):
     """The consumer's queue does not exist (yet): nothing was sent."""
 
 
-def _require_queue(channel: Any, name: str) -> int:
+def _require_queue(channel: _Channel, name: str) -> int:
     """How many messages the queue holds; NoSuchQueue if there is none."""
     try:
         return channel.queue_declare(name, passive=True).message_count
@@ -167,7 +189,7 @@ def send_to_queue(amqp_url: str, spec: QueueSpec | StreamSpec, events: Iterable[
     exist: a message to a queue that does not is dropped by the broker."""
     with _channel(amqp_url) as channel:
         _require_queue(channel, spec.name)
-        producer = Producer(channel)
+        producer = Producer(cast(StdChannel, channel))
         sent = 0
         for event in events:
             producer.publish(

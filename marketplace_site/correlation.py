@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from events.correlation import correlation
+from marketplace_site.requests import ShopRequest
 
 HEADER = "X-Correlation-ID"
 # Taken from the caller only when it looks like an id, never arbitrary text.
@@ -23,7 +24,7 @@ class CorrelationIdMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: ShopRequest) -> HttpResponse:
         offered = request.headers.get(HEADER, "")
         correlation_id = offered if _ACCEPTABLE.match(offered) else new_correlation_id()
         request.correlation_id = correlation_id

@@ -49,7 +49,8 @@ def _recommender() -> None:
     # Over the pages' own channel: same credentials (TLS, client certificate), and
     # "up" means the channel pages use can reach it. Health needs no token.
     channel = recommender_client().channel()
-    reply = health_pb2_grpc.HealthStub(channel).Check(
+    # types-grpcio-health-checking's HealthStub declares none of its methods.
+    reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
         health_pb2.HealthCheckRequest(), timeout=CHECK_TIMEOUT
     )
     if reply.status != health_pb2.HealthCheckResponse.SERVING:

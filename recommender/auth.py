@@ -9,8 +9,8 @@ and never logged; a caller without it gets UNAUTHENTICATED and a reason.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 
@@ -18,6 +18,9 @@ AUTHORIZATION = "authorization"
 SCHEME = "bearer"
 # Load balancers and container health checks probe without credentials.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 MISSING = "missing credentials: send metadata 'authorization: Bearer <token>'"
 INVALID = "invalid credentials: the bearer token was not accepted"
@@ -28,18 +31,23 @@ def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
     return ((AUTHORIZATION, f"Bearer {token}"),) if token else ()
 
 
-def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+def _refusal(
+    handler: grpc.RpcMethodHandler[_Request, _Response], message: str
+) -> grpc.RpcMethodHandler[_Request, _Response]:
     """A handler of the same kind as ``handler`` that answers UNAUTHENTICATED."""
 
-    async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> None:
+    async def refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
     # Streaming responses as an async generator, as the servicer's are (the
     # access log iterates them).
-    async def refuse_stream(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def refuse_stream(
+        _request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[None]:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
         yield  # never reached: makes this a generator
 
+    behavior: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], object]
     if handler.unary_unary:
         make, behavior = grpc.unary_unary_rpc_method_handler, refuse
     elif handler.stream_unary:
@@ -80,9 +88,12 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails],
+            Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None],
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(OPEN_PREFIXES):
             return handler

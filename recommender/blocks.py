@@ -14,7 +14,7 @@ NONE = -1
 _ITEM_BYTES = array("i").itemsize
 
 
-def _zeros(count: int) -> array:
+def _zeros(count: int) -> array[int]:
     return array("i", bytes(_ITEM_BYTES * count))
 
 
@@ -56,14 +56,14 @@ class Blocks:
             self.sizes += _zeros(more)
             self._room += _zeros(more)
 
-    def items(self, key: int) -> array:
+    def items(self, key: int) -> array[int]:
         """A copy of ``key``'s block (empty if it has none)."""
         start = self.starts[key]
         if start == NONE:
             return array("i")
         return self.flat[start : start + self.sizes[key]]
 
-    def put(self, key: int, block: array) -> int:
+    def put(self, key: int, block: array[int]) -> int:
         """Give ``key`` this block, replacing its own; returns its start."""
         return self._replace(key, block, room=len(block))
 
@@ -90,7 +90,7 @@ class Blocks:
         block.insert(index, value)
         self._replace(key, block, room=max(len(block), self._room[key]))
 
-    def extend(self, keys: array, values: array) -> None:
+    def extend(self, keys: array[int], values: array[int]) -> None:
         """Append ``values[i]`` to the list of ``keys[i]``, in order, for every i:
         append() in a loop, in a few passes over the arrays instead of a call
         per item (a history of a million purchases). Every list is laid out
@@ -121,7 +121,7 @@ class Blocks:
             self.sizes[key] = 0
             self._room[key] = 0
 
-    def _replace(self, key: int, block: array, *, room: int) -> int:
+    def _replace(self, key: int, block: array[int], *, room: int) -> int:
         self.drop(key)
         if len(self.flat) - self._live > max(self._live, self._slack):
             # The garbage outweighs the live blocks: copy those together first.
@@ -134,7 +134,7 @@ class Blocks:
         self._live += room
         return start
 
-    def _lay_out(self, adding: array) -> array:
+    def _lay_out(self, adding: array[int]) -> array[int]:
         """Copy every live block into a new ``flat``, together, each followed by
         room for ``adding[key]`` more items (taken into its size); returns
         ``adding`` turned into where each key's first added item goes."""

@@ -20,7 +20,7 @@ class DenseIds:
         # The ids by slot, made on the first id_of() call: rarely needed, and
         # a third array growing beside the others during a load fragments
         # the heap (9 MB more peak RSS at 1M purchases).
-        self._id_of: array | None = None
+        self._id_of: array[int] | None = None
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -372,7 +372,7 @@ class RecommendationIndex:
         return list(zip(picked, self._bought_with(picked, candidates, spans), strict=True))
 
     def _bought_with(
-        self, picked: list[int], candidates: array, spans: list[tuple[int, int, int]]
+        self, picked: list[int], candidates: array[int], spans: list[tuple[int, int, int]]
     ) -> list[int]:
         """For each of ``picked``, the owned book whose orders hold it most often
         (ties: the lower id). Each owned book's co-purchases are counted once,

@@ -6,9 +6,9 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import grpc
 from prometheus_client import Histogram
@@ -26,15 +26,27 @@ QUIET_PREFIXES = ("/grpc.health.v1.Health/",)
 
 CORRELATION_HEADER = "x-correlation-id"
 
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+# What grpc.aio hands an interceptor for a method: a coroutine function, or an
+# async generator for a stream of responses. grpc's stubs describe the
+# synchronous server's behaviours, so these are cast to what aio gives.
+_Context = grpc.aio.ServicerContext[Any, Any]
+_Answer = Callable[[Any, _Context], Awaitable[Any]]
+_Stream = Callable[[Any, _Context], AsyncIterator[Any]]
+
 
 class AccessLogInterceptor(grpc.aio.ServerInterceptor):
     """One log line per call: method, status code, duration, peer, correlation id."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails],
+            Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None],
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -42,7 +54,7 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         metadata = dict(handler_call_details.invocation_metadata or ())
         correlation_id = metadata.get(CORRELATION_HEADER, "-")
 
-        def finish(peer: str, started: float, code: Any) -> None:
+        def finish(peer: str, started: float, code: grpc.StatusCode | str) -> None:
             elapsed = time.perf_counter() - started
             RPC_LATENCY.labels(method=method, code=getattr(code, "name", code)).observe(elapsed)
             log.log(
@@ -55,7 +67,7 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
                 correlation_id,
             )
 
-        def outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> Any:
+        def outcome(context: _Context, exc: BaseException | None) -> grpc.StatusCode | str:
             if exc is None or isinstance(exc, grpc.aio.AbortError):
                 return context.code() or grpc.StatusCode.OK
             if isinstance(exc, asyncio.CancelledError):
@@ -63,7 +75,7 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
             return "UNKNOWN"  # an uncaught exception: gRPC answers UNKNOWN
 
         @contextmanager
-        def measured(context: grpc.aio.ServicerContext) -> Iterator[None]:
+        def measured(context: _Context) -> Iterator[None]:
             started = time.perf_counter()
             # Read while the call is live, never after: once a call is cancelled
             # its connection can be freed, and peer() then reads freed memory in
@@ -86,18 +98,24 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
             (handler.stream_stream, grpc.stream_stream_rpc_method_handler),
         )
         behavior, method_handler = next((b, make) for b, make in kinds if b is not None)
+        wrapped: _Answer | _Stream
         if inspect.isasyncgenfunction(behavior):
+            stream = cast(_Stream, behavior)
 
-            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def wrapped_stream(request: Any, context: _Context) -> AsyncIterator[Any]:
                 with measured(context):
-                    async for response in behavior(request, context):
+                    async for response in stream(request, context):
                         yield response
 
+            wrapped = wrapped_stream
         else:
+            answer = cast(_Answer, behavior)
 
-            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def wrapped_answer(request: Any, context: _Context) -> Any:
                 with measured(context):
-                    return await behavior(request, context)
+                    return await answer(request, context)
+
+            wrapped = wrapped_answer
 
         return method_handler(
             wrapped,

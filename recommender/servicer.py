@@ -77,7 +77,9 @@ class RecommendationsServicer(pb_grpc.RecommendationsServicer):
         )
 
     async def Recommend(
-        self, request: pb.RecommendationRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.RecommendationRequest,
+        context: grpc.aio.ServicerContext[pb.RecommendationRequest, pb.RecommendationResponse],
     ) -> pb.RecommendationResponse:
         try:
             return self._answer(request)
@@ -89,7 +91,7 @@ class RecommendationsServicer(pb_grpc.RecommendationsServicer):
     async def RecommendStream(
         self,
         request_iterator: AsyncIterable[pb.RecommendationRequest],
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[pb.RecommendationRequest, pb.RecommendationResponse],
     ) -> AsyncIterator[pb.RecommendationResponse]:
         # Counted as a person counts them: the stream's first request is #1.
         position = 1

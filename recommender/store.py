@@ -127,7 +127,8 @@ class Store:
             )
 
     def is_empty(self) -> bool:
-        return self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM books)").fetchone()[0] == 1
+        empty: int = self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM books)").fetchone()[0]
+        return empty == 1
 
     def upsert_books(self, books: Iterable[Book]) -> int:
         """Add or overwrite ``books`` (an import: its time is unknown, it always wins)."""

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from bookstore.events.v1 import events_pb2
-from events.contracts import Event, unwrap, wrap
+from events.contracts import Event, book_category, unwrap, wrap
 
 # (book_id, quantity, unit price) or (book_id, quantity, unit price, category)
 Line = tuple[int, int, str] | tuple[int, int, str, int]
@@ -31,7 +31,7 @@ def purchase_payload(
     items = [
         events_pb2.PurchaseLine(
             book_id=line[0],
-            category=line[3] if len(line) == 4 else 0,
+            category=book_category(line[3] if len(line) == 4 else 0),
             quantity=line[1],
             unit_price=line[2],
             line_total=f"{line[1] * Decimal(line[2]):.2f}",

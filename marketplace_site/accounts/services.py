@@ -6,7 +6,7 @@ import logging
 
 from amqp.exceptions import AMQPError
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from kombu.exceptions import KombuError
 
@@ -21,7 +21,7 @@ class AddressTaken(Exception):
     """Another account has the address (the unique index on lower(email) said so)."""
 
 
-def account_email_change(*, user: AbstractBaseUser, email: str) -> None:
+def account_email_change(*, user: User, email: str) -> None:
     """Give the account a new address, normalized (accounts/addresses.py).
     Raises AddressTaken when another account has it, even one that took it
     after the form was checked: the database's index decides."""

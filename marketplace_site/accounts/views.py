@@ -19,6 +19,7 @@ from marketplace_site.accounts.services import (
 )
 from marketplace_site.clients import client_address
 from marketplace_site.orders.selectors import order_list
+from marketplace_site.requests import SignedInRequest
 from marketplace_site.vouchers.selectors import vouchers_of
 
 
@@ -64,7 +65,7 @@ def password_reset(request: HttpRequest) -> HttpResponse:
 # Orders and vouchers change behind the page: never from the browser's cache.
 @never_cache
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: SignedInRequest) -> HttpResponse:
     return render(
         request,
         "accounts/account.html",
@@ -73,7 +74,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def email_change(request: HttpRequest) -> HttpResponse:
+def email_change(request: SignedInRequest) -> HttpResponse:
     form = EmailChangeForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:

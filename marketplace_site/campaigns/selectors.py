@@ -181,7 +181,8 @@ def campaign_report(*, promotion: Promotion, now: datetime | None = None) -> Cam
     # an empty window (and so an empty window before it).
     ends_at = max(starts_at, min(promotion.ends_at, now))
     before_starts_at = starts_at - (ends_at - starts_at)
-    category_code = promotion.category.code if promotion.category_id else None
+    category = promotion.category
+    category_code = category.code if category is not None else None
 
     lines = SaleLine.objects.all()
     if category_code is not None:
@@ -197,7 +198,7 @@ def campaign_report(*, promotion: Promotion, now: datetime | None = None) -> Cam
         promotion_id=promotion.pk,
         name=promotion.name,
         category_code=category_code,
-        scope=promotion.category.name if promotion.category_id else "All books",
+        scope=category.name if category is not None else "All books",
         # A promotion staff switched off is not running, whatever its dates.
         running=promotion.active and starts_at <= now < promotion.ends_at,
         campaign=_window_figures(lines, starts_at, ends_at),

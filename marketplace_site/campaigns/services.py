@@ -11,7 +11,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
-from events.contracts import Event, carries_discount_shares
+from events.contracts import Event, carries_discount_shares, payload_as
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.counters import counters_add
 from marketplace_site.orders.discount_shares import LineDiscount, line_discounts_guessed
@@ -36,7 +36,7 @@ def sales_record(events: Sequence[Event]) -> None:
     lines: list[SaleLine] = []
     days: dict[tuple[int, date], dict[str, Any]] = {}
     for event in events:
-        payload: events_pb2.PurchaseCompleted = event.payload
+        payload = payload_as(event, events_pb2.PurchaseCompleted)
         day = timezone.localdate(event.occurred_at)
         for sale in _sale_lines(payload, event.occurred_at):
             lines.append(sale)
@@ -55,7 +55,9 @@ def sales_record(events: Sequence[Event]) -> None:
     try:
         SaleLine.objects.bulk_create(lines)
     except IntegrityError as exc:
-        orders = ", ".join(str(event.payload.order_id) for event in events)
+        orders = ", ".join(
+            str(payload_as(event, events_pb2.PurchaseCompleted).order_id) for event in events
+        )
         raise SaleRejected(
             f"order {orders} is already in the sales ledger, or lists a book twice"
         ) from exc

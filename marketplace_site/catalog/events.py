@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from bookstore.events.v1 import events_pb2
+from events.contracts import book_category
 from marketplace_site.catalog.models import Book
 
 
@@ -13,7 +14,7 @@ def book_upserted(book: Book) -> events_pb2.BookUpserted:
         book_id=book.pk,
         title=book.title,
         author=book.author,
-        category=book.category.code,
+        category=book_category(book.category.code),
         price=str(book.price),
         currency=settings.SHOP_CURRENCY,
         stock=book.stock,

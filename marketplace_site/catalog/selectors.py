@@ -33,7 +33,7 @@ SORTS = {
 
 def book_page(
     *, category: Category | None, page: int, query: str = "", sort: str = "title"
-) -> Page:
+) -> Page[Book]:
     """One page of books on sale: of a category, matching every word of
     ``query`` in their title or author (in any case, accents or not), sorted
     by ``sort`` (a key of SORTS). Raises django's InvalidPage past the end."""

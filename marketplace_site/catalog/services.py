@@ -7,6 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TypedDict
 
 from django.core.management.color import no_style
 from django.db import connection, transaction
@@ -132,9 +133,20 @@ def _reset_id_sequence() -> None:
             cursor.execute(sql)
 
 
-def _read_rows(path: Path) -> list[dict]:
+class _BookRow(TypedDict):
+    id: int
+    title: str
+    author: str
+    category: int
+    year: int | None
+    price: Decimal
+    stock: int
+    description: str | None
+
+
+def _read_rows(path: Path) -> list[_BookRow]:
     names = dict(recommendations_pb2.BookCategory.items())
-    rows = []
+    rows: list[_BookRow] = []
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -142,7 +154,7 @@ def _read_rows(path: Path) -> list[dict]:
                 where = f"{path}:{reader.line_num}"
                 try:
                     category = names[(row.get("category") or "").strip().upper()]
-                    parsed = {
+                    parsed: _BookRow = {
                         "id": int(row["id"]),
                         "title": row["title"].strip(),
                         "author": row["author"].strip(),

@@ -14,6 +14,7 @@ import grpc
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from events.contracts import book_category
 from marketplace_site.recommendations.channel import ChannelSecurity
 from marketplace_site.recommendations.client import (
     SERVICE_CONFIG,
@@ -42,7 +43,7 @@ class StreamRecommender:
         """One answer per request, in the requests' order."""
         messages = [
             pb.RecommendationRequest(
-                user_id=r.user_id, category=r.category, max_results=r.max_results
+                user_id=r.user_id, category=book_category(r.category), max_results=r.max_results
             )
             for r in requests
         ]

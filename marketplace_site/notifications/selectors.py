@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from marketplace_site.orders.models import OrderLine
 
 
-def digest_recipients() -> QuerySet[AbstractBaseUser]:
+def digest_recipients() -> QuerySet[User]:
     """Active customers with an e-mail address, in id order, each annotated
     with ``latest_category``: the category code of their latest purchase
     (None if they bought nothing yet)."""

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
@@ -20,7 +20,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from bookstore.events.v1 import events_pb2
-from events.contracts import Event
+from events.contracts import Event, payload_as
 from marketplace_site.notifications.emails import email_build, emails_send, site_url
 from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
@@ -48,7 +48,7 @@ def order_confirmation_send(events: Sequence[Event]) -> None:
     users = purchase_customers(events)
     messages = []
     for event in events:
-        payload: events_pb2.PurchaseCompleted = event.payload
+        payload = payload_as(event, events_pb2.PurchaseCompleted)
         user = users[payload.user_id]
         if not user.email:
             log.info("order %s: user %s has no e-mail address", payload.order_id, user.pk)
@@ -59,7 +59,7 @@ def order_confirmation_send(events: Sequence[Event]) -> None:
 
 
 def _order_confirmation(
-    payload: events_pb2.PurchaseCompleted, user: AbstractBaseUser
+    payload: events_pb2.PurchaseCompleted, user: User
 ) -> EmailMultiAlternatives:
     subtotal, discount, total = (
         Decimal(payload.subtotal),
@@ -97,10 +97,12 @@ def order_status_send(events: Sequence[Event]) -> None:
     """E-mail each customer their order's new status (an OrderStatusChanged
     handler), as order_confirmation_send does: every message built first,
     sent over one connection, inside the inbox transaction."""
-    users = event_customers(events)
+    users = event_customers(
+        payload_as(event, events_pb2.OrderStatusChanged).user_id for event in events
+    )
     messages = []
     for event in events:
-        payload: events_pb2.OrderStatusChanged = event.payload
+        payload = payload_as(event, events_pb2.OrderStatusChanged)
         user = users[payload.user_id]
         news = STATUS_NEWS.get(payload.status)
         if news is None or not user.email:
@@ -187,7 +189,7 @@ def digest_week(moment: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _digest(customer: AbstractBaseUser, books: list[RecommendedBook]) -> EmailMultiAlternatives:
+def _digest(customer: User, books: list[RecommendedBook]) -> EmailMultiAlternatives:
     return email_build(
         to=customer.email,
         subject="Books for you this week",

@@ -14,7 +14,7 @@ nothing a browser sends can change what a book costs.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
 
 from marketplace_site.orders.models import Cart
@@ -28,16 +28,14 @@ def quantity_allowed(stock: int) -> int:
     return max(0, min(stock, MAX_QUANTITY))
 
 
-def visitor_cart(
-    *, user: AbstractBaseUser | AnonymousUser, session: SessionBase | None
-) -> Cart | None:
+def visitor_cart(*, user: User | AnonymousUser, session: SessionBase | None) -> Cart | None:
     """The visitor's cart, or None when they have none yet (nothing is written)."""
     if user.is_authenticated:
         return Cart.objects.filter(user=user).first()
     return session_cart(session) if session is not None else None
 
 
-def visitor_cart_ensure(*, user: AbstractBaseUser | AnonymousUser, session: SessionBase) -> Cart:
+def visitor_cart_ensure(*, user: User | AnonymousUser, session: SessionBase) -> Cart:
     """The visitor's cart, made if they have none. Parallel requests all get
     the same one: a customer and a session key each have one cart at most."""
     if user.is_authenticated:

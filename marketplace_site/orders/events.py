@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bookstore.events.v1 import events_pb2
+from events.contracts import book_category
 from marketplace_site.orders.discount_shares import line_discounts
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.pricing import Quote
@@ -22,7 +23,7 @@ def purchase_completed(order: Order, quote: Quote) -> events_pb2.PurchaseComplet
             events_pb2.PurchaseLine(
                 book_id=line.book_id,
                 title=line.title,
-                category=line.category_code,
+                category=book_category(line.category_code),
                 quantity=line.quantity,
                 unit_price=str(line.unit_price),
                 line_total=str(line.line_total),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from marketplace_site.orders.cart import SESSION_KEY, session_cart
@@ -12,7 +12,7 @@ from marketplace_site.orders.services import cart_merge
 
 
 def cart_joins_the_account(
-    sender: Any, request: HttpRequest | None, user: AbstractBaseUser, **kwargs: Any
+    sender: Any, request: HttpRequest | None, user: User, **kwargs: Any
 ) -> None:
     """``user_logged_in``: the session's cart joins the customer's. Every way
     in (the login page, sign-up, the admin's login) sends it, after the

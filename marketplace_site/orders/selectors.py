@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from events.contracts import Event
+from bookstore.events.v1 import events_pb2
+from events.contracts import Event, payload_as
 from marketplace_site.catalog.models import Book
 from marketplace_site.lookups import all_by_id
 from marketplace_site.money_sums import cents
@@ -72,27 +73,28 @@ class UnknownBook(LookupError):
     """A purchase event names a book this database does not have."""
 
 
-def purchase_customers(events: Sequence[Event]) -> dict[int, AbstractBaseUser]:
+def purchase_customers(events: Sequence[Event]) -> dict[int, User]:
     """The customers of these PurchaseCompleted events, by id, once every
     customer and book they name is known. A book or customer with an order
     is never deleted (PROTECT), so one this database lacks means the event
     was not made by this shop: raises UnknownCustomer or UnknownBook naming
     them (the event is retried, then parked)."""
+    payloads = [payload_as(event, events_pb2.PurchaseCompleted) for event in events]
     all_by_id(
         Book.objects.only("pk"),
-        (line.book_id for event in events for line in event.payload.lines),
+        (line.book_id for payload in payloads for line in payload.lines),
         error=UnknownBook,
         noun="book",
     )
-    return event_customers(events)
+    return event_customers(payload.user_id for payload in payloads)
 
 
-def event_customers(events: Sequence[Event]) -> dict[int, AbstractBaseUser]:
-    """The customers (``payload.user_id``) of these events, by id; raises
+def event_customers(user_ids: Iterable[int]) -> dict[int, User]:
+    """The customers events name (their payloads' ``user_id``), by id; raises
     UnknownCustomer naming one this database lacks."""
     return all_by_id(
         get_user_model().objects.all(),
-        (event.payload.user_id for event in events),
+        user_ids,
         error=UnknownCustomer,
         noun="user",
     )
@@ -114,7 +116,7 @@ def priced_lines(books: Mapping[int, Book], items: Mapping[int, int]) -> list[Pr
 
 def cart_quote(
     *,
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     items: Mapping[int, int],
     voucher_percent_off: Decimal | None = None,
 ) -> Quote:
@@ -126,9 +128,7 @@ def cart_quote(
     return priced if voucher_percent_off is None else with_voucher(priced, voucher_percent_off)
 
 
-def cart_promotion_notes(
-    *, user: AbstractBaseUser | AnonymousUser, priced: Quote
-) -> list[PromotionNote]:
+def cart_promotion_notes(*, user: User | AnonymousUser, priced: Quote) -> list[PromotionNote]:
     """Why each promotion the customer may know of does not apply to the
     priced cart, or what it would take (nothing for an empty cart)."""
     if not priced.lines:
@@ -146,11 +146,11 @@ def cart_promotion_notes(
     )
 
 
-def order_list(*, user: AbstractBaseUser) -> QuerySet[Order]:
+def order_list(*, user: User) -> QuerySet[Order]:
     return Order.objects.filter(user=user).prefetch_related("lines").select_related("promotion")
 
 
-def order_get(*, user: AbstractBaseUser, order_id: int) -> Order | None:
+def order_get(*, user: User, order_id: int) -> Order | None:
     return order_list(user=user).filter(pk=order_id).first()
 
 
@@ -163,7 +163,7 @@ class Purchases:
     latest_order_at: datetime | None = None
 
 
-def customer_purchases(*, user: AbstractBaseUser | AnonymousUser) -> Purchases:
+def customer_purchases(*, user: User | AnonymousUser) -> Purchases:
     """The books the customer bought and their latest order, in one query."""
     if not user.is_authenticated:
         return Purchases(frozenset())

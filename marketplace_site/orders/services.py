@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
@@ -70,7 +70,7 @@ def _cart_changing(cart: Cart, *, above: int = 0) -> Iterator[None]:
         yield
 
 
-def cart_merge(*, user: AbstractBaseUser, cart: Cart) -> None:
+def cart_merge(*, user: User, cart: Cart) -> None:
     """A visitor's cart joins the customer's at login. It becomes theirs if
     they have none; otherwise its books are added to their cart (a book in
     both keeps the larger quantity: the same wish, made twice) and it is
@@ -160,7 +160,7 @@ class CheckedOut:
 
 def cart_checkout(
     *,
-    user: AbstractBaseUser,
+    user: User,
     cart: Cart | None,
     cart_version: int | None = None,
     expected_total: Decimal | None = None,
@@ -216,7 +216,7 @@ def cart_checkout(
 
 
 def _placed_from(
-    user: AbstractBaseUser, cart: Cart, cart_version: int | None, checkout_key: uuid.UUID | None
+    user: User, cart: Cart, cart_version: int | None, checkout_key: uuid.UUID | None
 ) -> Order | None:
     """The order this page, or another page of the same cart version, placed."""
     placed = _placed_with(user, checkout_key) if checkout_key is not None else None
@@ -227,7 +227,7 @@ def _placed_from(
 
 def order_checkout(
     *,
-    user: AbstractBaseUser,
+    user: User,
     items: Mapping[int, int],
     expected_total: Decimal | None = None,
     correlation_id: str = "",
@@ -267,12 +267,12 @@ def order_checkout(
         raise
 
 
-def _placed_with(user: AbstractBaseUser, checkout_key: uuid.UUID) -> Order | None:
+def _placed_with(user: User, checkout_key: uuid.UUID) -> Order | None:
     return Order.objects.filter(user=user, checkout_key=checkout_key).first()
 
 
 def _place(
-    user: AbstractBaseUser,
+    user: User,
     items: Mapping[int, int],
     expected_total: Decimal | None,
     correlation_id: str,

@@ -32,6 +32,7 @@ from marketplace_site.orders.services import (
     cart_set,
 )
 from marketplace_site.promotions.wording import rule_text
+from marketplace_site.requests import ShopRequest, SignedInRequest
 from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
 
 # The voucher code the customer applied on the cart page.
@@ -165,7 +166,7 @@ def _not_in_cart(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-def checkout(request: HttpRequest) -> HttpResponse:
+def checkout(request: ShopRequest) -> HttpResponse:
     if request.method != "POST":
         # Enter in the address bar after a refused checkout: the cart is where
         # an order is placed.
@@ -202,12 +203,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def order_list_view(request: HttpRequest) -> HttpResponse:
+def order_list_view(request: SignedInRequest) -> HttpResponse:
     return render(request, "orders/order_list.html", {"orders": order_list(user=request.user)})
 
 
 @login_required
-def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_detail(request: SignedInRequest, order_id: int) -> HttpResponse:
     order = order_get(user=request.user, order_id=order_id)
     if order is None:
         raise Http404("No such order.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ def promotions_running(*, now: datetime | None = None) -> QuerySet[Promotion]:
 
 
 def promotions_available(
-    *, user: AbstractBaseUser | AnonymousUser, now: datetime | None = None
+    *, user: User | AnonymousUser, now: datetime | None = None
 ) -> list[Promotion]:
     """Running promotions the customer has not used up (all running ones for
     visitors), each with ``customer_uses``: the customer's uses when read."""
@@ -47,7 +47,7 @@ def promotions_available(
     return [p for p in running if p.customer_uses < p.per_customer_limit]
 
 
-def promotion_banners(*, user: AbstractBaseUser | AnonymousUser) -> list[Banner]:
+def promotion_banners(*, user: User | AnonymousUser) -> list[Banner]:
     """A banner for each running promotion the customer has not used up."""
     return [
         banner(
@@ -86,10 +86,11 @@ def promotions_unusable(
 
 
 def promotion_rule(promotion: Promotion) -> PromotionRule:
+    category = promotion.category
     return PromotionRule(
         promotion_id=promotion.pk,
         name=promotion.name,
         buy_quantity=promotion.buy_quantity,
-        category_code=promotion.category.code if promotion.category_id else None,
-        category_name=promotion.category.name if promotion.category_id else None,
+        category_code=category.code if category is not None else None,
+        category_name=category.name if category is not None else None,
     )

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from bookstore.events.v1 import events_pb2
-from events.contracts import Event
+from events.contracts import Event, payload_as
 from marketplace_site.counters import counters_add
 from marketplace_site.lookups import all_by_id
 from marketplace_site.promotions.models import Promotion, PromotionStats
@@ -21,7 +21,7 @@ def promotion_stats_record(events: Sequence[Event]) -> None:
     """Count redemptions and their discounts (runs inside the inbox transaction)."""
     totals: dict[tuple[int], dict[str, Any]] = {}
     for event in events:
-        payload: events_pb2.PromotionApplied = event.payload
+        payload = payload_as(event, events_pb2.PromotionApplied)
         row = totals.setdefault(
             (payload.promotion_id,),
             {"redemptions": 0, "discount_total": Decimal(0), "last_redeemed_at": event.occurred_at},

@@ -21,6 +21,7 @@ import grpc
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from events.contracts import book_category
 from marketplace_site.recommendations.breaker import BreakerOpen, CircuitBreaker
 from marketplace_site.recommendations.channel import ChannelSecurity
 
@@ -140,7 +141,7 @@ class RecommenderClient:
         self, *, user_id: int, category: int, max_results: int, correlation_id: str = ""
     ) -> list[RecommendedBook]:
         request = pb.RecommendationRequest(
-            user_id=user_id, category=category, max_results=max_results
+            user_id=user_id, category=book_category(category), max_results=max_results
         )
         metadata = self.security.metadata()
         if correlation_id:

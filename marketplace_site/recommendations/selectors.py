@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone
 
 from marketplace_site.catalog.models import Book
@@ -156,7 +156,7 @@ def _best_sellers_for(
 
 def recommendations_for(
     *,
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     category_code: int | None,
     limit: int,
     correlation_id: str = "",
@@ -201,7 +201,7 @@ def recommendations_for(
     return Recommendations(picks[:limit])
 
 
-def default_category_code(*, user: AbstractBaseUser | AnonymousUser) -> int:
+def default_category_code(*, user: User | AnonymousUser) -> int:
     """The category to recommend from when the page has none: the customer's
     latest purchase's, else the first category."""
     if user.is_authenticated:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone
 
 from marketplace_site.vouchers.models import Voucher
@@ -22,7 +22,7 @@ def voucher_code_normalize(code: str) -> str:
 
 def voucher_usable(
     *,
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     code: str,
     lock: bool = False,
     now: datetime | None = None,
@@ -62,7 +62,7 @@ class CustomerVouchers:
     expired: list[Voucher]
 
 
-def vouchers_of(*, user: AbstractBaseUser, now: datetime | None = None) -> CustomerVouchers:
+def vouchers_of(*, user: User, now: datetime | None = None) -> CustomerVouchers:
     """The customer's vouchers, newest first: those they can use now, those
     used (with the order), those expired unused."""
     now = now or timezone.now()

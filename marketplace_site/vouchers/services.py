@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
-from events.contracts import Event
+from events.contracts import Event, payload_as
 from marketplace_site.counters import counters_add
 from marketplace_site.notifications.emails import email_send, site_url
 from marketplace_site.orders.models import Order
@@ -48,7 +48,7 @@ def voucher_grant_if_due(events: Sequence[Event]) -> None:
     redelivered event counts nothing and grants nothing; an e-mail failure
     rolls the grants back."""
     users = purchase_customers(events)
-    bought = Counter(event.payload.user_id for event in events)
+    bought = Counter(payload_as(event, events_pb2.PurchaseCompleted).user_id for event in events)
     # The upsert's row lock serializes one customer's purchase events across
     # workers, so two of them cannot both count to N.
     counted = dict(
@@ -69,13 +69,13 @@ def voucher_grant_if_due(events: Sequence[Event]) -> None:
     purchases = {user_id: counted[user_id] - n for user_id, n in bought.items()}
     now = timezone.now()
     for event in events:
-        payload: events_pb2.PurchaseCompleted = event.payload
+        payload = payload_as(event, events_pb2.PurchaseCompleted)
         purchases[payload.user_id] += 1
         for rule in rules.get(purchases[payload.user_id], ()):
             _voucher_grant(rule, users[payload.user_id], payload.order_id, now)
 
 
-def _voucher_grant(rule: VoucherRule, user: AbstractBaseUser, order_id: int, now: datetime) -> None:
+def _voucher_grant(rule: VoucherRule, user: User, order_id: int, now: datetime) -> None:
     # The unique (rule, owner) backs this up; a rule edited to a larger N
     # must not grant its customers a second voucher.
     if Voucher.objects.filter(rule=rule, owner=user).exists():

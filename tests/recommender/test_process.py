@@ -46,7 +46,9 @@ def health_statuses_until_refused(health: health_pb2_grpc.HealthStub) -> list[in
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            statuses.append(health.Check(health_pb2.HealthCheckRequest(), timeout=5).status)
+            # types-grpcio-health-checking's HealthStub declares none of its methods.
+            reply = health.Check(health_pb2.HealthCheckRequest(), timeout=5)  # type: ignore[attr-defined]
+            statuses.append(reply.status)
         except grpc.RpcError as refused:
             if refused.code() is not grpc.StatusCode.UNAVAILABLE:
                 raise

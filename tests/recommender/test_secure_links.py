@@ -109,7 +109,8 @@ def refused(call: Callable[[], object]) -> grpc.RpcError:
 
 
 def health(channel: grpc.Channel) -> int:
-    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    # types-grpcio-health-checking's HealthStub declares none of its methods.
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)  # type: ignore[attr-defined]
     return reply.status
 
 

@@ -34,7 +34,8 @@ def settings_for(tmp_path: Path, port: int) -> Settings:
 
 async def health_of(port: int) -> int:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
+        # types-grpcio-health-checking's HealthStub declares none of its methods.
+        reply = await health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
             health_pb2.HealthCheckRequest(), timeout=5
         )
         return reply.status
