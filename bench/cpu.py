@@ -52,9 +52,9 @@ def idle_share(pids: Iterable[int], seconds: float = IDLE_SECONDS) -> dict[int, 
     time.sleep(seconds)
     after = {pid: cpu_seconds(pid) for pid in before}
     return {
-        pid: 100 * (after[pid] - was) / seconds
+        pid: 100 * (now - was) / seconds
         for pid, was in before.items()
-        if was is not None and after[pid] is not None
+        if was is not None and (now := after[pid]) is not None
     }
 
 

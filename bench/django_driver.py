@@ -18,6 +18,7 @@ import random
 import time
 import uuid
 from typing import Any
+from unittest import mock
 
 import django
 
@@ -37,6 +38,7 @@ from marketplace_site.catalog.models import Book  # noqa: E402
 from marketplace_site.inbox.models import InboxEvent  # noqa: E402
 from marketplace_site.orders import services as order_services  # noqa: E402
 from marketplace_site.outbox.models import OutboxMessage  # noqa: E402
+from marketplace_site.outbox.services import outbox_record  # noqa: E402
 
 CUSTOMERS = 20
 
@@ -160,20 +162,19 @@ class Commands:
     def checkout(self, n: int, outbox: bool) -> dict[str, Any]:
         """``n`` checkouts of one or two books; without the outbox its call is a no-op."""
         books = list(Book.objects.filter(active=True).values_list("pk", flat=True))
-        real = order_services.outbox_record
         in_outbox: list[float] = []
 
         def timed_outbox_record(**kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return real(**kwargs)
+                return outbox_record(**kwargs)
             finally:
                 in_outbox[-1] += time.perf_counter() - started
 
-        order_services.outbox_record = timed_outbox_record if outbox else (lambda **kwargs: None)
+        replacement = timed_outbox_record if outbox else (lambda **kwargs: None)
         user_objects = list(User.objects.filter(pk__in=self.users))
         latencies = []
-        try:
+        with mock.patch.object(order_services, "outbox_record", replacement):
             started = time.perf_counter()
             for i in range(n):
                 items = {b: 1 for b in self.rng.sample(books, self.rng.randint(1, 2))}
@@ -185,8 +186,6 @@ class Commands:
                 )
                 latencies.append(time.perf_counter() - t0)
             elapsed = time.perf_counter() - started
-        finally:
-            order_services.outbox_record = real
         return {
             "count": n,
             "seconds": elapsed,

@@ -109,7 +109,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     ack_log = VAR / "logs" / f"ack-only-{os.getpid()}.log"
     ack_log.parent.mkdir(parents=True, exist_ok=True)
     ack_log.write_text("")
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     cpu_subject, cpu_bare = CpuUse(), CpuUse()
     with database(f"bookstore_bench_{os.getpid()}") as url:
         children: list[Child] = []

@@ -52,7 +52,9 @@ def start_grpc(
     text = child.wait_for(" ready", timeout=120)
     if events_namespace:
         child.wait_for("events: consuming", timeout=60)
-    port = re.search(r"serving on 127\.0\.0\.1:(\d+)", text).group(1)
+    serving = re.search(r"serving on 127\.0\.0\.1:(\d+)", text)
+    assert serving is not None, text  # wait_for returned the ready line
+    port = serving.group(1)
     return child, f"127.0.0.1:{port}"
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import cast
 
+import amqp
 import psycopg
 from kombu import Connection
 
@@ -35,7 +37,9 @@ def delete_namespace(namespace: str, *, recommenders: Sequence[str] = ()) -> Non
     topology = Topology(namespace=namespace)
     specs = [topology.queue(name) for name in WORKER_CONSUMERS]
     specs += [topology.recommender_queue(instance) for instance in recommenders]
-    with Connection(AMQP_URL, connect_timeout=5) as conn, conn.channel() as channel:
+    with Connection(AMQP_URL, connect_timeout=5) as conn:
+        # py-amqp's channel (the pyamqp transport); kombu's stubs name its abstract one.
+        channel = cast(amqp.Channel, conn.default_channel)
         for spec in specs:
             channel.queue_delete(spec.name)
             channel.queue_delete(spec.dead_letter_queue)

@@ -122,6 +122,7 @@ class Driver:
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
+        assert self.proc.stderr is not None  # started with stderr=PIPE
         for line in self.proc.stderr:
             self._stderr.append(line)
 

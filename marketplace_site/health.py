@@ -42,7 +42,8 @@ def database_ping() -> None:
 
 def _broker() -> None:
     with Connection(settings.AMQP_URL, connect_timeout=CHECK_TIMEOUT) as broker:
-        broker.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)
+        # kombu takes any number of seconds; celery-types says an int.
+        broker.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)  # type: ignore[arg-type]
 
 
 def _recommender() -> None:

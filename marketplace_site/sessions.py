@@ -10,7 +10,9 @@ class SessionStore(DatabaseSessionStore):
         # The key comes from a cookie. Django makes it of letters and digits;
         # anything else is no session (a NUL byte would fail PostgreSQL's query).
         return bool(
-            super()._validate_session_key(session_key)
+            session_key is not None
+            # Private in Django, so django-stubs leaves it out.
+            and super()._validate_session_key(session_key)  # type: ignore[misc]
             and session_key.isascii()
             and session_key.isalnum()
         )

@@ -31,13 +31,12 @@ def upsert(
     Returns ``returning`` of every row inserted or updated (raw database
     values), none of a skipped one.
     """
-    meta = model._meta
     quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    columns = [meta.get_field(name) for name in fields]
+    table = quote(model._meta.db_table)
+    columns = [_field(model, name) for name in fields]
 
     def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
+        return quote(_field(model, name).column)
 
     params: list[Any] = []
     count = 0
@@ -65,3 +64,10 @@ def upsert(
             params,
         )
         return cursor.fetchall()
+
+
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):  # a reverse relation or a generic key
+        raise TypeError(f"{model._meta.label}.{name} is not a column")
+    return field

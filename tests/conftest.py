@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
@@ -164,7 +165,7 @@ def mail_server(settings):
     SMTP backend (production's) sends this test's e-mails to."""
     servers: list[MailServer] = []
 
-    def start(*, refused: list[str] = (), smtputf8: bool = False) -> MailServer:
+    def start(*, refused: Sequence[str] = (), smtputf8: bool = False) -> MailServer:
         server = MailServer(refused, smtputf8=smtputf8)
         servers.append(server)
         settings.EMAIL_BACKEND = "marketplace_site.notifications.smtp.EmailBackend"

@@ -15,7 +15,13 @@ Line = tuple[int, int, str] | tuple[int, int, str, int]
 
 
 def book_payload(**fields: Any) -> events_pb2.BookUpserted:
-    defaults = {"book_id": 7, "title": "Dune", "category": 1, "price": "9.99", "currency": "USD"}
+    defaults: dict[str, Any] = {
+        "book_id": 7,
+        "title": "Dune",
+        "category": 1,
+        "price": "9.99",
+        "currency": "USD",
+    }
     return events_pb2.BookUpserted(**(defaults | fields))
 
 
@@ -41,7 +47,7 @@ def purchase_payload(
     for item, (promotion_share, voucher_share) in zip(items, shares or (), strict=False):
         item.promotion_discount, item.voucher_discount = promotion_share, voucher_share
     subtotal = f"{sum((Decimal(i.line_total) for i in items), Decimal(0)):.2f}"
-    defaults = {
+    defaults: dict[str, Any] = {
         "order_id": 42,
         "user_id": 9,
         "lines": items,
@@ -54,7 +60,7 @@ def purchase_payload(
 
 
 def promotion_payload(**fields: Any) -> events_pb2.PromotionApplied:
-    defaults = {
+    defaults: dict[str, Any] = {
         "promotion_id": 3,
         "order_id": 42,
         "user_id": 9,

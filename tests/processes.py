@@ -57,6 +57,7 @@ class Process:
         self._reader.start()
 
     def _read(self) -> None:
+        assert self.proc.stdout is not None  # started with stdout=PIPE
         for line in self.proc.stdout:
             self.output.append(line)
 

@@ -27,7 +27,9 @@ class Shopper:
             urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirects()
         )
 
-    def request(self, path: str, data: dict[str, str] | None = None) -> HTTPResponse:
+    def request(
+        self, path: str, data: dict[str, str] | None = None
+    ) -> HTTPResponse | urllib.error.HTTPError:
         body = None
         if data is not None:
             body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.csrf()}).encode()
@@ -38,6 +40,7 @@ class Shopper:
 
     def csrf(self) -> str:
         [token] = [c.value for c in self.cookies if c.name == "csrftoken"]
+        assert token is not None, "a csrftoken cookie without a value"
         return token
 
     def log_in(self, username: str, password: str) -> None:

@@ -16,11 +16,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import (
-    EmailValidator,
-    ProhibitNullCharactersValidator,
-    _lazy_re_compile,
-)
+from django.core.validators import EmailValidator, ProhibitNullCharactersValidator
 
 INVALID = "Enter an e-mail address like name@example.com."
 
@@ -30,7 +26,7 @@ class AddressValidator(EmailValidator):
     Unicode too. No address is longer than SMTP carries (64 bytes before the @)."""
 
     message = INVALID
-    user_regex = _lazy_re_compile(
+    user_regex = re.compile(
         # dot-atom, with UTF-8 atext (RFC 6531)
         r"(^[-!#$%&'*+/=?^_`{}|~0-9A-Z\u00a1-\U0010ffff]+"
         r"(\.[-!#$%&'*+/=?^_`{}|~0-9A-Z\u00a1-\U0010ffff]+)*\Z"
@@ -40,8 +36,8 @@ class AddressValidator(EmailValidator):
         re.IGNORECASE,
     )
 
-    def __call__(self, value: str) -> None:
-        if not value.isprintable() or len(value.rpartition("@")[0].encode()) > 64:
+    def __call__(self, value: str | None) -> None:
+        if value and (not value.isprintable() or len(value.rpartition("@")[0].encode()) > 64):
             raise ValidationError(self.message, code=self.code, params={"value": value})
         super().__call__(value)
 
@@ -85,6 +81,6 @@ class AddressField(forms.EmailField):
             v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
         ]
 
-    def to_python(self, value: str | None) -> str:
+    def to_python(self, value: str | None) -> str | None:
         value = super().to_python(value)
         return address_normalize(value) if value else value

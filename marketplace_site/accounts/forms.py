@@ -18,7 +18,8 @@ TAKEN = (
 class SignUpForm(UserCreationForm):
     email = AddressField(help_text="Order confirmations go here.")
 
-    class Meta(UserCreationForm.Meta):
+    # django-stubs gives UserCreationForm no Meta; Django's has one.
+    class Meta(UserCreationForm.Meta):  # type: ignore[name-defined]
         model = User
         # The address is the form's own field, not the model's: the model's
         # validator refuses a local part in another script than Latin.
@@ -84,6 +85,7 @@ class ShopUserChangeForm(UserChangeForm):
     def _get_validation_exclusions(self) -> Any:
         # AddressField checked it; the model's validator would refuse a
         # Unicode local part this form accepts.
-        exclusions = super()._get_validation_exclusions()
+        # Private in Django, so django-stubs leaves it out.
+        exclusions = super()._get_validation_exclusions()  # type: ignore[misc]
         exclusions.add("email")
         return exclusions

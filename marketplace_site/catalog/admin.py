@@ -75,10 +75,12 @@ class BookAdmin(ShopModelAdmin):
     list_select_related = ("category",)
     actions = ["deactivate"]
 
-    def get_form(self, request: HttpRequest, obj: Book | None = None, **kwargs: Any) -> type:
+    def get_form(
+        self, request: HttpRequest, obj: Book | None = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm[Book]]:
         if obj is not None:  # a new book is given its stock as it is
             kwargs["form"] = BookChangeForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Book | None = None) -> tuple:
         return ("stock",) if obj is not None else ()

@@ -12,6 +12,7 @@ SORT_LABELS = {
     "-price": "Price, highest first",
     "best-selling": "Best selling",
 }
+SORT_CHOICES = [(key, SORT_LABELS[key]) for key in SORTS]
 
 
 class CatalogQueryForm(forms.Form):
@@ -23,4 +24,4 @@ class CatalogQueryForm(forms.Form):
     page = forms.IntegerField(required=False, min_value=1)
     # Title or author words; longer than any title and author together is no search.
     q = forms.CharField(required=False, max_length=200)
-    sort = forms.ChoiceField(required=False, choices=[(key, SORT_LABELS[key]) for key in SORTS])
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)

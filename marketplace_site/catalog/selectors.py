@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TypedDict
 
 from django.core.paginator import Page, Paginator
 from django.db.models import F, QuerySet, Sum, Value, Window
@@ -11,7 +12,14 @@ from django.db.models.functions import Coalesce, RowNumber
 from marketplace_site.catalog.models import Book, Category
 from marketplace_site.catalog.search import search_words
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 PAGE_SIZE = 12
+
+
+class UnitsSold(TypedDict):
+    units: int
 
 
 def category_list() -> QuerySet[Category]:
@@ -59,7 +67,7 @@ def books_in_order(book_ids: Sequence[int]) -> list[Book]:
 
 def best_sellers(
     *, category_code: int | None, exclude: Iterable[int] = (), limit: int
-) -> list[Book]:
+) -> list[WithAnnotations[Book, UnitsSold]]:
     """Books on sale by units sold (then title), from the shop's own orders."""
     books = Book.objects.select_related("category").filter(active=True).exclude(pk__in=exclude)
     if category_code is not None:
@@ -67,7 +75,7 @@ def best_sellers(
     return list(_with_units_sold(books).order_by(*SORTS["best-selling"])[:limit])
 
 
-def best_sellers_by_category(*, limit: int) -> list[Book]:
+def best_sellers_by_category(*, limit: int) -> list[WithAnnotations[Book, UnitsSold]]:
     """A row that shows every category: the best seller of each (by units
     sold, then title), then the second of each, and so on; within a round the
     better sellers first."""
@@ -84,7 +92,7 @@ def best_sellers_by_category(*, limit: int) -> list[Book]:
     )
 
 
-def _with_units_sold(books: QuerySet[Book]) -> QuerySet[Book]:
+def _with_units_sold(books: QuerySet[Book]) -> QuerySet[WithAnnotations[Book, UnitsSold]]:
     """Each book with ``units``: the copies the shop's orders bought."""
     return books.annotate(units=Coalesce(Sum("order_lines__quantity"), Value(0)))
 

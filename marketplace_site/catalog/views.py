@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from marketplace_site.catalog.covers import book_cover
-from marketplace_site.catalog.forms import CatalogQueryForm
+from marketplace_site.catalog.forms import SORT_CHOICES, CatalogQueryForm
 from marketplace_site.catalog.selectors import book_get, book_page, category_get, category_list
 from marketplace_site.orders.cart import MAX_QUANTITY, quantity_allowed, visitor_cart
 from marketplace_site.orders.selectors import cart_quantity_of
@@ -42,7 +42,7 @@ def home(request: ShopRequest) -> HttpResponse:
             "page": page,
             "query": words,
             "sort": sort,
-            "sorts": query.fields["sort"].choices,
+            "sorts": SORT_CHOICES,
             "banners": promotion_banners(user=request.user),
             "recommendations": recommendations_for(
                 user=request.user,

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from marketplace_site.orders.models import OrderLine
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def digest_recipients() -> QuerySet[User]:
+
+class LatestCategory(TypedDict):
+    latest_category: int | None
+
+
+def digest_recipients() -> QuerySet[WithAnnotations[User, LatestCategory]]:
     """Active customers with an e-mail address, in id order, each annotated
     with ``latest_category``: the category code of their latest purchase
     (None if they bought nothing yet)."""

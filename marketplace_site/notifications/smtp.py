@@ -23,13 +23,17 @@ from django.core.mail.backends.smtp import EmailBackend as DjangoEmailBackend
 
 
 class EmailBackend(DjangoEmailBackend):
+    # Private in Django (send_messages calls it once open() has connected), so
+    # django-stubs leaves it out.
     def _send(self, email_message: EmailMessage) -> bool:
         recipients = email_message.recipients()
         if not any(map(_needs_smtputf8, [email_message.from_email, *recipients])):
-            return super()._send(email_message)
+            return super()._send(email_message)  # type: ignore[misc]
+        connection = self.connection
+        assert connection is not None, "open() connects before any _send"
         try:
-            self.connection.ehlo_or_helo_if_needed()
-            if not self.connection.has_extn("smtputf8"):
+            connection.ehlo_or_helo_if_needed()
+            if not connection.has_extn("smtputf8"):
                 raise smtplib.SMTPRecipientsRefused(
                     {
                         address: (553, b"the mail server takes no internationalized address")
@@ -37,7 +41,7 @@ class EmailBackend(DjangoEmailBackend):
                         if _needs_smtputf8(address)
                     }
                 )
-            self.connection.sendmail(
+            connection.sendmail(
                 email_message.from_email,
                 [address for _, address in getaddresses(recipients)],
                 _utf8_message(email_message),

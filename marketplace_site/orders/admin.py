@@ -35,7 +35,7 @@ class OrderStatusForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         status = self.fields.get("status")
-        if status is None:  # a page only to view (a delivered order)
+        if not isinstance(status, forms.ChoiceField):  # none on a page only to view (delivered)
             return
         current = self.instance.status
         status.choices = [

@@ -37,7 +37,7 @@ def purchase_completed(order: Order, quote: Quote) -> events_pb2.PurchaseComplet
         total=str(order.total),
         currency=order.currency,
         promotion_id=order.promotion_id or 0,
-        voucher_code=order.voucher.code if order.voucher_id else "",
+        voucher_code=order.voucher.code if order.voucher is not None else "",
     )
 
 
@@ -56,7 +56,7 @@ def promotion_applied(order: Order, quote: Quote) -> events_pb2.PromotionApplied
 
 
 # The model's statuses in the contract's words.
-STATUS_CODES = {
+STATUS_CODES: dict[str, events_pb2.OrderStatus] = {
     Order.Status.PLACED: events_pb2.ORDER_STATUS_PLACED,
     Order.Status.SHIPPED: events_pb2.ORDER_STATUS_SHIPPED,
     Order.Status.DELIVERED: events_pb2.ORDER_STATUS_DELIVERED,

@@ -51,7 +51,9 @@ def _refuse(
 
 def _form_error(form: forms.Form) -> str:
     """The form's errors as the customer reads them: sentences, no field names."""
-    return " ".join(dict.fromkeys(error for errors in form.errors.values() for error in errors))
+    return " ".join(
+        dict.fromkeys(str(error) for errors in form.errors.values() for error in errors)
+    )
 
 
 def _cart_page(request: HttpRequest, *, status: int = 200, voucher_error: str = "") -> HttpResponse:

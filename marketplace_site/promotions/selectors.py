@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, F, Q, QuerySet, Value
@@ -13,8 +14,15 @@ from marketplace_site.orders.pricing import PromotionRule
 from marketplace_site.promotions.models import Promotion
 from marketplace_site.promotions.wording import Banner, Unusable, banner
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 # The cart still names a promotion this long after it ended, for whoever saw its banner.
 RECENTLY_ENDED = timedelta(days=7)
+
+
+class CustomerUses(TypedDict):
+    customer_uses: int
 
 
 def promotions_in_their_dates(*, now: datetime | None = None) -> QuerySet[Promotion]:
@@ -37,7 +45,7 @@ def promotions_running(*, now: datetime | None = None) -> QuerySet[Promotion]:
 
 def promotions_available(
     *, user: User | AnonymousUser, now: datetime | None = None
-) -> list[Promotion]:
+) -> list[WithAnnotations[Promotion, CustomerUses]]:
     """Running promotions the customer has not used up (all running ones for
     visitors), each with ``customer_uses``: the customer's uses when read."""
     running = promotions_running(now=now)

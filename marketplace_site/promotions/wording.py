@@ -115,6 +115,7 @@ def promotion_notes(
     for rule in available:
         if applied is not None and rule.promotion_id == applied.promotion_id:
             continue
+        kind: Literal["add-more", "other-applies"]
         if applied is not None and free_book(lines, rule) is not None:
             kind, text = "other-applies", f"One promotion per order: “{applied.name}” saves more."
         else:

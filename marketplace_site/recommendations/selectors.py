@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from marketplace_site.catalog.models import Book
 from marketplace_site.catalog.selectors import (
+    UnitsSold,
     best_sellers,
     best_sellers_by_category,
     books_in_order,
@@ -28,6 +30,9 @@ from marketplace_site.recommendations.client import (
     RecommenderUnavailable,
 )
 from marketplace_site.recommendations.reasons import BEST_SELLER, why_recommended
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +144,9 @@ class Recommendations:
         return [pick.book for pick in self.picks]
 
 
-def _as_best_sellers(books: list[Book], *, fallback: bool = False) -> Recommendations:
+def _as_best_sellers(
+    books: list[WithAnnotations[Book, UnitsSold]], *, fallback: bool = False
+) -> Recommendations:
     """Books from best_sellers*(): a best seller is one that has sold."""
     picks = [Pick(book, BEST_SELLER if book.units else "") for book in books]
     return Recommendations(picks, source=BEST_SELLERS, fallback=fallback)

@@ -21,7 +21,7 @@ def shipped_binary(distribution: str, path: str) -> Path:
     shipped = [f for f in dist.files or () if f.as_posix().endswith(path)]
     if not shipped:
         pytest.fail(f"{distribution} {dist.version} ships no {path}")
-    binary = Path(dist.locate_file(shipped[0]))
+    binary = Path(str(dist.locate_file(shipped[0])))
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         pytest.fail(f"{binary} is missing or not executable")
     return binary

@@ -263,7 +263,9 @@ def place_order(shopper: Shopper, book_ids: list[int]) -> int:
     assert total, cart[-1500:]
     placed = shopper.request("/checkout/", {"expected_total": total.group(1), "voucher_code": ""})
     assert placed.status == 302, placed.read()[-1500:]
-    return int(re.search(r"/orders/(\d+)/", placed.headers["Location"]).group(1))
+    found = re.search(r"/orders/(\d+)/", placed.headers["Location"])
+    assert found is not None, placed.headers["Location"]
+    return int(found.group(1))
 
 
 def user_id(deployment: Deployment, shopper: Shopper) -> int:

@@ -67,11 +67,18 @@ def money(text: str) -> Decimal:
     return Decimal(re.sub(r"[^0-9.]", "", text))
 
 
+def viewport_width(page: Page) -> int:
+    size = page.viewport_size
+    assert size is not None, "the page has no fixed viewport"
+    return size["width"]
+
+
 def fits_the_screen(page: Page) -> None:
     """Nothing wider than the window: no sideways scrolling, the header whole."""
-    width = page.viewport_size["width"]
+    width = viewport_width(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     logout = page.locator(".site-header button", has_text="Log out").bounding_box()
+    assert logout is not None, "no Log out button drawn"
     assert 0 <= logout["x"] <= logout["x"] + logout["width"] <= width
 
 
@@ -187,10 +194,11 @@ def test_a_customer_buys_with_the_promotion_and_staff_see_it_in_the_report(stack
 
     def every_amount_shows(page: Page) -> None:
         fits_the_screen(page)
-        width = page.viewport_size["width"]
+        width = viewport_width(page)
         for amount in ("#cart-subtotal", "#cart-discount", "#cart-total", "#checkout"):
             expect(page.locator(amount)).to_be_visible()
             box = page.locator(amount).bounding_box()
+            assert box is not None, amount
             assert box["x"] + box["width"] <= width, amount
         assert money(page.inner_text("#cart-total")) == total
         expect(page.locator("tr.discount th")).to_contain_text(RULE)
@@ -276,7 +284,7 @@ def inside_the_viewport(page: Page, locator: Locator) -> bool:
     box = locator.bounding_box()
     if box is None:
         return False
-    return box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
+    return box["x"] >= 0 and box["x"] + box["width"] <= viewport_width(page)
 
 
 def test_staff_at_1280_px_see_every_column_and_reach_the_reports_from_the_index(stack, page):

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from typing import Any, Protocol, Self, cast
 
 import psutil
 from kombu import Connection, Consumer, Queue
@@ -24,11 +25,40 @@ def connection() -> Connection:
     return Connection(os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL, connect_timeout=5)
 
 
-def take(queue: str, *, expected: int, timeout: float = 15) -> list[Message]:
+class QueueDeclared(Protocol):
+    message_count: int
+
+
+class Delivered(Protocol):
+    """A message as basic_get gives it (py-amqp's)."""
+
+    body: bytes
+    headers: dict[str, Any]
+    properties: dict[str, Any]
+
+
+class AmqpChannel(Protocol):
+    """What the tests use of a channel kombu opens over py-amqp: kombu's stubs
+    name only its abstract channel, py-amqp's miss the context manager and
+    queue_declare's result."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+    def basic_get(self, queue: str, no_ack: bool = False) -> Delivered | None: ...
+    def queue_declare(self, queue: str, **options: Any) -> QueueDeclared: ...
+    def queue_delete(self, queue: str) -> int: ...
+    def exchange_delete(self, exchange: str) -> None: ...
+
+
+def amqp_channel(conn: Connection) -> AmqpChannel:
+    return cast(AmqpChannel, conn.channel())
+
+
+def take(queue: str, *, expected: int, timeout: float = 15) -> list[Delivered]:
     """Consume and ack messages until ``expected`` arrived or ``timeout`` passed."""
-    got: list[Message] = []
+    got: list[Delivered] = []
     deadline = time.monotonic() + timeout
-    with connection() as conn, conn.channel() as channel:
+    with connection() as conn, amqp_channel(conn) as channel:
         while len(got) < expected and time.monotonic() < deadline:
             message = channel.basic_get(queue, no_ack=True)
             if message is None:
@@ -58,7 +88,8 @@ def read_history(topology: Topology, *, expected: int, timeout: float = 15) -> l
     )
     deadline = time.monotonic() + timeout
     with connection() as conn, conn.channel() as channel:
-        channel.basic_qos(0, 100, False)
+        # py-amqp's channel; kombu's stubs name its abstract one, as Consumer takes.
+        channel.basic_qos(0, 100, False)  # type: ignore[attr-defined]
         with Consumer(channel, queues=[history], on_message=on_message):
             while len(got) < expected and time.monotonic() < deadline:
                 try:
@@ -69,7 +100,7 @@ def read_history(topology: Topology, *, expected: int, timeout: float = 15) -> l
 
 
 def message_count(queue: str) -> int:
-    with connection() as conn, conn.channel() as channel:
+    with connection() as conn, amqp_channel(conn) as channel:
         return channel.queue_declare(queue, passive=True).message_count
 
 
@@ -140,7 +171,7 @@ def bindings() -> dict[str, set[str]]:
 def delete_topology(topology: Topology, instances: Iterable[str] = ()) -> None:
     names = [topology.queue(c) for c in CONSUMERS if c != "recommender"]
     names += [topology.recommender_queue(i) for i in instances]
-    with connection() as conn, conn.channel() as channel:
+    with connection() as conn, amqp_channel(conn) as channel:
         for spec in names:
             channel.queue_delete(spec.name)
             channel.queue_delete(spec.dead_letter_queue)

@@ -12,7 +12,7 @@ from tests.processes import Process, celery_worker, child_env
 
 
 @pytest.fixture
-def topology(settings, monkeypatch) -> Topology:
+def topology(settings, monkeypatch) -> Iterator[Topology]:
     """A namespace of queues and exchanges of this test's own, removed afterwards."""
     namespace = f"test-{uuid.uuid4().hex[:10]}"
     settings.EVENTS_NAMESPACE = namespace

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.message import Message as ProtoMessage
 from kombu import Exchange, Producer
 
@@ -16,11 +18,13 @@ def envelope_bytes(payload: ProtoMessage, *, event_id: str | None = None) -> byt
     ).SerializeToString()
 
 
-def publish(topology: Topology, routing_key: str, *bodies: bytes, **properties: str) -> None:
+def publish(topology: Topology, routing_key: str, *bodies: bytes, **properties: Any) -> None:
     """Each body as the relay sends it; ``properties`` (type, message_id) override its own."""
     exchange = Exchange(topology.exchange, "topic", durable=True)
     with connection() as conn:
-        conn.transport_options["confirm_publish"] = True
+        options = conn.transport_options
+        assert options is not None  # kombu keeps {} when given none
+        options["confirm_publish"] = True
         producer = Producer(conn.channel(), exchange=exchange)
         for body in bodies:
             producer.publish(

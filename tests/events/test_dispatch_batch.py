@@ -3,10 +3,11 @@ failing event costs the others a second try, never their outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
+from bookstore.events.v1 import events_pb2
 from events.celery_consumer import Batch, ack_all
-from events.contracts import PROMOTION_APPLIED, Event
+from events.contracts import PROMOTION_APPLIED, Event, payload_as
 from events.dispatch import Action, Delivery, dispatch_batch
 from tests.events.publish import envelope_bytes
 from tests.payloads import book_payload, promotion_payload
@@ -27,7 +28,7 @@ class Ledger:
     """An apply_batch that records what it applied, once per event id, and
     fails (all or nothing, as a transaction) on a batch holding a poison order."""
 
-    def __init__(self, poison: set[int] = frozenset()) -> None:
+    def __init__(self, poison: Set[int] = frozenset()) -> None:
         self.poison = poison
         self.applied: list[int] = []
         self.seen: set[str] = set()
@@ -37,10 +38,11 @@ class Ledger:
         self.calls.append(len(events))
         # As the inbox: an event already recorded, or twice in the batch, is applied once.
         fresh = list({e.event_id: e for e in events if e.event_id not in self.seen}.values())
-        if any(e.payload.order_id in self.poison for e in fresh):
+        orders = [payload_as(e, events_pb2.PromotionApplied).order_id for e in fresh]
+        if any(order_id in self.poison for order_id in orders):
             raise ValueError("poison order")
         self.seen.update(e.event_id for e in fresh)
-        self.applied += [e.payload.order_id for e in fresh]
+        self.applied += orders
         return {e.event_id for e in fresh}
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from events.contracts import book_category
 from marketplace_site.campaigns.models import SaleLine
 from marketplace_site.catalog.services import book_publish_all
 from marketplace_site.inbox.models import InboxEvent
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def recommend(target: str, user_id: int, category: int) -> list[tuple[int, int]]:
     with grpc.insecure_channel(target) as channel:
         reply = pb_grpc.RecommendationsStub(channel).Recommend(
-            pb.RecommendationRequest(user_id=user_id, category=category, max_results=50),
+            pb.RecommendationRequest(
+                user_id=user_id, category=book_category(category), max_results=50
+            ),
             timeout=5,
         )
     return [(r.id, r.reason) for r in reply.recommendations]

@@ -10,7 +10,8 @@ from email.parser import BytesParser
 import pytest
 from django.conf import settings as django_settings
 
-from events.contracts import ORDER_STATUS_CHANGED, PURCHASE_COMPLETED, Event, unwrap
+from bookstore.events.v1 import events_pb2
+from events.contracts import ORDER_STATUS_CHANGED, PURCHASE_COMPLETED, Event, payload_as, unwrap
 from marketplace_site.event_handlers import dependencies_up
 from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
 from marketplace_site.notifications import services as notification_services
@@ -43,7 +44,7 @@ CONSUMER = "worker.emails"
 def purchase_event(order: Order) -> Event:
     for row in OutboxMessage.objects.filter(event_type=PURCHASE_COMPLETED).order_by("id"):
         event = unwrap(bytes(row.envelope))
-        if event.payload.order_id == order.pk:
+        if payload_as(event, events_pb2.PurchaseCompleted).order_id == order.pk:
             return event
     raise AssertionError(f"no PurchaseCompleted for order {order.pk}")
 
@@ -166,7 +167,11 @@ def test_a_customer_without_an_address_gets_no_email(make_user, make_book, mailo
 def status_events(order: Order) -> list[Event]:
     rows = OutboxMessage.objects.filter(event_type=ORDER_STATUS_CHANGED).order_by("id")
     events = [unwrap(bytes(row.envelope)) for row in rows]
-    return [event for event in events if event.payload.order_id == order.pk]
+    return [
+        event
+        for event in events
+        if payload_as(event, events_pb2.OrderStatusChanged).order_id == order.pk
+    ]
 
 
 def tell(event: Event) -> bool:

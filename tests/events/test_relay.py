@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -70,16 +71,16 @@ def run_relay(topology):
 
 
 @pytest.fixture
-def catalog_queue(topology) -> str:
+def catalog_queue(topology) -> Iterator[str]:
     """The recommender-style queue bound to book events, declared by a consumer."""
     from tests.events.declare import declare
 
     spec = topology.recommender_queue("relay-test")
     declare(topology, spec)
     yield spec.name
-    from tests.events.broker import connection
+    from tests.events.broker import amqp_channel, connection
 
-    with connection() as conn, conn.channel() as channel:
+    with connection() as conn, amqp_channel(conn) as channel:
         channel.queue_delete(spec.name)
         channel.queue_delete(spec.dead_letter_queue)
 

@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from events.contracts import PURCHASE_COMPLETED, Event, unwrap
+from bookstore.events.v1 import events_pb2
+from events.contracts import PURCHASE_COMPLETED, Event, payload_as, unwrap
 from marketplace_site.catalog.models import Book
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
@@ -41,7 +42,7 @@ def purchase_event(order: Order) -> Event:
     """The PurchaseCompleted the checkout recorded in the outbox for ``order``."""
     for row in OutboxMessage.objects.filter(event_type=PURCHASE_COMPLETED).order_by("id"):
         event = unwrap(bytes(row.envelope))
-        if event.payload.order_id == order.pk:
+        if payload_as(event, events_pb2.PurchaseCompleted).order_id == order.pk:
             return event
     raise AssertionError(f"no PurchaseCompleted for order {order.pk}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def other_shop() -> Topology:
+def other_shop() -> Iterator[Topology]:
     """A second namespace on the same broker, removed afterwards."""
     topology = Topology(namespace=f"test-{uuid.uuid4().hex[:10]}", delivery_limit=3)
     yield topology

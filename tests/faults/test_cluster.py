@@ -29,7 +29,7 @@ from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.orders.models import OrderLine
 from marketplace_site.outbox.models import OutboxMessage
 from scripts.rabbitmq_cluster import LocalCluster, Node
-from tests.events.broker import message_count, wait_until
+from tests.events.broker import amqp_channel, message_count, wait_until
 from tests.faults.effects import assert_applied_exactly_once, wait_until_every_consumer_applied
 from tests.processes import REPO_ROOT, Process, celery_worker, child_env, manage
 
@@ -47,7 +47,7 @@ def starting_with(cluster: LocalCluster, first: Node) -> str:
 
 def declare_worker_queues(topology: Topology, url: str) -> None:
     """Declared before anything starts, so the test knows their leader from the outset."""
-    with Connection(url, connect_timeout=10) as conn, conn.channel() as channel:
+    with Connection(url, connect_timeout=10) as conn, amqp_channel(conn) as channel:
         for spec in topology.worker_queues():
             channel.queue_declare(
                 spec.name, durable=True, auto_delete=False, arguments=dict(spec.arguments)

@@ -35,7 +35,7 @@ RESET = 1.0
 PAGE_BOUND = TIMEOUT + 0.5
 
 
-def breaker_open() -> float:
+def breaker_open() -> float | None:
     return REGISTRY.get_sample_value("marketplace_recommender_breaker_open")
 
 

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 def text_of(page: str, element_id: str) -> str:
-    return re.search(rf'id="{element_id}"[^>]*>(.*?)<', page, re.S).group(1).strip()
+    found = re.search(rf'id="{element_id}"[^>]*>(.*?)<', page, re.S)
+    assert found is not None, f"no #{element_id}"
+    return found.group(1).strip()
 
 
 def test_the_admin_wears_the_shops_name(client, staff):

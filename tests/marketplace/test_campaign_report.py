@@ -151,7 +151,9 @@ def test_staff_read_the_report_page(client, staff, worked_example):
 
 
 def row(page: str, figure: str) -> str:
-    return re.search(rf'<tr data-figure="{figure}">(.*?)</tr>', page, re.S).group(1)
+    found = re.search(rf'<tr data-figure="{figure}">(.*?)</tr>', page, re.S)
+    assert found is not None, f"no {figure} row"
+    return found.group(1)
 
 
 def cells(html: str) -> list[str]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPResponse
 from typing import TypeVar
+from urllib.error import HTTPError
 
 import pytest
 
@@ -99,7 +100,7 @@ def visitor_with(live_server, *books: Book) -> Shopper:
     return visitor
 
 
-def log_in_as(visitor: Shopper, username: str) -> HTTPResponse:
+def log_in_as(visitor: Shopper, username: str) -> HTTPResponse | HTTPError:
     return visitor.request("/accounts/login/", {"username": username, "password": PASSWORD})
 
 

@@ -35,7 +35,9 @@ def backends(application_name: str) -> int:
     admin = urlunsplit(urlsplit(database_url())._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-        return conn.execute(query, [application_name]).fetchone()[0]
+        row = conn.execute(query, [application_name]).fetchone()
+        assert row is not None  # count(*) is always one row
+        return row[0]
 
 
 def get(url: str) -> int:

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from bookstore.events.v1 import events_pb2
-from events.contracts import ORDER_STATUS_CHANGED, unwrap
+from events.contracts import ORDER_STATUS_CHANGED, payload_as, unwrap
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.services import OrderError, order_checkout, order_status_change
 from marketplace_site.outbox.models import OutboxMessage
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def status_events() -> list[events_pb2.OrderStatusChanged]:
     rows = OutboxMessage.objects.filter(event_type=ORDER_STATUS_CHANGED).order_by("id")
-    return [unwrap(bytes(row.envelope)).payload for row in rows]
+    return [payload_as(unwrap(bytes(row.envelope)), events_pb2.OrderStatusChanged) for row in rows]
 
 
 def as_the_browser_posts(html: str, **changes: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from django.core import mail
@@ -14,7 +15,7 @@ from django.test import Client
 
 from events.celery_app import app
 from marketplace_site.env import Env
-from tests.events.broker import connection, message_count
+from tests.events.broker import amqp_channel, connection, message_count
 from tests.processes import MANAGE
 
 pytestmark = pytest.mark.django_db
@@ -24,13 +25,13 @@ THROTTLED = "Too many password reset requests"
 
 
 @pytest.fixture
-def task_queue() -> str:
+def task_queue() -> Iterator[str]:
     """The Celery task queue of this test alone, removed afterwards."""
     name = f"test-{uuid.uuid4().hex[:10]}.tasks"
     default, app.conf.task_default_queue = app.conf.task_default_queue, name
     yield name
     app.conf.task_default_queue = default
-    with connection() as conn, conn.channel() as channel:
+    with connection() as conn, amqp_channel(conn) as channel:
         channel.queue_delete(name)
         channel.exchange_delete(name)
 

@@ -27,6 +27,7 @@ class RecommenderProcess:
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
+        assert self.proc.stderr is not None  # started with stderr=PIPE
         for line in self.proc.stderr:
             self.lines.put(line)
 

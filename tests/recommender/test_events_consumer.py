@@ -36,7 +36,14 @@ from bookstore.events.v1 import events_pb2
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from events.amqp import DEFAULT_AMQP_URL, declare_exchanges
-from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, MalformedEvent, unwrap, wrap
+from events.contracts import (
+    BOOK_UPSERTED,
+    PURCHASE_COMPLETED,
+    MalformedEvent,
+    book_category,
+    unwrap,
+    wrap,
+)
 from events.dead_letters import CONSUMER_HEADER, QUEUE_HEADER, REASON_HEADER
 from events.dispatch import Action, Delivery
 from events.topology import HISTORY_MARKER, Topology
@@ -70,7 +77,7 @@ def book_upserted(book_id: int, title: str, category: int, *, active: bool = Tru
         book_id=book_id,
         title=title,
         author=fields.pop("author", "An Author"),
-        category=category,
+        category=book_category(category),
         active=active,
         price="9.99",
         currency="USD",
@@ -89,7 +96,7 @@ def purchase_completed(order_id: int, user_id: int, *lines: tuple[int, int] | tu
         lines=[
             events_pb2.PurchaseLine(
                 book_id=line[0],
-                category=line[1],
+                category=book_category(line[1]),
                 quantity=quantity,
                 unit_price="9.99",
                 line_total=f"{Decimal('9.99') * quantity:.2f}",
@@ -391,7 +398,9 @@ class Live:
 
     def recommend(self, *, user_id: int = 0, category: int, max_results: int = 10) -> list:
         reply = pb_grpc.RecommendationsStub(self.channel).Recommend(
-            pb.RecommendationRequest(user_id=user_id, category=category, max_results=max_results),
+            pb.RecommendationRequest(
+                user_id=user_id, category=book_category(category), max_results=max_results
+            ),
             timeout=5,
         )
         return [

@@ -27,7 +27,7 @@ from yarl import URL
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from events.amqp import declare_exchanges
-from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, wrap
+from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, book_category, wrap
 from events.topology import Topology
 from recommender.engine import Category
 from tests.events.broker import AMQP_URL, delete_topology, wait_until
@@ -109,11 +109,13 @@ class Replica:
     def answers(self) -> dict[tuple[int, int], list[tuple[int, str]]]:
         """Every customer's recommendations in every category."""
         stub = pb_grpc.RecommendationsStub(self.channel)
-        found = {}
+        found: dict[tuple[int, int], list[tuple[int, str]]] = {}
         for user_id in range(41):
             for category in Category:
                 reply = stub.Recommend(
-                    pb.RecommendationRequest(user_id=user_id, category=category, max_results=10),
+                    pb.RecommendationRequest(
+                        user_id=user_id, category=book_category(category), max_results=10
+                    ),
                     timeout=5,
                 )
                 found[user_id, category] = [

@@ -83,7 +83,7 @@ def test_health_says_not_serving_while_the_consumer_finishes_its_batch(tmp_path,
 
 def test_a_stop_during_the_load_never_says_serving_nor_consumes(tmp_path, monkeypatch):
     port = free_port()
-    stop_holder: list[asyncio.Event] = []
+    stop_holder: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
     readied: list[object] = []
     consumers: list[object] = []
     real_load = server.load_index
@@ -140,7 +140,7 @@ def test_health_says_serving_only_once_the_consumer_has_caught_up(tmp_path, monk
                     pb.RecommendationRequest(category=pb.MYSTERY), timeout=5
                 )
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "catching up on the event history" in refused.value.details()
+        assert "catching up on the event history" in (refused.value.details() or "")
 
         consumer.caught_up.set()
         for _ in range(100):

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from events.contracts import PAYLOAD_TYPES
 from events.operators import NoSuchQueue, consumer_queues, send_to_queue
+from events.topology import QueueSpec, StreamSpec
 from marketplace_site.event_handlers import event_topology
 from marketplace_site.outbox.selectors import outbox_sent_events
 
@@ -45,6 +46,7 @@ class Command(BaseCommand):
         self, *args: Any, consumer: str | None, history: bool, types: list[str], **options: Any
     ) -> None:
         topology = event_topology()
+        spec: QueueSpec | StreamSpec
         if history:
             spec = topology.history
             kept = set(spec.routing_keys)
