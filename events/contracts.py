@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from google.protobuf.message import DecodeError, Message
 
@@ -208,27 +208,31 @@ def _check_status_change(change: events_pb2.OrderStatusChanged) -> None:
         )
 
 
-def _per_order(payload: Any) -> str:
+P = TypeVar("P", bound=Message)
+
+
+def _per_order(payload: events_pb2.PurchaseCompleted | events_pb2.PromotionApplied) -> str:
     return f"order {payload.order_id}"
 
 
-def _per_order_status(payload: Any) -> str:
+def _per_order_status(payload: events_pb2.OrderStatusChanged) -> str:
     # Each status is reached once per order: published again, still one e-mail.
     return f"order {payload.order_id} {events_pb2.OrderStatus.Name(payload.status)}"
 
 
 @dataclass(frozen=True, slots=True)
-class Contract:
-    payload: type[Message]
+class Contract(Generic[P]):
+    payload: type[P]
     # Raises MalformedEvent saying what is wrong with a payload.
-    check: Callable[[Any], None]
+    check: Callable[[P], None]
     # What an event is a fact about, when one fact must count once even if
     # it is published again under another event id (a purchase is one order).
-    key: Callable[[Any], str] | None = None
+    key: Callable[[P], str] | None = None
 
 
-# event type (also the routing key) -> its contract
-CONTRACTS: dict[str, Contract] = {
+# event type (also the routing key) -> its contract; each entry is checked
+# against its own payload type, the table holds them all (hence Any).
+CONTRACTS: dict[str, Contract[Any]] = {
     BOOK_UPSERTED: Contract(events_pb2.BookUpserted, _check_book),
     PURCHASE_COMPLETED: Contract(events_pb2.PurchaseCompleted, _check_purchase, _per_order),
     PROMOTION_APPLIED: Contract(events_pb2.PromotionApplied, _check_promotion, _per_order),
@@ -250,9 +254,6 @@ class Event:
     payload: Message
     # The contract's key of the fact, e.g. "order 42"; None for a type without one.
     key: str | None = None
-
-
-P = TypeVar("P", bound=Message)
 
 
 def payload_as(event: Event, kind: type[P]) -> P:

@@ -74,7 +74,7 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     def __repr__(self) -> str:  # the token stays out of any log of the server's parts
         return f"{type(self).__name__}(token=***)"
 
-    def _problem(self, metadata: tuple[tuple[str, Any], ...]) -> str | None:
+    def _problem(self, metadata: tuple[tuple[str, str | bytes], ...]) -> str | None:
         values = [value for key, value in metadata if key == AUTHORIZATION]
         if not values:
             return MISSING
