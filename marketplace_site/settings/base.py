@@ -40,10 +40,14 @@ INSTALLED_APPS = [
     "marketplace_site.campaigns",
     "marketplace_site.notifications",
     "marketplace_site.vouchers",
+    # Failed sign-ins counted per account and address; too many lock that pair out.
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY).
+    "csp.middleware.CSPMiddleware",
     # Serves static files from any WSGI server, gunicorn included.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "marketplace_site.correlation.CorrelationIdMiddleware",
@@ -54,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: answers a locked-out sign-in with its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "marketplace_site.urls"
@@ -123,6 +129,42 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# From the AXES_FAILURE_LIMIT-th failed sign-in for one account from one address,
+# that pair is refused (429) for AXES_COOLOFF_TIME hours; a success resets the
+# count. Per pair: a shared address (an office, a mobile carrier) stays open
+# to its other customers, and a stolen list tried from one address is stopped.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 0.25
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The address the throttles take (behind PROXY_COUNT proxies, the outermost one's view).
+AXES_CLIENT_IP_CALLABLE = "marketplace_site.clients.client_address"
+# Sign-ins are not logged one row each: only failures are kept, for the admin.
+AXES_DISABLE_ACCESS_LOG = True
+# Its log: a warning per failure and per lockout, not a line per step of each.
+AXES_VERBOSE = False
+
+# Only the site's own scripts, styles, images and forms: an injected <script>
+# or inline handler does not run, and no other site frames the shop's pages.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
