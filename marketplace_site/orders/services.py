@@ -22,9 +22,9 @@ from marketplace_site.orders.events import (
     purchase_completed,
 )
 from marketplace_site.orders.models import Cart, CartLine, Order, OrderLine
-from marketplace_site.orders.pricing import quote, with_voucher
 from marketplace_site.orders.selectors import cart_contents, priced_lines
 from marketplace_site.outbox.services import outbox_record
+from marketplace_site.pricing import quote, with_voucher
 from marketplace_site.promotions.models import Promotion, Redemption
 from marketplace_site.promotions.selectors import promotion_rule, promotions_available
 from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
@@ -353,7 +353,7 @@ def _place(
         if not taken:
             raise OrderError(f"“{line.title}” just sold out.")
     if voucher is not None:
-        voucher_redeem(voucher=voucher, order=order)
+        voucher_redeem(voucher=voucher, order_id=order.pk)
 
     outbox_record(payload=purchase_completed(order, the_quote), correlation_id=correlation_id)
     if the_quote.promotion is not None:

@@ -11,10 +11,10 @@ import pytest
 from django.conf import settings as django_settings
 
 from events.contracts import ORDER_STATUS_CHANGED, PURCHASE_COMPLETED, Event, unwrap
+from marketplace_site.emails import mail_server_up
 from marketplace_site.event_handlers import dependencies_up
 from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
 from marketplace_site.notifications import services as notification_services
-from marketplace_site.notifications.emails import mail_server_up
 from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.services import (
     digest_send_all,
