@@ -16,7 +16,7 @@ from events.contracts import PURCHASE_COMPLETED, Event, unwrap
 from marketplace_site.accounts.selectors import UnknownCustomer
 from marketplace_site.catalog.models import Book
 from marketplace_site.inbox.models import InboxEvent
-from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
+from marketplace_site.inbox.services import inbox_apply_batch
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.services import OrderError, order_checkout
 from marketplace_site.outbox.models import OutboxMessage
@@ -30,6 +30,7 @@ from marketplace_site.vouchers.services import (
     voucher_grant_if_due,
     voucher_redeem,
 )
+from tests.inbox import inbox_apply
 from tests.payloads import republished
 
 pytestmark = pytest.mark.django_db
