@@ -106,6 +106,7 @@ images: $(INSTALLED) docker
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Development TLS certificates in var/certs/ (git-ignored): a CA, the
 # recommender's server certificate, the site's client certificate. Keeps an

@@ -112,6 +112,12 @@ def manage(command: str, *args: str, env: dict[str, str], name: str = "") -> Pro
     return Process([sys.executable, MANAGE, command, *args], env, name or command)
 
 
+def crashing_relay(env: dict[str, str], name: str = "crashing-relay") -> Process:
+    """run_relay, killed after the broker's confirms and before it marks a row
+    sent (tests/crashing_relay.py)."""
+    return Process([sys.executable, "-m", "tests.crashing_relay"], env, name)
+
+
 def celery_worker(env: dict[str, str], name: str = "worker") -> Process:
     return Process(
         [
