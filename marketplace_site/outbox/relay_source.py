@@ -6,10 +6,12 @@ import os
 from collections.abc import Sequence
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from events.environment import ConfigError
 from events.relay import OutboxRow
 from marketplace_site.outbox.models import OutboxMessage
 
@@ -110,7 +112,7 @@ FAILPOINTS = {"crash-after-confirm": CrashAfterConfirm}
 
 
 def outbox_source_class() -> type[DjangoOutboxSource]:
-    failpoint = os.environ.get("RELAY_FAILPOINT", "")
+    failpoint = settings.RELAY_FAILPOINT
     if failpoint and failpoint not in FAILPOINTS:
-        raise ValueError(f"unknown RELAY_FAILPOINT {failpoint!r}; known: {', '.join(FAILPOINTS)}")
+        raise ConfigError(f"unknown RELAY_FAILPOINT {failpoint!r}; known: {', '.join(FAILPOINTS)}")
     return FAILPOINTS.get(failpoint, DjangoOutboxSource)
