@@ -43,7 +43,11 @@ class Command(BaseCommand):
             on_published=relay_published,
             wakeup=wakeup,
         )
-        serve_metrics("RELAY_METRICS_PORT")
+        serve_metrics(
+            settings.RELAY_METRICS_PORT,
+            address=settings.METRICS_ADDR,
+            variable="RELAY_METRICS_PORT",
+        )
         log.info("relay started (namespace %s)", settings.EVENTS_NAMESPACE)
         try:
             await relay.run(stop)
