@@ -18,9 +18,9 @@ from events.dispatch import Handler
 from events.metrics import consumer_outcome
 from events.topology import Topology
 from marketplace_site.campaigns.services import sales_record
+from marketplace_site.emails import mail_server_up
 from marketplace_site.health import database_ping
 from marketplace_site.inbox.services import inbox_apply_batch
-from marketplace_site.notifications.emails import mail_server_up
 from marketplace_site.notifications.services import order_confirmation_send, order_status_send
 from marketplace_site.promotions.services import promotion_stats_record
 from marketplace_site.vouchers.services import voucher_grant_if_due

@@ -1,9 +1,16 @@
-"""Reads about accounts."""
+"""Reads about accounts: addresses, and the customers events name."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+
+from bookstore.events.v1 import events_pb2
+from events.contracts import Event, payload_as
+from marketplace_site.catalog.models import Book
+from marketplace_site.lookups import all_by_id
 
 
 def address_taken(address: str, *, by_other_than: User | None = None) -> bool:
@@ -14,3 +21,38 @@ def address_taken(address: str, *, by_other_than: User | None = None) -> bool:
     if by_other_than is not None:
         accounts = accounts.exclude(pk=by_other_than.pk)
     return accounts.exists()
+
+
+class UnknownCustomer(LookupError):
+    """A purchase event names a customer this database does not have."""
+
+
+class UnknownBook(LookupError):
+    """A purchase event names a book this database does not have."""
+
+
+def purchase_customers(events: Sequence[Event]) -> dict[int, User]:
+    """The customers of these PurchaseCompleted events, by id, once every
+    customer and book they name is known. A book or customer with an order
+    is never deleted (PROTECT), so one this database lacks means the event
+    was not made by this shop: raises UnknownCustomer or UnknownBook naming
+    them (the event is retried, then parked)."""
+    payloads = [payload_as(event, events_pb2.PurchaseCompleted) for event in events]
+    all_by_id(
+        Book.objects.only("pk"),
+        (line.book_id for payload in payloads for line in payload.lines),
+        error=UnknownBook,
+        noun="book",
+    )
+    return event_customers(payload.user_id for payload in payloads)
+
+
+def event_customers(user_ids: Iterable[int]) -> dict[int, User]:
+    """The customers events name (their payloads' ``user_id``), by id; raises
+    UnknownCustomer naming one this database lacks."""
+    return all_by_id(
+        get_user_model().objects.all(),
+        user_ids,
+        error=UnknownCustomer,
+        noun="user",
+    )

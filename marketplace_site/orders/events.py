@@ -6,7 +6,7 @@ from bookstore.events.v1 import events_pb2
 from events.contracts import book_category
 from marketplace_site.orders.discount_shares import line_discounts
 from marketplace_site.orders.models import Order
-from marketplace_site.orders.pricing import Quote
+from marketplace_site.pricing import Quote
 
 
 def purchase_completed(order: Order, quote: Quote) -> events_pb2.PurchaseCompleted:

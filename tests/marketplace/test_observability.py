@@ -86,8 +86,10 @@ def test_error_reports_hide_passwords_inside_urls(settings, rf):
     assert shown["SECRET_KEY"] != settings.SECRET_KEY
 
 
-def test_metrics_count_requests_by_view_and_recommender_fallbacks(client, settings):
+def test_metrics_count_requests_by_view_and_recommender_fallbacks(client, settings, customer):
     settings.RECOMMENDER_TARGET = "127.0.0.1:1"
+    # A customer's page asks the recommender (a visitor's shows best sellers at once).
+    client.force_login(customer)
     client.get("/")
     text = client.get("/metrics").content.decode()
     assert 'marketplace_request_seconds_count{status="2xx",view="home"}' in text
