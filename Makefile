@@ -55,7 +55,7 @@ test: $(INSTALLED) lint chromium axe docker
 	echo "--- tests/deploy (the compose deployment on Docker Engine) ---"; cat $(DEPLOY_LOG); \
 	test $$status -eq 0 -a $$deployed -eq 0
 
-# Every hop against its bare baseline (README "Performance"); bench-results/report.{md,json}.
+# Every hop against its bare baseline (bench/README.md); bench-results/report.{md,json}.
 bench: $(INSTALLED)
 	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
 	$(BIN)/python -m bench --full

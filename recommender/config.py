@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from events.amqp import BrokerEnv
@@ -20,9 +21,11 @@ from events.environment import (
     PemFile,
     Port,
     check_key_pair,
+    one_of,
 )
 from events.metrics import DEFAULT_METRICS_ADDR
 from events.recommender_link import AuthToken
+from recommender.interceptors import DEFAULT_SLOW_SECONDS, EVERY, PROBLEMS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO_ROOT / "data" / "demo_catalog.csv"
@@ -64,6 +67,10 @@ class Settings(BrokerEnv):
     # least the longest call's deadline (the digest's stream, 60 s by default).
     max_connection_age_grace_seconds: Duration = 60.0
     log_level: LogLevel = "INFO"
+    # Which calls have an access log line: "problems" (failed or slow) or "every".
+    access_log: Annotated[str, AfterValidator(one_of(PROBLEMS, EVERY))] = PROBLEMS
+    # From how long a call counts as slow, and is logged (milliseconds).
+    slow_call_ms: Duration = DEFAULT_SLOW_SECONDS * 1000
     log_format: LogFormat = Field("plain", validation_alias="LOG_FORMAT")
     # Learn books and purchases from domain events (off: serve the store as is).
     consume_events: Flag = True

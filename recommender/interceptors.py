@@ -23,6 +23,15 @@ RPC_LATENCY = Histogram(
 )
 # Probes every few seconds would drown the access log: their line is DEBUG.
 QUIET_PREFIXES = ("/grpc.health.v1.Health/",)
+# RECOMMENDER_ACCESS_LOG: "problems" logs the calls that failed or were slow;
+# "every" one line per call. A line per call costs about a quarter of the
+# calls a replica answers (bench/README.md), so it is the operator's choice.
+PROBLEMS, EVERY = "problems", "every"
+# A call is slow from this long (RECOMMENDER_SLOW_CALL_MS): a quarter of the
+# site's default deadline (RECOMMENDER_TIMEOUT, 250 ms).
+DEFAULT_SLOW_SECONDS = 0.06
+# A client that ends its own call has nothing to report here.
+UNREMARKABLE = ("OK", "CANCELLED")
 
 CORRELATION_HEADER = "x-correlation-id"
 
@@ -37,7 +46,21 @@ _Stream = Callable[[Any, _Context], AsyncIterator[Any]]
 
 
 class AccessLogInterceptor(grpc.aio.ServerInterceptor):
-    """One log line per call: method, status code, duration, peer, correlation id."""
+    """Measures every call, and logs the ones asked for: method, status code,
+    duration, peer, correlation id.
+
+    With ``every_call`` each call has its INFO line; otherwise only a call
+    that failed or took ``slow_seconds`` or more does, and the others are
+    DEBUG lines (formatted only when DEBUG is on).
+    """
+
+    def __init__(
+        self, *, every_call: bool = False, slow_seconds: float = DEFAULT_SLOW_SECONDS
+    ) -> None:
+        self.every_call = every_call
+        self.slow_seconds = slow_seconds
+        # Label lookups cost more than the observation: one child per (method, code).
+        self._latency: dict[tuple[str, str], Histogram] = {}
 
     async def intercept_service(
         self,
@@ -54,18 +77,28 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         metadata = dict(handler_call_details.invocation_metadata or ())
         correlation_id = metadata.get(CORRELATION_HEADER, "-")
 
+        quiet = method.startswith(QUIET_PREFIXES)
+
         def finish(peer: str, started: float, code: grpc.StatusCode | str) -> None:
             elapsed = time.perf_counter() - started
-            RPC_LATENCY.labels(method=method, code=getattr(code, "name", code)).observe(elapsed)
-            log.log(
-                logging.DEBUG if method.startswith(QUIET_PREFIXES) else logging.INFO,
-                "rpc method=%s code=%s duration_ms=%.2f peer=%s correlation_id=%s",
-                method,
-                getattr(code, "name", code),
-                elapsed * 1000,
-                peer,
-                correlation_id,
-            )
+            name = code.name if isinstance(code, grpc.StatusCode) else code
+            latency = self._latency.get((method, name))
+            if latency is None:
+                latency = self._latency[method, name] = RPC_LATENCY.labels(method=method, code=name)
+            latency.observe(elapsed)
+            remarkable = name not in UNREMARKABLE or elapsed >= self.slow_seconds
+            level = logging.INFO if remarkable or (self.every_call and not quiet) else logging.DEBUG
+            if log.isEnabledFor(level):
+                log.log(
+                    level,
+                    "rpc method=%s code=%s duration_ms=%.2f peer=%s correlation_id=%s%s",
+                    method,
+                    name,
+                    elapsed * 1000,
+                    peer,
+                    correlation_id,
+                    " slow" if elapsed >= self.slow_seconds else "",
+                )
 
         def outcome(context: _Context, exc: BaseException | None) -> grpc.StatusCode | str:
             if exc is None or isinstance(exc, grpc.aio.AbortError):

@@ -20,7 +20,12 @@ from recommender.auth import TokenAuthInterceptor
 from recommender.config import ConfigError, ServerTls, Settings
 from recommender.engine import RecommendationIndex
 from recommender.events_consumer import EventsConsumer
-from recommender.interceptors import AccessLogInterceptor
+from recommender.interceptors import (
+    DEFAULT_SLOW_SECONDS,
+    EVERY,
+    PROBLEMS,
+    AccessLogInterceptor,
+)
 from recommender.servicer import (
     LEGACY_SERVICE_NAME,
     RecommendationsServicer,
@@ -110,17 +115,22 @@ async def start_server(
     auth_token: str = "",
     max_connection_age: float = 0.0,
     max_connection_age_grace: float = 0.0,
+    access_log: str = PROBLEMS,
+    slow_call_seconds: float = DEFAULT_SLOW_SECONDS,
 ) -> RunningServer:
     """Bind and start. Without an index it answers UNAVAILABLE until ``ready()``.
 
     ``tls`` switches the port to TLS (mutual with a client CA); ``auth_token``
     makes every RPC but health checks require it; ``max_connection_age``
     (seconds, 0: never) moves clients to new connections, see
-    ``connection_age_options``.
+    ``connection_age_options``. ``access_log`` ("problems" or "every") and
+    ``slow_call_seconds``: which calls have a line (AccessLogInterceptor).
     """
     credentials = None if tls is None else server_credentials(tls)
     # The access log outermost: refused calls are logged and measured too.
-    interceptors: list[grpc.aio.ServerInterceptor] = [AccessLogInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        AccessLogInterceptor(every_call=access_log == EVERY, slow_seconds=slow_call_seconds)
+    ]
     if auth_token:
         interceptors.append(TokenAuthInterceptor(auth_token))
     server = grpc.aio.server(
@@ -216,6 +226,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         auth_token=settings.auth_token,
         max_connection_age=settings.max_connection_age_seconds,
         max_connection_age_grace=settings.max_connection_age_grace_seconds,
+        access_log=settings.access_log,
+        slow_call_seconds=settings.slow_call_ms / 1000,
     )
     host = settings.listen.rsplit(":", 1)[0]
     security = describe_security(settings.tls, settings.auth_token)

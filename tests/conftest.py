@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -182,3 +183,14 @@ def mail_server(settings):
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture
+def redis_cache(settings) -> dict[str, str]:
+    """Django's cache in the local Redis, under a prefix of this test's own."""
+    from marketplace_site.env import cache_settings
+
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    cache = {**cache_settings("redis://127.0.0.1:6379/15"), "KEY_PREFIX": prefix}
+    settings.CACHES = {"default": cache}
+    return cache

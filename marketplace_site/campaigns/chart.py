@@ -1,6 +1,7 @@
 """Units sold per day (or per few days) as an inline SVG bar chart, drawn by
 the server: no JavaScript and no external asset, so the page carries all it
-needs."""
+needs. Here the geometry; the template (templates/campaigns/sales_chart.svg)
+draws it, escaping every text as any template does."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from html import escape
 
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from marketplace_site.campaigns.selectors import SalesBin
@@ -20,6 +21,7 @@ LEFT, RIGHT, TOP, BOTTOM = 48, 16, 28, 40
 PLOT_WIDTH = WIDTH - LEFT - RIGHT
 PLOT_HEIGHT = HEIGHT - TOP - BOTTOM
 MAX_X_LABELS = 6
+CHART_TEMPLATE = "campaigns/sales_chart.svg"
 Y_TICKS = 4
 
 
@@ -87,72 +89,110 @@ def report_bars(bins: Sequence[SalesBin]) -> list[Bar]:
     return bars
 
 
-def sales_chart_svg(
+@dataclass(frozen=True, slots=True)
+class DrawnBar:
+    bar: Bar
+    x: str
+    y: str
+    width: str
+    height: str
+    fill: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    value: int
+    y: str  # the grid line's
+    label_y: str
+
+
+@dataclass(frozen=True, slots=True)
+class XLabel:
+    text: str
+    x: str
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The shaded span of the highlighted bars."""
+
+    x: str
+    width: str
+    label: str
+    label_x: str
+
+
+@dataclass(frozen=True, slots=True)
+class SalesChart:
+    """Where everything of the chart goes; templates/campaigns/sales_chart.svg
+    draws it (and escapes every text)."""
+
+    title: str
+    axis_label: str
+    bars: list[DrawnBar]
+    ticks: list[Tick]
+    x_labels: list[XLabel]
+    window: Window | None
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = LEFT + PLOT_WIDTH
+    top: int = TOP
+    base: int = TOP + PLOT_HEIGHT
+    plot_height: int = PLOT_HEIGHT
+    middle_x: str = f"{LEFT + PLOT_WIDTH / 2:.1f}"
+    window_label_y: int = TOP - 8
+    x_label_y: int = TOP + PLOT_HEIGHT + 16
+    axis_label_y: int = HEIGHT - 6
+
+
+def sales_chart(
     *,
     bars: Sequence[Bar],
     title: str,
     window_label: str = "Campaign",
     axis_label: str = "Units sold per day",
-) -> str:
+) -> SalesChart:
     """One bar per entry of ``bars``, the span of the highlighted ones shaded."""
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}" '
-        'class="sales-chart" font-family="sans-serif" font-size="11">',
-        f"<title>{escape(title)}</title>",
-    ]
     if not bars:
-        parts.append(
-            f'<text x="{WIDTH / 2:g}" y="{HEIGHT / 2:g}" text-anchor="middle">'
-            "No days to show yet.</text></svg>"
-        )
-        return "".join(parts)
-
+        return SalesChart(title, axis_label, bars=[], ticks=[], x_labels=[], window=None)
     top, step = nice_ceiling(max(bar.units for bar in bars))
     slot = PLOT_WIDTH / len(bars)
     base = TOP + PLOT_HEIGHT
-
     inside = [i for i, bar in enumerate(bars) if bar.highlighted]
+    window = None
     if inside:
         x = LEFT + inside[0] * slot
-        width = (inside[-1] - inside[0] + 1) * slot
-        parts.append(
-            f'<rect class="campaign-window" x="{x:.1f}" y="{TOP}" width="{width:.1f}" '
-            f'height="{PLOT_HEIGHT}" fill="#fdf1d6"/>'
-            f'<text class="campaign-label" x="{x + 4:.1f}" y="{TOP - 8}" fill="#8a5a00">'
-            f"{escape(window_label)}</text>"
+        window = Window(
+            x=f"{x:.1f}",
+            width=f"{(inside[-1] - inside[0] + 1) * slot:.1f}",
+            label=window_label,
+            label_x=f"{x + 4:.1f}",
         )
-
-    # Horizontal grid lines with the unit counts at the left.
+    ticks = []
     for value in range(0, top + 1, step):
         y = base - value / top * PLOT_HEIGHT
-        parts.append(
-            f'<line x1="{LEFT}" x2="{LEFT + PLOT_WIDTH}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="#ddd"/><text class="y-label" x="{LEFT - 6}" y="{y + 4:.1f}" '
-            f'text-anchor="end">{value}</text>'
-        )
-
+        ticks.append(Tick(value, y=f"{y:.1f}", label_y=f"{y + 4:.1f}"))
     bar_width = max(slot * 0.7, 1)
+    drawn = []
     for i, bar in enumerate(bars):
         height = bar.units / top * PLOT_HEIGHT
-        x = LEFT + i * slot + (slot - bar_width) / 2
-        parts.append(
-            f'<rect class="bar" data-from="{escape(bar.key)}" data-units="{bar.units}" '
-            f'x="{x:.1f}" y="{base - height:.1f}" width="{bar_width:.1f}" '
-            f'height="{height:.1f}" fill="{"#c77c00" if bar.highlighted else "#6b7f99"}">'
-            f"<title>{escape(bar.title)}</title></rect>"
+        drawn.append(
+            DrawnBar(
+                bar,
+                x=f"{LEFT + i * slot + (slot - bar_width) / 2:.1f}",
+                y=f"{base - height:.1f}",
+                width=f"{bar_width:.1f}",
+                height=f"{height:.1f}",
+                fill="#c77c00" if bar.highlighted else "#6b7f99",
+            )
         )
+    x_labels = [
+        XLabel(bars[i].label, x=f"{LEFT + (i + 0.5) * slot:.1f}") for i in label_indices(len(bars))
+    ]
+    return SalesChart(title, axis_label, drawn, ticks, x_labels, window)
 
-    for i in label_indices(len(bars)):
-        x = LEFT + (i + 0.5) * slot
-        parts.append(
-            f'<text class="x-label" x="{x:.1f}" y="{base + 16}" text-anchor="middle">'
-            f"{escape(bars[i].label)}</text>"
-        )
-    parts.append(
-        f'<line x1="{LEFT}" x2="{LEFT + PLOT_WIDTH}" y1="{base}" y2="{base}" stroke="#333"/>'
-        f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{base}" stroke="#333"/>'
-        f'<text x="{LEFT + PLOT_WIDTH / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
-        f"{escape(axis_label)}</text></svg>"
-    )
-    return "".join(parts)
+
+def sales_chart_svg(chart: SalesChart) -> str:
+    """``chart`` drawn: SVG markup, every text escaped."""
+    return render_to_string(CHART_TEMPLATE, {"chart": chart})

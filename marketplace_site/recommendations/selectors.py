@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.cache import cache
 from django.utils import timezone
 
 from marketplace_site.catalog.models import Book
@@ -38,16 +37,13 @@ log = logging.getLogger(__name__)
 
 _client: RecommenderClient | None = None
 
-# The recommender's answers, per process, for RECOMMENDATIONS_CACHE_SECONDS:
-# (user id, category, max_results, latest order id) -> (expires at, books). A
-# page view then costs no call for a customer browsing around; fallbacks are
-# never kept. The customer's latest order is in the key, so their next page
-# after an order asks again, in whichever process serves it.
-_answers: dict[tuple[int, int, int, int], tuple[float, list[RecommendedBook]]] = {}
-ANSWERS_KEPT = 10_000
-# A gthread worker's threads share the answers: trimming them while another
-# thread adds one would fail its page ("dictionary changed size").
-_answers_lock = threading.Lock()
+# The recommender's answers are kept for RECOMMENDATIONS_CACHE_SECONDS in
+# Django's cache (CACHE_URL: each process its own by default, Redis shared by
+# every process when set), per (user, category, size, latest order). A page
+# view then costs no call for a customer browsing around; fallbacks are never
+# kept. The customer's latest order is in the key, so their next page after an
+# order asks again, in whichever process serves it.
+ANSWERS_KEY = "recommendations:answer:v1:{user}:{category}:{size}:{order}"
 NO_PURCHASES = Purchases(frozenset())
 
 
@@ -78,7 +74,6 @@ def reset_recommender_client() -> None:
     if _client is not None:
         _client.close()
     _client = None
-    _answers.clear()
 
 
 def _recommend(
@@ -89,27 +84,39 @@ def _recommend(
     correlation_id: str,
     purchases: Purchases = NO_PURCHASES,
 ) -> list[RecommendedBook]:
-    """The recommender's answer, from this process's short-lived cache when fresh."""
-    key = (user_id, category, max_results, purchases.latest_order_id)
-    now = time.monotonic()
-    kept = _answers.get(key)
-    if kept is not None and kept[0] > now:
+    """The recommender's answer, from the cache when one is kept."""
+    key = ANSWERS_KEY.format(
+        user=user_id, category=category, size=max_results, order=purchases.latest_order_id
+    )
+    kept = _cached(key)
+    if kept is not None:
         RECOMMENDER_CALLS.labels(outcome="cached").inc()
-        return kept[1]
+        return kept
     answer = recommender_client().recommend(
         user_id=user_id, category=category, max_results=max_results, correlation_id=correlation_id
     )
     RECOMMENDER_CALLS.labels(outcome="ok").inc()
     ttl = settings.RECOMMENDATIONS_CACHE_SECONDS
     if ttl > 0 and not _just_ordered(purchases, ttl):
-        with _answers_lock:
-            if len(_answers) >= ANSWERS_KEPT:
-                for stale in [k for k, (expires, _) in _answers.items() if expires <= now]:
-                    del _answers[stale]
-                if len(_answers) >= ANSWERS_KEPT:
-                    del _answers[next(iter(_answers))]  # the oldest
-            _answers[key] = (now + ttl, answer)
+        _keep(key, answer, ttl)
     return answer
+
+
+def _cached(key: str) -> list[RecommendedBook] | None:
+    """A kept answer; none when the cache cannot be reached (the page asks instead)."""
+    try:
+        kept: list[RecommendedBook] | None = cache.get(key)
+    except Exception as exc:  # each backend raises its own client's errors
+        log.warning("recommendations: the cache cannot be read (%s); asking", type(exc).__name__)
+        return None
+    return kept
+
+
+def _keep(key: str, answer: list[RecommendedBook], ttl: float) -> None:
+    try:
+        cache.set(key, answer, timeout=ttl)
+    except Exception as exc:  # the answer is served all the same
+        log.warning("recommendations: the cache cannot be written (%s)", type(exc).__name__)
 
 
 def _just_ordered(purchases: Purchases, ttl: float) -> bool:

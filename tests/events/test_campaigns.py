@@ -17,7 +17,13 @@ from django.utils import timezone
 
 from events.contracts import PURCHASE_COMPLETED, unwrap, wrap
 from marketplace_site.accounts.selectors import UnknownBook, UnknownCustomer
-from marketplace_site.campaigns.chart import Bar, label_indices, nice_ceiling, sales_chart_svg
+from marketplace_site.campaigns.chart import (
+    Bar,
+    label_indices,
+    nice_ceiling,
+    sales_chart,
+    sales_chart_svg,
+)
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.campaigns.selectors import campaign_report, percent_change
 from marketplace_site.campaigns.services import sales_record
@@ -420,7 +426,9 @@ def day_bars(first: date, units: list[int], highlighted_from: int | None = None)
 
 def test_the_chart_is_well_formed_svg_with_one_bar_per_bin_and_the_window_marked():
     points = day_bars(date(2025, 3, 1), list(range(8)), highlighted_from=4)
-    svg = sales_chart_svg(bars=points, title="Spring sale; campaign from 5 Mar to 8 Mar 2025")
+    svg = sales_chart_svg(
+        sales_chart(bars=points, title="Spring sale; campaign from 5 Mar to 8 Mar 2025")
+    )
     root = parse(svg)
 
     assert root.tag == f"{SVG}svg"
@@ -455,9 +463,11 @@ def test_the_chart_is_well_formed_svg_with_one_bar_per_bin_and_the_window_marked
 
 def test_the_charts_text_is_escaped():
     svg = sales_chart_svg(
-        bars=[Bar(key='"><x', label="<i>", title="a & b", units=1, highlighted=True)],
-        title='Books & more <b>"now"</b>',
-        window_label="Sale <3",
+        sales_chart(
+            bars=[Bar(key='"><x', label="<i>", title="a & b", units=1, highlighted=True)],
+            title='Books & more <b>"now"</b>',
+            window_label="Sale <3",
+        )
     )
     root = parse(svg)
     assert root.find(f"{SVG}title").text == 'Books & more <b>"now"</b>'
@@ -467,7 +477,7 @@ def test_the_charts_text_is_escaped():
 
 
 def test_a_chart_without_days_says_so():
-    root = parse(sales_chart_svg(bars=[], title="Not started"))
+    root = parse(sales_chart_svg(sales_chart(bars=[], title="Not started")))
     assert bars(root) == []
     assert [t.text for t in root.iter(f"{SVG}text")] == ["No days to show yet."]
 
@@ -476,7 +486,9 @@ def test_a_long_chart_labels_a_few_days_including_the_first_and_last():
     assert label_indices(3) == [0, 1, 2]
     assert label_indices(31) == [0, 6, 12, 18, 24, 30]
     root = parse(
-        sales_chart_svg(bars=day_bars(date(2025, 1, 1), [i % 3 for i in range(31)]), title="Jan")
+        sales_chart_svg(
+            sales_chart(bars=day_bars(date(2025, 1, 1), [i % 3 for i in range(31)]), title="Jan")
+        )
     )
     x_labels = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "x-label"]
     assert x_labels == ["1 Jan", "7 Jan", "13 Jan", "19 Jan", "25 Jan", "31 Jan"]

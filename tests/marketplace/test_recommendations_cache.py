@@ -1,19 +1,21 @@
-"""The site's short-lived cache of recommender answers (RECOMMENDATIONS_CACHE_SECONDS),
-against a scripted recommender on a real gRPC port."""
+"""The site's short-lived cache of recommender answers (RECOMMENDATIONS_CACHE_SECONDS,
+in Django's cache), against a scripted recommender on a real gRPC port."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import grpc
 import pytest
+import redis
+from django.core.cache.backends import base as cache_base
+from django.core.cache.backends import locmem
 from django.utils import timezone
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from marketplace_site.env import cache_settings
 from marketplace_site.orders.models import Order
 from marketplace_site.orders.services import order_checkout
-from marketplace_site.recommendations import selectors
 from tests.marketplace import test_recommendations as pages
 from tests.marketplace.test_recommendations import MYSTERY, calls_counted, recommendations_on
 
@@ -22,10 +24,12 @@ fake = pages.fake
 
 
 class Clock:
+    """The time Django's local-memory cache reads, to expire what it keeps."""
+
     def __init__(self) -> None:
         self.now = 1000.0
 
-    def monotonic(self) -> float:
+    def time(self) -> float:
         return self.now
 
 
@@ -33,7 +37,8 @@ class Clock:
 def clock(monkeypatch, settings) -> Clock:
     settings.RECOMMENDATIONS_CACHE_SECONDS = 30
     clock = Clock()
-    monkeypatch.setattr(selectors, "time", clock)
+    monkeypatch.setattr(cache_base, "time", clock)
+    monkeypatch.setattr(locmem, "time", clock)
     return clock
 
 
@@ -89,15 +94,6 @@ def test_a_fallback_is_never_kept_as_the_recommenders_answer(client, make_book, 
 
 
 @pytest.mark.django_db
-def test_resetting_the_client_forgets_the_answers(client, make_book, fake, clock):
-    fake.answer_ids = [make_book().pk]
-    client.get(MYSTERY)
-    selectors.reset_recommender_client()
-    client.get(MYSTERY)
-    assert len(fake.calls) == 2
-
-
-@pytest.mark.django_db
 def test_zero_seconds_turns_the_cache_off(client, settings, make_book, fake, clock):
     settings.RECOMMENDATIONS_CACHE_SECONDS = 0
     fake.answer_ids = [make_book().pk]
@@ -106,56 +102,33 @@ def test_zero_seconds_turns_the_cache_off(client, settings, make_book, fake, clo
     assert len(fake.calls) == 2
 
 
-def test_trimming_a_full_cache_is_safe_while_another_thread_adds(monkeypatch, clock):
-    """A gthread worker's threads share the answers: one trimming them while
-    another trims and adds must not fail either page."""
-    monkeypatch.setattr(selectors, "ANSWERS_KEPT", 2)
+@pytest.mark.django_db
+def test_a_cache_that_cannot_be_reached_costs_the_page_nothing(client, make_book, fake, settings):
+    """Redis down: every page asks the recommender and shows its answer."""
+    settings.CACHES = {"default": cache_settings("redis://127.0.0.1:1/0")}
+    settings.RECOMMENDATIONS_CACHE_SECONDS = 30
+    book = make_book()
+    fake.answer_ids = [book.pk]
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [book.pk])
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [book.pk])
+    assert len(fake.calls) == 2
 
-    class Recommender:
-        def recommend(self, *, user_id: int, **_: object) -> list[int]:
-            return [user_id]
 
-    monkeypatch.setattr(selectors, "recommender_client", Recommender)
-    trimming, other_done = threading.Event(), threading.Event()
-
-    class PausingAnswers(dict):
-        """Gives the other thread its chance in the middle of the trim."""
-
-        def items(self):
-            for pair in super().items():
-                if threading.current_thread() is trimmer and not trimming.is_set():
-                    trimming.set()
-                    other_done.wait(0.5)  # it adds meanwhile, unless made to wait
-                yield pair
-
-    answers = PausingAnswers()
-    monkeypatch.setattr(selectors, "_answers", answers)
-    results: dict[int, object] = {}
-
-    def page(user_id: int) -> None:
-        try:
-            results[user_id] = selectors._recommend(
-                user_id=user_id, category=0, max_results=5, correlation_id="cache-test"
-            )
-        except Exception as exc:  # what the page would have raised
-            results[user_id] = exc
-        if threading.current_thread() is other:
-            other_done.set()
-
-    trimmer = other = None
-    page(1)
-    page(2)  # the cache is full
-    clock.now += 31  # and both answers are stale: a trim drops them
-    trimmer = threading.Thread(target=page, args=(3,))
-    trimmer.start()
-    assert trimming.wait(5)
-    other = threading.Thread(target=page, args=(4,))
-    other.start()
-    trimmer.join(5)
-    other.join(5)
-
-    assert results == {1: [1], 2: [2], 3: [3], 4: [4]}
-    assert sorted(answers) == [(3, 0, 5, 0), (4, 0, 5, 0)]
+@pytest.mark.django_db
+def test_with_redis_an_answer_is_kept_for_every_process(
+    client, make_book, fake, settings, redis_cache
+):
+    """CACHE_URL=redis://...: what one process asked, the others reuse."""
+    settings.RECOMMENDATIONS_CACHE_SECONDS = 30
+    book = make_book()
+    fake.answer_ids = [book.pk]
+    cached = calls_counted("cached")
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [book.pk])
+    # In Redis, where every site process and replica reads it.
+    keys = redis.Redis.from_url(redis_cache["LOCATION"]).keys(f"{redis_cache['KEY_PREFIX']}:*")
+    assert [key.decode() for key in keys if b"recommendations:answer" in key]
+    assert recommendations_on(client.get(MYSTERY)) == ("recommender", [book.pk])
+    assert (len(fake.calls), calls_counted("cached") - cached) == (1, 1)
 
 
 @pytest.mark.django_db

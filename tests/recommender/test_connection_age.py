@@ -43,6 +43,8 @@ def aging_target(index: RecommendationIndex) -> Iterator[str]:
             index=index,
             max_connection_age=AGE,
             max_connection_age_grace=GRACE,
+            # Each call's line tells which connection (peer) it came on.
+            access_log="every",
         )
     )
     yield f"127.0.0.1:{running.port}"
@@ -119,7 +121,9 @@ def test_a_stream_longer_than_the_age_finishes_within_the_grace(aging_target):
 
 def test_the_setting_reaches_the_server(recommender_process):
     """As an operator sets it: `python -m recommender` retires connections too."""
-    process, target = recommender_process(RECOMMENDER_MAX_CONNECTION_AGE_SECONDS=str(AGE))
+    process, target = recommender_process(
+        RECOMMENDER_MAX_CONNECTION_AGE_SECONDS=str(AGE), RECOMMENDER_ACCESS_LOG="every"
+    )
     request = pb.RecommendationRequest(category=pb.HISTORY, max_results=3)
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.RecommendationsStub(channel)

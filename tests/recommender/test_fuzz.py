@@ -91,7 +91,11 @@ def fuzzed() -> Iterator[Fuzzed]:
     logger.addHandler(access)
     thread = ServerThread()
     running = thread.run(
-        start_server(listen="127.0.0.1:0", index=RecommendationIndex.build(BOOKS, PURCHASES))
+        start_server(
+            listen="127.0.0.1:0",
+            index=RecommendationIndex.build(BOOKS, PURCHASES),
+            access_log="every",  # each call's line says it reached our handler
+        )
     )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:

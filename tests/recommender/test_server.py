@@ -13,6 +13,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
+from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from recommender.server import start_server
+from tests.grpc_server import ServerThread
 
 SF = pb.SCIENCE_FICTION
 
@@ -115,32 +118,77 @@ def test_reflection_describes_the_api(server):
     assert method.server_streaming
 
 
-def access_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "recommender.access"]
+def logged_calls(caplog, count: int) -> list[logging.LogRecord]:
+    """The access log's records once ``count`` are in (the server logs as a call
+    ends, which may be just after the client hears back), and no more."""
+    deadline = time.monotonic() + 5
+    while len(access_records(caplog)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # room for a wrong, second line about the same call
+    return access_records(caplog)
 
 
-def test_each_call_is_logged_once_with_status_and_correlation_id(server, caplog):
-    caplog.set_level(logging.INFO, logger="recommender.access")
+def access_records(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "recommender.access"]
+
+
+def test_failed_calls_have_their_line_and_answered_ones_only_in_debug(server, caplog):
+    """By default (RECOMMENDER_ACCESS_LOG=problems) a line per call costs no
+    throughput: the calls answered quickly are DEBUG lines."""
+    caplog.set_level(logging.DEBUG, logger="recommender.access")
     server.stub.Recommend(
         request(category=SF), metadata=[("x-correlation-id", "req-42")], timeout=5
     )
     with pytest.raises(grpc.RpcError):
         server.stub.Recommend(request(category=77), timeout=5)
-    # The server logs once the call ends, which may be just after the client hears back.
-    deadline = time.monotonic() + 5
-    while len(lines := access_lines(caplog)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)  # room for a wrong, second line about the same call
-    lines = access_lines(caplog)
-    assert len(lines) == 2
-    ok, bad = lines
-    assert "method=/bookstore.recommendations.v1.Recommendations/Recommend" in ok
-    assert "code=OK" in ok
-    assert "correlation_id=req-42" in ok
-    assert "peer=ipv" in ok
-    assert "duration_ms=" in ok
-    assert "code=INVALID_ARGUMENT" in bad
-    assert "correlation_id=-" in bad
+    ok, bad = logged_calls(caplog, 2)
+    assert ok.levelno == logging.DEBUG
+    assert "method=/bookstore.recommendations.v1.Recommendations/Recommend" in ok.getMessage()
+    assert "code=OK" in ok.getMessage()
+    assert "correlation_id=req-42" in ok.getMessage()
+    assert "peer=ipv" in ok.getMessage()
+    assert "duration_ms=" in ok.getMessage()
+    assert bad.levelno == logging.INFO
+    assert "code=INVALID_ARGUMENT" in bad.getMessage()
+    assert "correlation_id=-" in bad.getMessage()
+
+
+@pytest.fixture
+def logging_server(index):
+    """A server that logs every call, and counts any from 0 ms as slow."""
+
+    def start(**options) -> pb_grpc.RecommendationsStub:
+        running = thread.run(start_server(listen="127.0.0.1:0", index=index, **options))
+        servers.append(running)
+        channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        channels.append(channel)
+        return pb_grpc.RecommendationsStub(channel)
+
+    thread, servers, channels = ServerThread(), [], []
+    yield start
+    for channel in channels:
+        channel.close()
+    for running in servers:
+        thread.run(running.server.stop(None))
+    thread.close()
+
+
+def test_every_call_has_its_line_where_the_operator_asks(logging_server, caplog):
+    caplog.set_level(logging.INFO, logger="recommender.access")
+    stub = logging_server(access_log="every")
+    stub.Recommend(request(category=SF), metadata=[("x-correlation-id", "req-7")], timeout=5)
+    [line] = logged_calls(caplog, 1)
+    assert "code=OK" in line.getMessage()
+    assert "correlation_id=req-7" in line.getMessage()
+
+
+def test_a_slow_call_has_its_line_marked_slow(logging_server, caplog):
+    caplog.set_level(logging.INFO, logger="recommender.access")
+    stub = logging_server(slow_call_seconds=0.0)
+    stub.Recommend(request(category=SF), timeout=5)
+    [line] = logged_calls(caplog, 1)
+    assert line.getMessage().endswith(" slow")
+    assert "code=OK" in line.getMessage()
 
 
 def test_rpc_latency_is_measured_by_method_and_code(server):
@@ -184,7 +232,9 @@ def test_streaming_calls_of_every_kind_are_logged_and_measured(server, caplog):
     answers.cancel()
 
     def logged() -> list[str]:
-        return [line for line in access_lines(caplog) if f"method={watch}" in line]
+        return [
+            r.getMessage() for r in access_records(caplog) if f"method={watch}" in r.getMessage()
+        ]
 
     # The server measures, then logs, once the call has ended on its side.
     deadline = time.monotonic() + 5
