@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, 
 from aio_pika.exceptions import ChannelPreconditionFailed
 
 from events.log_format import redact_url
-from events.topology import DEAD_LETTER_QUEUE_ARGUMENTS, QueueSpec, Topology
+from events.topology import QueueSpec, Topology
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +104,10 @@ async def declare_exchanges(
     channel: AbstractChannel, topology: Topology
 ) -> tuple[AbstractExchange, AbstractExchange]:
     """The events exchange and the dead-letter exchange (idempotent)."""
-    events = await channel.declare_exchange(
-        topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-    )
-    dead = await channel.declare_exchange(
-        topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-    )
+    events, dead = [
+        await channel.declare_exchange(spec.name, spec.type, durable=True)
+        for spec in topology.exchanges()
+    ]
     return events, dead
 
 
@@ -117,15 +115,18 @@ async def declare_queue(
     channel: AbstractChannel, topology: Topology, spec: QueueSpec
 ) -> AbstractQueue:
     """A consumer's queue, bound to its event types, and its dead-letter queue."""
-    events, dead = await declare_exchanges(channel, topology)
-    parked = await channel.declare_queue(
-        spec.dead_letter_queue, durable=True, arguments=dict(DEAD_LETTER_QUEUE_ARGUMENTS)
-    )
-    await parked.bind(dead, routing_key=spec.name)
-    queue = await channel.declare_queue(spec.name, durable=True, arguments=dict(spec.arguments))
-    for routing_key in spec.routing_keys:
-        await queue.bind(events, routing_key=routing_key)
-    return queue
+    declared = topology.declarations(spec)
+    exchanges = {
+        exchange.name: await channel.declare_exchange(exchange.name, exchange.type, durable=True)
+        for exchange in declared.exchanges
+    }
+    queues = {
+        name: await channel.declare_queue(name, durable=True, arguments=dict(arguments))
+        for name, arguments in declared.queues
+    }
+    for queue, exchange, routing_key in declared.bindings:
+        await queues[queue].bind(exchanges[exchange], routing_key=routing_key)
+    return queues[spec.name]
 
 
 async def declare_history(connection: AbstractConnection, topology: Topology) -> None:

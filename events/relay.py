@@ -29,6 +29,7 @@ from aio_pika.abc import AbstractConnection, AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 
 from events.amqp import BrokerNodes, declare_exchanges, declare_history
+from events.contracts import CONTENT_TYPE
 from events.topology import Topology
 
 # Closing a connection to a frozen node waits for an answer that never comes.
@@ -37,7 +38,6 @@ CLOSE_TIMEOUT = 2.0
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CONTENT_TYPE = "application/x-protobuf"
 
 
 @dataclass(frozen=True, slots=True)
