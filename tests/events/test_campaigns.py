@@ -16,11 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from events.contracts import PURCHASE_COMPLETED, unwrap, wrap
+from events.routes import handlers
 from marketplace_site.campaigns.chart import Bar, label_indices, nice_ceiling, sales_chart_svg
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.campaigns.selectors import campaign_report, percent_change
 from marketplace_site.campaigns.services import sales_record
-from marketplace_site.event_handlers import ROUTES
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.inbox.services import inbox_apply
 from marketplace_site.orders.selectors import UnknownBook, UnknownCustomer
@@ -54,7 +54,7 @@ def ledger() -> list[tuple]:
 
 
 def test_the_worker_routes_purchases_to_the_sales_ledger():
-    assert ROUTES[CAMPAIGNS] == {PURCHASE_COMPLETED: sales_record}
+    assert handlers(CAMPAIGNS) == {PURCHASE_COMPLETED: sales_record}
 
 
 @pytest.mark.django_db

@@ -10,9 +10,10 @@ import psycopg
 import pytest
 from django.db import connection
 
+from events.consuming import Action, Delivery, EventQueue
 from events.contracts import wrap
-from events.dispatch import Action, Delivery, dispatch_batch
-from marketplace_site.event_handlers import ROUTES, _apply_batch
+from events.routes import handlers
+from marketplace_site.event_handlers import _apply_batch
 from marketplace_site.promotions.models import PromotionStats
 from tests.payloads import promotion_payload
 
@@ -37,13 +38,13 @@ def drop_this_connection() -> None:
 
 
 def apply(*deliveries: Delivery) -> list:
-    return dispatch_batch(
+    return EventQueue(
         consumer="worker.promotions",
-        deliveries=list(deliveries),
-        handlers=ROUTES["worker.promotions"],
+        queue="worker.promotions",
+        handlers=handlers("worker.promotions"),
         apply_batch=_apply_batch,
         delivery_limit=5,
-    )
+    ).decide(deliveries)
 
 
 def test_after_the_connection_drops_the_next_batch_reconnects_and_applies(make_promotion):
