@@ -23,7 +23,16 @@ from celery import bootsteps
 from kombu import Connection, Consumer, Message, Producer, Queue
 from kombu.utils.imports import symbol_by_name
 
-from events.consuming import Action, ApplyBatch, Delivery, EventQueue, H, Parked, Step
+from events.consuming import (
+    Action,
+    ApplyBatch,
+    Delivery,
+    EventQueue,
+    H,
+    Properties,
+    Step,
+    delivery,
+)
 from events.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -48,21 +57,11 @@ class Hub(Protocol):
 
 
 # publish(body, routing_key, parked properties): returns once the broker confirmed.
-Park = Callable[[bytes, str, Parked], None]
+Park = Callable[[bytes, str, Properties], None]
 
 
 def delivery_of(message: Message) -> Delivery:
-    properties = message.properties
-    return Delivery(
-        body=message.body,
-        headers=message.headers,
-        message_id=properties.get("message_id"),
-        correlation_id=properties.get("correlation_id"),
-        type=properties.get("type"),
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        timestamp=properties.get("timestamp"),
-    )
+    return delivery(message.body, message.headers, message.properties.get)
 
 
 class QueueDriver(Generic[H]):
@@ -211,7 +210,7 @@ class EventConsumers(Generic[H]):
     def consumers(self, channel: Any, hub: Hub | None, parking: Connection) -> list[Consumer]:
         producer = Producer(parking)
 
-        def park(body: bytes, routing_key: str, parked: Parked) -> None:
+        def park(body: bytes, routing_key: str, parked: Properties) -> None:
             # Confirmed (the connection has confirm_publish); once more after
             # a lost connection: a parked copy twice is better than none.
             producer.publish(

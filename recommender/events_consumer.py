@@ -2,7 +2,7 @@
 
 Three layers, the first two testable without a broker:
 
-- ``changes_of``: what an event means for the recommender (books, purchases).
+- ``TRANSLATORS``: what an event means for the recommender (books, purchases).
 - ``StoreApplier``: events into the store, idempotently, a batch of one
   event type per transaction, run by an events.consuming.EventQueue, which
   decides ack, requeue or park exactly as for the Celery consumers.
@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar, cast
 
 import aio_pika
@@ -40,7 +41,16 @@ from aio_pika.exceptions import ChannelInvalidStateError, ChannelNotFoundEntity
 
 from bookstore.events.v1 import events_pb2
 from events.amqp import BrokerNodes, declare_exchanges, declare_queue
-from events.consuming import Action, Backoff, Decision, Delivery, EventQueue, Step
+from events.consuming import (
+    STREAM_OFFSET_HEADER,
+    Action,
+    Backoff,
+    Decision,
+    Delivery,
+    EventQueue,
+    Step,
+    delivery,
+)
 from events.contracts import Event
 from events.routes import handlers
 from events.topology import HISTORY_MARKER, Topology
@@ -54,12 +64,6 @@ DEFAULT_PREFETCH = 32
 # Events of the history read at once, and applied in one transaction: a new
 # replica catches up at 2-4k events/s here with these, 850/s in batches of 32.
 HISTORY_PREFETCH = 512
-# Set by the broker on every message read from a stream: its place there.
-STREAM_OFFSET_HEADER = "x-stream-offset"
-
-
-class UnsupportedEvent(ValueError):
-    """A well-formed event this build cannot apply; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +95,6 @@ def purchase_changes(event: Event) -> Changes:
 Translator = Callable[[Event], Changes]
 # events.routes names the functions above: imported from this module itself.
 TRANSLATORS = cast(dict[str, Translator], handlers(CONSUMER))
-
-
-def changes_of(event: Event) -> Changes:
-    translate = TRANSLATORS.get(event.event_type)
-    if translate is None:
-        raise UnsupportedEvent(f"the recommender does not apply {event.event_type} events")
-    return translate(event)
 
 
 def learn(index: RecommendationIndex, changes: Changes) -> None:
@@ -138,16 +135,7 @@ class StoreApplier:
 
 
 def delivery_of(message: AbstractIncomingMessage) -> Delivery:
-    return Delivery(
-        body=message.body,
-        headers=message.headers,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        type=message.type,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        timestamp=message.timestamp,
-    )
+    return delivery(message.body, message.headers, partial(getattr, message))
 
 
 @dataclass(slots=True)
@@ -437,7 +425,7 @@ class EventsConsumer:
             async def on_message(message: AbstractIncomingMessage) -> None:
                 self._deliveries.put_nowait((message, reading))
 
-            await stream.consume(on_message, arguments={"x-stream-offset": "first"})
+            await stream.consume(on_message, arguments={STREAM_OFFSET_HEADER: "first"})
             log.info("events: catching up on %s from its first event", self.history.name)
             closed = _closed(channel)
             await asyncio.wait({reading.done, closed, lost}, return_when=asyncio.FIRST_COMPLETED)

@@ -102,7 +102,9 @@ def test_a_poison_event_is_retried_alone_and_the_rest_are_applied():
 def test_a_poison_event_on_its_last_delivery_is_parked_with_its_properties_and_why():
     ledger = Ledger(poison={2})
     last = delivery(2, deliveries=LIMIT - 1)
-    last = Delivery(last.body, last.headers, message_id="m-2", correlation_id="c-2", type="t")
+    last = Delivery(
+        last.body, last.headers, {"message_id": "m-2", "correlation_id": "c-2", "type": "t"}
+    )
     decisions = run([delivery(1), last], ledger)
     assert [d.action for d in decisions] == [Action.ACK, Action.PARK]
     assert decisions[1].reason.startswith("failed: ValueError: poison order")
@@ -205,7 +207,7 @@ def test_a_stream_retries_a_failing_event_as_often_as_a_queue_would_then_skips_i
 def test_settled_messages_are_logged_and_counted(caplog):
     caplog.set_level(logging.INFO, logger="events.consuming")
     queue = event_queue(Ledger())
-    [good, bad] = [delivery(1), Delivery(b"junk", message_id="m-junk")]
+    [good, bad] = [delivery(1), Delivery(b"junk", properties={"message_id": "m-junk"})]
     before = HANDLED.labels(consumer=CONSUMER, event_type="malformed", result="malformed")._value
     before = before.get()
     for d, decision in zip([good, bad], queue.decide([good, bad]), strict=True):

@@ -52,8 +52,6 @@ from recommender.events_consumer import (
     TRANSLATORS,
     Changes,
     EventsConsumer,
-    UnsupportedEvent,
-    changes_of,
     learn,
     purchase_changes,
 )
@@ -106,6 +104,14 @@ def purchase_completed(order_id: int, user_id: int, *lines: tuple[int, int] | tu
         discount="0.00",
         total=subtotal,
     )
+
+
+class UnsupportedEvent(ValueError):
+    """A well-formed event the recommender fails on (see bug())."""
+
+
+def changes_of(event):
+    return TRANSLATORS[event.event_type](event)
 
 
 # An order the recommender fails on, with the bug() fixture: the contract
