@@ -26,15 +26,16 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	@touch $@
 
-# The whole shop in the foreground under honcho (Procfile), logs prefixed by
-# process; Ctrl-C stops everything. Safe to re-run: every step is idempotent.
+# The whole shop in the foreground under supervisord (Procfile, scripts/supervise.py),
+# logs prefixed by process, one that dies started again; Ctrl-C stops everything.
+# Safe to re-run: every step is idempotent.
 run: $(INSTALLED)
 	$(BIN)/python scripts/ensure_services.py rabbitmq
 	$(BIN)/python marketplace_site/manage.py migrate --no-input
 	$(BIN)/python marketplace_site/manage.py load_catalog
 	$(BIN)/python marketplace_site/manage.py ensure_demo_staff
 	$(BIN)/python marketplace_site/manage.py ensure_demo_promotion
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/supervise.py
 
 # Every test on SQLite; then, side by side, the database tests again on
 # PostgreSQL followed by the benchmark harness once, small (a smoke check that
@@ -105,6 +106,7 @@ images: $(INSTALLED) docker
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Development TLS certificates in var/certs/ (git-ignored): a CA, the
 # recommender's server certificate, the site's client certificate. Keeps an

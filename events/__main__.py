@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from events.amqp import amqp_url
+from events.amqp import BrokerEnv
+from events.environment import exit_on_config_error
 from events.operators import NoSuchQueue, consumer_queues, dead_letters, one_line, replay
-from events.topology import Topology
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,12 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--all", action="store_true")
     args = parser.parse_args(argv)
 
+    with exit_on_config_error():
+        broker = BrokerEnv.from_env()
     try:
-        topology = Topology.from_env()
-        queues = consumer_queues(topology, args.consumer)
+        queues = consumer_queues(broker.topology, args.consumer)
     except (KeyError, ValueError) as exc:
         parser.exit(2, f"{exc}\n")
-    url = amqp_url()
+    url = broker.amqp_url
     if args.action == "list":
         total = 0
         for spec in queues:

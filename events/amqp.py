@@ -8,15 +8,22 @@ Every client starts with one node and moves to the next when it is lost.
 from __future__ import annotations
 
 import logging
-import os
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 from aio_pika.exceptions import ChannelPreconditionFailed
+from pydantic import AfterValidator, Field
 
+from events.environment import EnvSettings
 from events.log_format import redact_url
-from events.topology import QueueSpec, Topology
+from events.topology import (
+    DEFAULT_DELIVERY_LIMIT,
+    DEFAULT_NAMESPACE,
+    QueueSpec,
+    Topology,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +32,6 @@ URL_SEPARATOR = ";"
 # A node that is frozen rather than dead keeps its sockets open: heartbeats
 # are what notice it. RabbitMQ's default (60 s) would stall a client that long.
 HEARTBEAT_SECONDS = 10
-
-
-def amqp_url() -> str:
-    return os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
 
 
 def broker_urls(value: str, *, variable: str = "AMQP_URL") -> tuple[str, ...]:
@@ -43,6 +46,29 @@ def broker_urls(value: str, *, variable: str = "AMQP_URL") -> tuple[str, ...]:
                 f"several separated by {URL_SEPARATOR!r}"
             )
     return urls
+
+
+def _broker_url(value: str) -> str:
+    broker_urls(value)
+    return value
+
+
+BrokerUrl = Annotated[str, AfterValidator(_broker_url)]
+
+
+class BrokerEnv(EnvSettings):
+    """Every process's broker settings: where it is, and the topology's names."""
+
+    # Out of repr: the URL may carry a password.
+    amqp_url: BrokerUrl = Field(DEFAULT_AMQP_URL, validation_alias="AMQP_URL", repr=False)
+    events_namespace: str = Field(DEFAULT_NAMESPACE, validation_alias="EVENTS_NAMESPACE")
+    events_delivery_limit: int = Field(
+        DEFAULT_DELIVERY_LIMIT, ge=1, validation_alias="EVENTS_DELIVERY_LIMIT"
+    )
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(namespace=self.events_namespace, delivery_limit=self.events_delivery_limit)
 
 
 def _url_problem(url: str) -> str | None:

@@ -12,11 +12,14 @@ from typing import ClassVar
 from celery import Celery
 from celery.signals import worker_init
 from celery.worker.consumer import Consumer
+from django.conf import settings
 
 from events.celery_consumer import DomainEventConsumerStep
 from events.metrics import serve_metrics
+from marketplace_site.startup import start
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace_site.settings.local")
+start()
 
 
 class WorkerConsumer(Consumer):
@@ -48,4 +51,6 @@ app.steps["consumer"].add(DomainEventConsumerStep)
 @worker_init.connect
 def _serve_metrics(**kwargs: object) -> None:
     # One worker process per host in our setup (--pool=solo or threads).
-    serve_metrics("WORKER_METRICS_PORT")
+    serve_metrics(
+        settings.WORKER_METRICS_PORT, address=settings.METRICS_ADDR, variable="WORKER_METRICS_PORT"
+    )

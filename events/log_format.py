@@ -10,7 +10,6 @@ slips into a message or a traceback (a library's exception quoting its URL).
 from __future__ import annotations
 
 import logging
-import os
 import re
 
 from pythonjsonlogger.json import JsonFormatter
@@ -44,8 +43,8 @@ class JsonLineFormatter(_Redacting, JsonFormatter):
     pass
 
 
-def log_formatter() -> logging.Formatter:
-    kind = (os.environ.get("LOG_FORMAT") or "plain").strip().lower()
+def log_formatter(kind: str = "plain") -> logging.Formatter:
+    """A formatter of ``kind`` (LOG_FORMAT, read with the process's settings)."""
     if kind == "json":
         return JsonLineFormatter(
             JSON_FIELDS, rename_fields={"levelname": "level", "asctime": "time"}
@@ -55,9 +54,9 @@ def log_formatter() -> logging.Formatter:
     return PlainFormatter(PLAIN)
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", kind: str = "plain") -> None:
     """For processes without Django (the recommender): stderr, our format."""
     handler = logging.StreamHandler()
-    handler.setFormatter(log_formatter())
+    handler.setFormatter(log_formatter(kind))
     handler.addFilter(CorrelationIdFilter())
     logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -37,16 +36,16 @@ def relay_published(rows: Sequence[OutboxRow], lag_seconds: float) -> None:
     RELAY_LAG.set(lag_seconds)
 
 
-def serve_metrics(variable: str) -> None:
-    """Expose /metrics on the port named by ``variable``, if it is set."""
-    port = os.environ.get(variable, "").strip()
-    if not port:
+# Where the processes without a web server serve /metrics (METRICS_ADDR).
+DEFAULT_METRICS_ADDR = "127.0.0.1"
+
+
+def serve_metrics(port: int | None, *, address: str, variable: str) -> None:
+    """Expose /metrics on ``port`` (set by ``variable``), if there is one."""
+    if port is None:
         return
-    if not port.isdigit():
-        raise ValueError(f"{variable} must be a port number, got {port!r}")
-    address = os.environ.get("METRICS_ADDR", "127.0.0.1")
     try:
-        start_http_server(int(port), addr=address)
+        start_http_server(port, addr=address)
     except OSError as exc:
         # Something else has the port (another shop's process, say): one
         # line that names what to change, not a traceback from deep inside

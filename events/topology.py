@@ -19,7 +19,6 @@ start to learn what happened before its queue existed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,19 +88,6 @@ class Topology:
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
     # Read by the side that declares the history stream (the relay).
     history_max_bytes: int = DEFAULT_HISTORY_MAX_BYTES
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Topology:
-        env = os.environ if env is None else env
-        raw_limit = env.get("EVENTS_DELIVERY_LIMIT") or str(DEFAULT_DELIVERY_LIMIT)
-        if not raw_limit.isdigit() or int(raw_limit) < 1:
-            raise ValueError(
-                f"EVENTS_DELIVERY_LIMIT must be a whole number >= 1, got {raw_limit!r}"
-            )
-        return cls(
-            namespace=env.get("EVENTS_NAMESPACE") or DEFAULT_NAMESPACE,
-            delivery_limit=int(raw_limit),
-        )
 
     @property
     def exchange(self) -> str:

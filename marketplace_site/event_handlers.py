@@ -19,9 +19,9 @@ from events.consuming import Handler
 from events.contracts import Event
 from events.routes import handlers
 from events.topology import WORKER_CONSUMERS, Topology
+from marketplace_site.emails import mail_server_up
 from marketplace_site.health import database_ping
 from marketplace_site.inbox.services import inbox_apply_batch
-from marketplace_site.notifications.emails import mail_server_up
 
 
 def event_topology() -> Topology:

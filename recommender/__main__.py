@@ -8,9 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
+from events.environment import ConfigError, exit_on_config_error
 from events.log_format import configure_logging
 from recommender.catalog_file import CatalogFileError, read_catalog
-from recommender.config import ConfigError, Settings
+from recommender.config import Settings
 from recommender.server import ListenError, serve
 from recommender.store import Store, StoreError
 from recommender.synthetic import write_synthetic_store
@@ -33,11 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     synth.add_argument("--purchases", type=int, default=1_000_000)
     args = parser.parse_args(argv)
 
-    try:
+    with exit_on_config_error():
         settings = Settings.from_env()
-    except ConfigError as exc:
-        parser.exit(2, f"configuration error: {exc}\n")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "import-catalog":
             books = read_catalog(args.file)

@@ -23,11 +23,6 @@ MISSING = "missing credentials: send metadata 'authorization: Bearer <token>'"
 INVALID = "invalid credentials: the bearer token was not accepted"
 
 
-def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
-    """The metadata a client sends (none for an empty token)."""
-    return ((AUTHORIZATION, f"Bearer {token}"),) if token else ()
-
-
 def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
     """A handler of the same kind as ``handler`` that answers UNAUTHENTICATED."""
 

@@ -19,14 +19,14 @@ server requires client certificates. Health needs no RECOMMENDER_AUTH_TOKEN.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from recommender.config import ClientTls, ConfigError, Settings
+from events.recommender_link import ClientTls, RecommenderLink
+from recommender.config import ConfigError, Settings
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 DEFAULT_TIMEOUT = 2.0
@@ -95,11 +95,10 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage; Docker reserves 2
         return 0 if exc.code == 0 else 1
-    env = os.environ if env is None else env
     try:
         settings = Settings.from_env(env)
         target = health_target(settings.listen)
-        tls = None if settings.tls is None else ClientTls.from_env(env)
+        tls = None if settings.tls is None else RecommenderLink.from_env(env).client_tls
     except (ConfigError, ValueError) as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1

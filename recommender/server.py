@@ -207,7 +207,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT (or ``stop`` is set), then drain."""
     # First: a taken port stops the process in one line, before a server
     # exists that would have to be torn down.
-    serve_metrics("RECOMMENDER_METRICS_PORT")
+    serve_metrics(
+        settings.metrics_port, address=settings.metrics_addr, variable="RECOMMENDER_METRICS_PORT"
+    )
     running = await start_server(
         listen=settings.listen,
         tls=settings.tls,

@@ -191,10 +191,6 @@ class Store:
                 (stream, (at or datetime.now(UTC)).isoformat(timespec="milliseconds")),
             )
 
-    def is_applied(self, event_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM inbox WHERE event_id = ?", (event_id,)).fetchone()
-        return row is not None
-
     _UPSERT_BOOK = """
         INSERT INTO books (id, title, author, category, active, changed_at)
         VALUES (?, ?, ?, ?, ?, ?)

@@ -15,6 +15,7 @@ from marketplace_site.catalog.search import book_search_key
 from marketplace_site.catalog.services import categories_ensure
 from marketplace_site.promotions.models import Promotion
 from marketplace_site.recommendations.selectors import reset_recommender_client
+from marketplace_site.startup import start
 from marketplace_site.vouchers.models import Voucher, VoucherRule
 from marketplace_site.vouchers.services import voucher_code_for
 from scripts.dev_certs import DevCerts, write_dev_certs
@@ -22,6 +23,11 @@ from tests.cluster import cluster, on_cluster  # noqa: F401  (fixtures, shared)
 from tests.mail_servers import MailServer
 
 _ids = itertools.count(1000)
+
+
+def pytest_configure(config) -> None:
+    # As every process of the site starts: the folders its settings name (var/).
+    start()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from scripts.supervise import procfile
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANAGE = str(REPO_ROOT / "marketplace_site" / "manage.py")
 
@@ -98,18 +100,22 @@ def free_port() -> int:
 def procfile_process(process: str, env: dict[str, str], name: str = "") -> Process:
     """The Procfile's ``process`` (say "worker"), run as `make run` runs it:
     the line in a shell, with the virtualenv's commands on the PATH."""
-    for line in (REPO_ROOT / "Procfile").read_text().splitlines():
-        key, _, command = line.partition(":")
-        if key.strip() == process:
-            break
-    else:
-        raise KeyError(f"no process {process!r} in the Procfile")
+    try:
+        command = procfile()[process]
+    except KeyError:
+        raise KeyError(f"no process {process!r} in the Procfile") from None
     path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return Process(["sh", "-c", command.strip()], {**env, "PATH": path}, name or process)
 
 
 def manage(command: str, *args: str, env: dict[str, str], name: str = "") -> Process:
     return Process([sys.executable, MANAGE, command, *args], env, name or command)
+
+
+def crashing_relay(env: dict[str, str], name: str = "crashing-relay") -> Process:
+    """run_relay, killed after the broker's confirms and before it marks a row
+    sent (tests/crashing_relay.py)."""
+    return Process([sys.executable, "-m", "tests.crashing_relay"], env, name)
 
 
 def celery_worker(env: dict[str, str], name: str = "worker") -> Process:

@@ -11,8 +11,8 @@ from events.contracts import Event, unwrap, wrap
 from marketplace_site.campaigns.services import sales_record
 from marketplace_site.catalog.models import Book
 from marketplace_site.event_handlers import worker_handlers
-from marketplace_site.inbox.services import inbox_apply
 from marketplace_site.outbox.models import OutboxMessage
+from tests.inbox import inbox_apply
 from tests.payloads import purchase_payload
 
 CAMPAIGNS = "worker.campaigns"

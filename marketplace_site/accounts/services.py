@@ -10,8 +10,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from kombu.exceptions import KombuError
 
+from marketplace_site.accounts.tasks import send_password_reset
 from marketplace_site.clients import client_network
-from marketplace_site.notifications.tasks import send_password_reset
 from marketplace_site.throttle import ThrottleUnavailable, throttle_allows
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event, carries_discount_shares
+from marketplace_site.accounts.selectors import purchase_customers
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.counters import counters_add
 from marketplace_site.orders.discount_shares import LineDiscount, line_discounts_guessed
-from marketplace_site.orders.pricing import PricedLine
-from marketplace_site.orders.selectors import purchase_customers
+from marketplace_site.pricing import PricedLine
 
 
 class SaleRejected(ValueError):

@@ -35,11 +35,6 @@ def inbox_apply_batch(*, consumer: str, events: Sequence[Event], handler: Handle
     return {event.event_id for event in fresh}
 
 
-def inbox_apply(*, consumer: str, event: Event, handler: Handler) -> bool:
-    """One event; False, doing nothing, when it was applied before."""
-    return bool(inbox_apply_batch(consumer=consumer, events=[event], handler=handler))
-
-
 def _record(consumer: str, events: Sequence[Event]) -> list[Event]:
     """Insert a (consumer, event) row per event unless it is there, in one
     statement; the events inserted, in their order. A concurrent worker

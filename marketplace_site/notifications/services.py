@@ -1,5 +1,5 @@
-"""E-mails to customers: the order confirmation (an event handler), the weekly
-digest and password reset links."""
+"""E-mails to customers: the order confirmation and status (event handlers), and
+the weekly digest."""
 
 from __future__ import annotations
 
@@ -10,22 +10,18 @@ from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
-from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
-from marketplace_site.notifications.emails import email_build, emails_send, site_url
+from marketplace_site.accounts.selectors import event_customers, purchase_customers
+from marketplace_site.emails import email_build, emails_send, site_url
 from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.recommender_stream import BatchRequest, StreamRecommender
 from marketplace_site.notifications.selectors import digest_recipients
-from marketplace_site.orders.selectors import event_customers, purchase_customers
 from marketplace_site.recommendations.channel import ChannelSecurity
 from marketplace_site.recommendations.client import RecommendedBook
 
@@ -204,27 +200,3 @@ def _digest(customer: AbstractBaseUser, books: list[RecommendedBook]) -> EmailMu
 
 def _book_url(book_id: int) -> str:
     return site_url(reverse("book-detail", args=[book_id]))
-
-
-def password_reset_send(*, email: str) -> int:
-    """E-mail a link to set a new password to each account that may reset
-    its password with ``email`` (Django's rules: active, with a usable
-    password); to none if there is none. Returns how many were sent.
-
-    The link's token is made here, in the worker, so no message on the
-    broker carries one.
-    """
-    messages = []
-    for user in PasswordResetForm().get_users(email):
-        uid = urlsafe_base64_encode(force_bytes(user.pk))
-        token = default_token_generator.make_token(user)
-        link = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
-        messages.append(
-            email_build(
-                to=user.email,
-                subject="Set a new password",
-                template="password_reset",
-                context={"user": user, "reset_url": site_url(link)},
-            )
-        )
-    return emails_send(messages) if messages else 0

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from smtplib import SMTPException
-
 from events.celery_app import app
-from marketplace_site.notifications.services import digest_send_all, password_reset_send
+from marketplace_site.notifications.services import digest_send_all
 
 
 # Named explicitly: the beat schedule refers to this name.
 @app.task(name="marketplace_site.notifications.tasks.send_weekly_digest")
 def send_weekly_digest() -> int:
     return digest_send_all()
-
-
-# The site sends it (through the shop's app, hence app.task: the site never
-# loads events.celery_app otherwise); a mail server that is down is tried again.
-@app.task(
-    name="marketplace_site.notifications.tasks.send_password_reset",
-    autoretry_for=(OSError, SMTPException),
-    retry_backoff=True,
-    max_retries=5,
-)
-def send_password_reset(email: str) -> int:
-    return password_reset_send(email=email)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from marketplace_site.orders.pricing import CENT, ZERO, PricedLine
+from marketplace_site.pricing import CENT, ZERO, PricedLine
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bookstore.events.v1 import events_pb2
 from marketplace_site.orders.discount_shares import line_discounts
 from marketplace_site.orders.models import Order
-from marketplace_site.orders.pricing import Quote
+from marketplace_site.pricing import Quote
 
 
 def purchase_completed(order: Order, quote: Quote) -> events_pb2.PurchaseCompleted:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from events.contracts import Event
 from marketplace_site.catalog.models import Book
-from marketplace_site.lookups import all_by_id
 from marketplace_site.money_sums import cents
 from marketplace_site.orders.models import Cart, CartLine, Order
-from marketplace_site.orders.pricing import PricedLine, Quote, quote, with_voucher
+from marketplace_site.pricing import PricedLine, Quote, quote, with_voucher
 from marketplace_site.promotions.selectors import (
     promotion_rule,
     promotions_available,
@@ -62,40 +59,6 @@ def cart_count(*, cart: Cart | None) -> int:
     if cart is None:
         return 0
     return CartLine.objects.filter(cart=cart).aggregate(n=Sum("quantity"))["n"] or 0
-
-
-class UnknownCustomer(LookupError):
-    """A purchase event names a customer this database does not have."""
-
-
-class UnknownBook(LookupError):
-    """A purchase event names a book this database does not have."""
-
-
-def purchase_customers(events: Sequence[Event]) -> dict[int, AbstractBaseUser]:
-    """The customers of these PurchaseCompleted events, by id, once every
-    customer and book they name is known. A book or customer with an order
-    is never deleted (PROTECT), so one this database lacks means the event
-    was not made by this shop: raises UnknownCustomer or UnknownBook naming
-    them (the event is retried, then parked)."""
-    all_by_id(
-        Book.objects.only("pk"),
-        (line.book_id for event in events for line in event.payload.lines),
-        error=UnknownBook,
-        noun="book",
-    )
-    return event_customers(events)
-
-
-def event_customers(events: Sequence[Event]) -> dict[int, AbstractBaseUser]:
-    """The customers (``payload.user_id``) of these events, by id; raises
-    UnknownCustomer naming one this database lacks."""
-    return all_by_id(
-        get_user_model().objects.all(),
-        (event.payload.user_id for event in events),
-        error=UnknownCustomer,
-        noun="user",
-    )
 
 
 def priced_lines(books: Mapping[int, Book], items: Mapping[int, int]) -> list[PricedLine]:

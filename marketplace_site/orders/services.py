@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,11 +22,12 @@ from marketplace_site.orders.events import (
     purchase_completed,
 )
 from marketplace_site.orders.models import Cart, CartLine, Order, OrderLine
-from marketplace_site.orders.pricing import quote, with_voucher
 from marketplace_site.orders.selectors import cart_contents, priced_lines
 from marketplace_site.outbox.services import outbox_record
+from marketplace_site.pricing import PricedLine, Quote, quote, with_voucher
 from marketplace_site.promotions.models import Promotion, Redemption
 from marketplace_site.promotions.selectors import promotion_rule, promotions_available
+from marketplace_site.vouchers.models import Voucher
 from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
 from marketplace_site.vouchers.services import voucher_redeem
 
@@ -280,6 +281,31 @@ def _place(
     checkout_key: uuid.UUID | None,
     cart: Cart | None,
 ) -> Order:
+    books = _books_in_stock_locked(items)
+    promotions = _promotions_usable_locked(user)
+    the_quote = quote(priced_lines(books, items), [promotion_rule(p) for p in promotions.values()])
+    voucher = None
+    if voucher_code.strip():
+        voucher = voucher_usable(user=user, code=voucher_code, lock=True)
+        the_quote = with_voucher(the_quote, voucher.percent_off)
+    if expected_total is not None and the_quote.total != expected_total:
+        raise OrderError(
+            "Your cart's total changed since you saw it; please review it and check out again."
+        )
+    order = _order_create(user, the_quote, voucher, correlation_id, checkout_key, cart)
+    _stock_take(the_quote.lines)
+    if voucher is not None:
+        voucher_redeem(voucher=voucher, order_id=order.pk)
+    outbox_record(payload=purchase_completed(order, the_quote), correlation_id=correlation_id)
+    if the_quote.promotion is not None:
+        promotion = promotions[the_quote.promotion.promotion_id]
+        _promotion_redeem(promotion, user, order, the_quote.discount)
+        outbox_record(payload=promotion_applied(order, the_quote), correlation_id=correlation_id)
+    return order
+
+
+def _books_in_stock_locked(items: Mapping[int, int]) -> dict[int, Book]:
+    """The cart's books, row-locked; OrderError if one is no longer sold or short of stock."""
     # Locked in id order, so concurrent checkouts cannot deadlock on books.
     books = {
         b.pk: b
@@ -298,7 +324,11 @@ def _place(
                 f"Only {book.stock} left of “{book.title}”: "
                 "lower its quantity in your cart, then place the order."
             )
+    return books
 
+
+def _promotions_usable_locked(user: AbstractBaseUser) -> dict[int, Promotion]:
+    """The promotions the customer can use, by id, the globally limited ones locked."""
     # Promotions with a global limit are counted by one checkout at a time.
     # The per-customer limit needs no lock: the redemption takes the next
     # sequence after the uses counted here, and the ledger's unique
@@ -310,17 +340,17 @@ def _place(
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    promotions = {p.pk: p for p in promotions_available(user=user)}
-    the_quote = quote(priced_lines(books, items), [promotion_rule(p) for p in promotions.values()])
-    voucher = None
-    if voucher_code.strip():
-        voucher = voucher_usable(user=user, code=voucher_code, lock=True)
-        the_quote = with_voucher(the_quote, voucher.percent_off)
-    if expected_total is not None and the_quote.total != expected_total:
-        raise OrderError(
-            "Your cart's total changed since you saw it; please review it and check out again."
-        )
+    return {p.pk: p for p in promotions_available(user=user)}
 
+
+def _order_create(
+    user: AbstractBaseUser,
+    the_quote: Quote,
+    voucher: Voucher | None,
+    correlation_id: str,
+    checkout_key: uuid.UUID | None,
+    cart: Cart | None,
+) -> Order:
     order = Order.objects.create(
         user=user,
         currency=settings.SHOP_CURRENCY,
@@ -346,38 +376,39 @@ def _place(
         )
         for line in the_quote.lines
     )
-    for line in the_quote.lines:
+    return order
+
+
+def _stock_take(lines: Sequence[PricedLine]) -> None:
+    for line in lines:
         taken = Book.objects.filter(pk=line.book_id, stock__gte=line.quantity).update(
             stock=F("stock") - line.quantity
         )
         if not taken:
             raise OrderError(f"“{line.title}” just sold out.")
-    if voucher is not None:
-        voucher_redeem(voucher=voucher, order=order)
 
-    outbox_record(payload=purchase_completed(order, the_quote), correlation_id=correlation_id)
-    if the_quote.promotion is not None:
-        promotion = promotions[the_quote.promotion.promotion_id]
-        try:
-            # A savepoint, so only the ledger's unique key is read as the race
-            # below; any other integrity error is a bug and surfaces as one.
-            with transaction.atomic():
-                Redemption.objects.create(
-                    promotion=promotion,
-                    user=user,
-                    # Counted again here, a use committed since would be missed.
-                    sequence=promotion.customer_uses + 1,
-                    order=order,
-                    discount=the_quote.discount,
-                )
-        except IntegrityError as exc:
-            # Another checkout of this customer took the promotion first.
-            raise OrderError(
-                "This promotion was just used on another of your orders; "
-                "please review your cart's new total."
-            ) from exc
-        outbox_record(payload=promotion_applied(order, the_quote), correlation_id=correlation_id)
-    return order
+
+def _promotion_redeem(
+    promotion: Promotion, user: AbstractBaseUser, order: Order, discount: Decimal
+) -> None:
+    try:
+        # A savepoint, so only the ledger's unique key is read as the race
+        # below; any other integrity error is a bug and surfaces as one.
+        with transaction.atomic():
+            Redemption.objects.create(
+                promotion=promotion,
+                user=user,
+                # Counted again here, a use committed since would be missed.
+                sequence=promotion.customer_uses + 1,
+                order=order,
+                discount=discount,
+            )
+    except IntegrityError as exc:
+        # Another checkout of this customer took the promotion first.
+        raise OrderError(
+            "This promotion was just used on another of your orders; "
+            "please review your cart's new total."
+        ) from exc
 
 
 def order_status_change(*, order_id: int, status: str) -> Order:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Generator, Sequence
 from datetime import timedelta
 
 from django.db import close_old_connections, connection, transaction
@@ -21,26 +21,50 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
 
 
+# What the relay reports of a batch: the rows sent, and each refused row's error.
+Outcome = tuple[Sequence[int], dict[int, str]]
+
+
 class DjangoOutboxSource:
-    """Runs on the relay's one database thread: claim and finish share a transaction."""
+    """Runs on the relay's one database thread. A batch's claim and its
+    marking share one transaction, held by _batch() while it waits for the
+    relay's outcome: the claimed rows stay locked while they are published."""
 
     def __init__(self) -> None:
-        self._transaction: transaction.Atomic | None = None
+        self._open_batch: Generator[list[OutboxRow], Outcome, None] | None = None
 
     def claim(self, limit: int) -> list[OutboxRow]:
         close_old_connections()
-        # Entered here, left in finish() or abandon(): one transaction holds
-        # the claimed rows' locks while the batch is published.
-        self._transaction = transaction.atomic()
-        self._transaction.__enter__()
-        pending = OutboxMessage.objects.filter(
-            state=OutboxMessage.State.PENDING, next_attempt_at__lte=timezone.now()
-        ).order_by("id")
-        if connection.features.has_select_for_update_skip_locked:
-            # A second relay skips the rows this one holds instead of waiting.
-            pending = pending.select_for_update(skip_locked=True)
-        try:
-            return [
+        # A failure here has already rolled the batch back: left open, the
+        # transaction would outlive its connection and stick the relay for good.
+        batch = self._batch(limit)
+        rows = next(batch)
+        self._open_batch = batch
+        return rows
+
+    def finish(self, sent: Sequence[int], failed: dict[int, str]) -> None:
+        batch, self._open_batch = self._open_batch, None
+        if batch is not None:
+            with contextlib.suppress(StopIteration):
+                batch.send((sent, failed))
+
+    def abandon(self) -> None:
+        batch, self._open_batch = self._open_batch, None
+        if batch is not None:
+            batch.close()  # GeneratorExit in _batch(): the transaction rolls back
+
+    def _batch(self, limit: int) -> Generator[list[OutboxRow], Outcome, None]:
+        """Claim up to ``limit`` due rows, yield them, take the outcome of
+        publishing them, and mark them; one transaction from claim to commit."""
+        with transaction.atomic():
+            pending = OutboxMessage.objects.filter(
+                state=OutboxMessage.State.PENDING, next_attempt_at__lte=timezone.now()
+            ).order_by("id")
+            if connection.features.has_select_for_update_skip_locked:
+                # A second relay skips the rows this one holds instead of waiting.
+                pending = pending.select_for_update(skip_locked=True)
+            claimed = list(pending[:limit])
+            sent, failed = yield [
                 OutboxRow(
                     id=row.id,
                     event_id=str(row.event_id),
@@ -50,67 +74,26 @@ class DjangoOutboxSource:
                     created_at=row.created_at,
                     attempts=row.attempts,
                 )
-                for row in pending[:limit]
+                for row in claimed
             ]
-        except BaseException as exc:
-            # Left open, the transaction would outlive its connection, and
-            # every later round would fail on it: the relay stuck for good.
-            self._leave(exc)
-            raise
-
-    def finish(self, sent: Sequence[int], failed: dict[int, str]) -> None:
-        now = timezone.now()
-        try:
-            if sent:
-                OutboxMessage.objects.filter(pk__in=sent).update(
-                    state=OutboxMessage.State.SENT,
-                    sent_at=now,
-                    attempts=F("attempts") + 1,
-                    last_error="",
-                )
-            for row_id, error in failed.items():
-                attempts = OutboxMessage.objects.get(pk=row_id).attempts + 1
-                OutboxMessage.objects.filter(pk=row_id).update(
-                    attempts=attempts,
-                    last_error=error[:2000],
-                    next_attempt_at=now + retry_delay(attempts),
-                )
-        except BaseException as exc:
-            self._leave(exc)
-            raise
-        self._leave(None)
-
-    def abandon(self) -> None:
-        self._leave(RuntimeError("abandoned"))
-
-    def _leave(self, error: BaseException | None) -> None:
-        """Commit (no error) or roll back the claim's transaction."""
-        atomic, self._transaction = self._transaction, None
-        if atomic is not None:
-            if error is None:
-                atomic.__exit__(None, None, None)
-            else:
-                atomic.__exit__(type(error), error, error.__traceback__)
+            _mark(sent, [row for row in claimed if row.id in failed], failed)
 
     def close(self) -> None:
         connection.close()
 
 
-class CrashAfterConfirm(DjangoOutboxSource):
-    """A failpoint for fault tests (RELAY_FAILPOINT=crash-after-confirm): the
-    process dies after the broker confirmed a batch, before marking it sent."""
-
-    def finish(self, sent: Sequence[int], failed: dict[int, str]) -> None:
-        if sent:
-            os._exit(137)
-        super().finish(sent, failed)
-
-
-FAILPOINTS = {"crash-after-confirm": CrashAfterConfirm}
-
-
-def outbox_source_class() -> type[DjangoOutboxSource]:
-    failpoint = os.environ.get("RELAY_FAILPOINT", "")
-    if failpoint and failpoint not in FAILPOINTS:
-        raise ValueError(f"unknown RELAY_FAILPOINT {failpoint!r}; known: {', '.join(FAILPOINTS)}")
-    return FAILPOINTS.get(failpoint, DjangoOutboxSource)
+def _mark(sent: Sequence[int], refused: list[OutboxMessage], errors: dict[int, str]) -> None:
+    """Mark ``sent`` rows sent, and record each refused row's attempt and
+    error: one statement each (the rows are locked, so their attempts are
+    the ones claimed)."""
+    now = timezone.now()
+    if sent:
+        OutboxMessage.objects.filter(pk__in=sent).update(
+            state=OutboxMessage.State.SENT, sent_at=now, attempts=F("attempts") + 1, last_error=""
+        )
+    for row in refused:
+        row.attempts += 1
+        row.last_error = errors[row.id][:2000]
+        row.next_attempt_at = now + retry_delay(row.attempts)
+    if refused:
+        OutboxMessage.objects.bulk_update(refused, ["attempts", "last_error", "next_attempt_at"])

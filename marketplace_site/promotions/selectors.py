@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
 
-from marketplace_site.orders.pricing import PromotionRule
+from marketplace_site.pricing import PromotionRule
 from marketplace_site.promotions.models import Promotion
 from marketplace_site.promotions.wording import Banner, Unusable, banner
 

@@ -1,7 +1,7 @@
 """What a promotion's rule says, and why it does or does not apply to a cart,
 in the words the banner and the cart page use.
 
-One place states the rule (orders/pricing.py: more than N eligible books, the
+One place states the rule (marketplace_site/pricing.py: more than N eligible books, the
 cheapest of them free, one per order); every sentence here is made from the
 same numbers, so the words cannot promise what the rule does not give.
 """
@@ -16,7 +16,7 @@ from typing import Literal
 
 from django.contrib.humanize.templatetags.humanize import apnumber, ordinal
 
-from marketplace_site.orders.pricing import (
+from marketplace_site.pricing import (
     PricedLine,
     PromotionRule,
     eligible_count,

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dj_database_url
 from celery.schedules import crontab
-from django.core.exceptions import ImproperlyConfigured
 
 from events.amqp import HEARTBEAT_SECONDS, broker_urls
-from events.contracts import is_currency_code
-from events.topology import DEFAULT_HISTORY_MAX_BYTES, Topology
-from marketplace_site.env import env
+from events.environment import ConfigError
+from marketplace_site.env import SiteEnv, cache_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = BASE_DIR.parent
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", "insecure-local-development-key-do-not-use-in-production")
-DEBUG = env.bool("DJANGO_DEBUG", False)
+# Every variable, read once; a wrong one raises ConfigError naming it.
+ENV = SiteEnv.from_env()
+
+SECRET_KEY = ENV.django_secret_key
+DEBUG = ENV.django_debug
 # Whether `make run`'s demo data (a staff account with a published password,
 # a promotion) may be made: local settings only.
 LOCAL_DEMO = False
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+ALLOWED_HOSTS = ENV.django_allowed_hosts
 
 INSTALLED_APPS = [
     # django.contrib.admin, with the shop's name and dashboard (admin_site.py).
@@ -40,10 +42,14 @@ INSTALLED_APPS = [
     "marketplace_site.campaigns",
     "marketplace_site.notifications",
     "marketplace_site.vouchers",
+    # Failed sign-ins counted per account and address; too many lock that pair out.
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY).
+    "csp.middleware.CSPMiddleware",
     # Serves static files from any WSGI server, gunicorn included.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "marketplace_site.correlation.CorrelationIdMiddleware",
@@ -54,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: answers a locked-out sign-in with its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "marketplace_site.urls"
@@ -75,12 +83,10 @@ TEMPLATES = [
     },
 ]
 
-# SQLite in var/ unless DATABASE_URL says otherwise (postgres://user@host/db).
-(REPO_ROOT / "var").mkdir(exist_ok=True)
+# SQLite in var/ unless DATABASE_URL says otherwise (postgres://user@host/db);
+# marketplace_site.startup makes the folder.
 DATABASES = {
-    "default": env.database(
-        "DATABASE_URL", f"sqlite:///{REPO_ROOT / 'var' / 'marketplace.sqlite3'}"
-    )
+    "default": dj_database_url.parse(ENV.database_url, conn_max_age=60, conn_health_checks=True)
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The site, the relay and the worker share the file: WAL lets readers
@@ -98,7 +104,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     try:
         _connect_timeout = float(_options["connect_timeout"])
     except ValueError:
-        raise ImproperlyConfigured(
+        raise ConfigError(
             "DATABASE_URL: connect_timeout must be a number of seconds, "
             f"got {_options['connect_timeout']!r}"
         ) from None
@@ -107,9 +113,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # and each one left its connection open behind it until PostgreSQL refused
     # new clients. A request borrows a connection and gives it back when it
     # ends; more at once wait for one, as long as a connection may take.
-    _pool_size = env.int("DATABASE_POOL_SIZE", 10)
-    if _pool_size < 1:
-        raise ImproperlyConfigured(f"DATABASE_POOL_SIZE must be at least 1, got {_pool_size}")
+    _pool_size = ENV.database_pool_size
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # kept by the pool instead (Django requires 0)
     _options.setdefault(
         "pool",
@@ -123,87 +127,109 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# From the AXES_FAILURE_LIMIT-th failed sign-in for one account from one address,
+# that pair is refused (429) for AXES_COOLOFF_TIME hours; a success resets the
+# count. Per pair: a shared address (an office, a mobile carrier) stays open
+# to its other customers, and a stolen list tried from one address is stopped.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 0.25
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The address the throttles take (behind PROXY_COUNT proxies, the outermost one's view).
+AXES_CLIENT_IP_CALLABLE = "marketplace_site.clients.client_address"
+# Sign-ins are not logged one row each: only failures are kept, for the admin.
+AXES_DISABLE_ACCESS_LOG = True
+# Its log: a warning per failure and per lockout, not a line per step of each.
+AXES_VERBOSE = False
+
+# Only the site's own scripts, styles, images and forms: an injected <script>
+# or inline handler does not run, and no other site frames the shop's pages.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("DJANGO_TIME_ZONE", "UTC")
+TIME_ZONE = ENV.django_time_zone
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = REPO_ROOT / "var" / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise looks here at start-up
+STATIC_ROOT = REPO_ROOT / "var" / "static"  # made by marketplace_site.startup
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 SESSION_ENGINE = "marketplace_site.sessions"
 
 # The throttles count in the cache: each process its own here, one shared
 # Redis in production (every gunicorn worker and replica counts together).
-CACHES = {"default": env.cache("CACHE_URL", "locmem://")}
+CACHES = {"default": cache_settings(ENV.cache_url)}
 # Proxies in front of the site that append the client's address to
 # X-Forwarded-For; the throttles take the address the outermost one saw.
-PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", 0)
+PROXY_COUNT = ENV.django_proxy_count
 # Password reset e-mails asked for per address, and per client, in an hour.
-PASSWORD_RESET_PER_ADDRESS = env.int("PASSWORD_RESET_PER_ADDRESS", 3)
-PASSWORD_RESET_PER_ADDRESS_TOTAL = env.int("PASSWORD_RESET_PER_ADDRESS_TOTAL", 10)
-PASSWORD_RESET_PER_CLIENT = env.int("PASSWORD_RESET_PER_CLIENT", 10)
+PASSWORD_RESET_PER_ADDRESS = ENV.password_reset_per_address
+PASSWORD_RESET_PER_ADDRESS_TOTAL = ENV.password_reset_per_address_total
+PASSWORD_RESET_PER_CLIENT = ENV.password_reset_per_client
 PASSWORD_RESET_WINDOW = 3600
 
 # Who may read /metrics: the host itself unless told otherwise (the relay's and
 # the worker's are bound to 127.0.0.1 alike). A request that came through a
 # proxy is refused whatever its address: it is a visitor's.
-METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.1", "::1"])
+METRICS_ALLOWED_NETWORKS = ENV.metrics_allowed_networks
+# The processes without a web server (relay, worker): their /metrics, if set.
+METRICS_ADDR = ENV.metrics_addr
+RELAY_METRICS_PORT = ENV.relay_metrics_port
+WORKER_METRICS_PORT = ENV.worker_metrics_port
 
-SHOP_CURRENCY = env.str("SHOP_CURRENCY", "USD")
-if not is_currency_code(SHOP_CURRENCY):
-    # Every event carries it, and the worker parks an event with another.
-    raise ImproperlyConfigured(
-        f"SHOP_CURRENCY must be a three-letter code like USD, got {SHOP_CURRENCY!r}"
-    )
-MARKETPLACE_PORT = env.int("MARKETPLACE_PORT", 8000)
+SHOP_CURRENCY = ENV.shop_currency
+MARKETPLACE_PORT = ENV.marketplace_port
 # Books on sale with this many copies or fewer are listed on the admin's dashboard.
-LOW_STOCK_THRESHOLD = env.int("LOW_STOCK_THRESHOLD", 3)
-if LOW_STOCK_THRESHOLD < 0:
-    raise ImproperlyConfigured(f"LOW_STOCK_THRESHOLD must be 0 or more, got {LOW_STOCK_THRESHOLD}")
+LOW_STOCK_THRESHOLD = ENV.low_stock_threshold
 # The demo catalog the loader reads by default (shared with the recommender).
-DEMO_CATALOG = Path(
-    env.str("MARKETPLACE_DEMO_CATALOG", str(REPO_ROOT / "data" / "demo_catalog.csv"))
-)
+DEMO_CATALOG = ENV.marketplace_demo_catalog
 
-RECOMMENDER_TARGET = env.str("RECOMMENDER_TARGET", "127.0.0.1:50051")
-RECOMMENDER_TIMEOUT = env.float("RECOMMENDER_TIMEOUT", 0.25)
+RECOMMENDER_TARGET = ENV.recommender_target
+RECOMMENDER_TIMEOUT = ENV.recommender_timeout
 # Consecutive failures that open the circuit, and seconds before it half-opens.
-RECOMMENDER_BREAKER_FAILURES = env.int("RECOMMENDER_BREAKER_FAILURES", 5)
-RECOMMENDER_BREAKER_RESET = env.float("RECOMMENDER_BREAKER_RESET", 30.0)
-RECOMMENDATIONS_ENABLED = env.bool("RECOMMENDATIONS_ENABLED", True)
+RECOMMENDER_BREAKER_FAILURES = ENV.recommender_breaker_failures
+RECOMMENDER_BREAKER_RESET = ENV.recommender_breaker_reset
+RECOMMENDATIONS_ENABLED = ENV.recommendations_enabled
 # Seconds a recommender answer is reused per (user, category, size) in one process; 0: never.
-RECOMMENDATIONS_CACHE_SECONDS = env.float("RECOMMENDATIONS_CACHE_SECONDS", 30.0)
+RECOMMENDATIONS_CACHE_SECONDS = ENV.recommendations_cache_seconds
 # The weekly digest's one stream carries every customer: a deadline for all of it.
-RECOMMENDER_DIGEST_TIMEOUT = env.float("RECOMMENDER_DIGEST_TIMEOUT", 60.0)
+RECOMMENDER_DIGEST_TIMEOUT = ENV.recommender_digest_timeout
 # TLS to the recommender (see recommendations/channel.py): on when a CA or a
 # client certificate is set; the client pair is for a recommender that
-# requires client certificates (mutual TLS).
-RECOMMENDER_TLS_CA = env.file("RECOMMENDER_TLS_CA")
-RECOMMENDER_TLS_CLIENT_CERT = env.file("RECOMMENDER_TLS_CLIENT_CERT")
-RECOMMENDER_TLS_CLIENT_KEY = env.file("RECOMMENDER_TLS_CLIENT_KEY")
-if (RECOMMENDER_TLS_CLIENT_CERT is None) != (RECOMMENDER_TLS_CLIENT_KEY is None):
-    raise ImproperlyConfigured(
-        "set both RECOMMENDER_TLS_CLIENT_CERT and RECOMMENDER_TLS_CLIENT_KEY, or neither"
-    )
-RECOMMENDER_TLS_SERVER_NAME = env.str("RECOMMENDER_TLS_SERVER_NAME", "")
+# requires client certificates (mutual TLS). Read and checked by the rules the
+# recommender reads its own with (events.recommender_link.RecommenderLink).
+RECOMMENDER_TLS_CA = ENV.recommender_tls_ca
+RECOMMENDER_TLS_CLIENT_CERT = ENV.recommender_tls_client_cert
+RECOMMENDER_TLS_CLIENT_KEY = ENV.recommender_tls_client_key
+RECOMMENDER_TLS_SERVER_NAME = ENV.recommender_tls_server_name
 # Sent as "authorization: Bearer <token>" on every call; must match the recommender's.
-RECOMMENDER_AUTH_TOKEN = env.str("RECOMMENDER_AUTH_TOKEN", "")
-if not (RECOMMENDER_AUTH_TOKEN.isascii() and RECOMMENDER_AUTH_TOKEN.isprintable()) or (
-    " " in RECOMMENDER_AUTH_TOKEN
-):
-    # gRPC would refuse it on every call; the value itself stays out of the message.
-    raise ImproperlyConfigured("RECOMMENDER_AUTH_TOKEN must be printable ASCII without spaces")
+RECOMMENDER_AUTH_TOKEN = ENV.recommender_auth_token
 
 # Links in e-mails are absolute: there is no request to build them from.
-SITE_URL = env.str("SITE_URL", "http://127.0.0.1:8000")
-DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", "shop@localhost")
+SITE_URL = ENV.site_url
+DEFAULT_FROM_EMAIL = ENV.django_default_from_email
 
 # Error reports show settings: hide the passwords inside AMQP_URL and its kin.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "marketplace_site.error_reports.UrlPasswordFilter"
@@ -212,7 +238,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"correlation": {"()": "events.correlation.CorrelationIdFilter"}},
-    "formatters": {"default": {"()": "events.log_format.log_formatter"}},
+    "formatters": {"default": {"()": "events.log_format.log_formatter", "kind": ENV.log_format}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -220,42 +246,35 @@ LOGGING = {
             "filters": ["correlation"],
         }
     },
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": ENV.django_log_level},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
 # --- events and Celery --------------------------------------------------------
 # One broker, or the nodes of a cluster separated by ";" (every client fails over).
-AMQP_URL = env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-try:
-    BROKER_URLS = broker_urls(AMQP_URL)
-except ValueError as exc:
-    raise ImproperlyConfigured(str(exc)) from None
-EVENTS_NAMESPACE = env.str("EVENTS_NAMESPACE", "bookstore")
+AMQP_URL = ENV.amqp_url
+BROKER_URLS = broker_urls(AMQP_URL)
+EVENTS_NAMESPACE = ENV.events_namespace
 # Deliveries of a failing event before it is parked in its dead-letter queue.
-EVENTS_DELIVERY_LIMIT = env.int("EVENTS_DELIVERY_LIMIT", 5)
+EVENTS_DELIVERY_LIMIT = ENV.events_delivery_limit
 # Bytes of events the history stream keeps for new recommender replicas (the
 # relay declares it; a stream's retention is fixed when it is first declared).
-EVENTS_HISTORY_MAX_BYTES = env.int("EVENTS_HISTORY_MAX_BYTES", DEFAULT_HISTORY_MAX_BYTES)
-if EVENTS_HISTORY_MAX_BYTES < 1:
-    raise ImproperlyConfigured(
-        f"EVENTS_HISTORY_MAX_BYTES must be at least 1, got {EVENTS_HISTORY_MAX_BYTES}"
-    )
+EVENTS_HISTORY_MAX_BYTES = ENV.events_history_max_bytes
 # Unacknowledged events a worker holds per queue.
-EVENTS_PREFETCH = env.int("EVENTS_PREFETCH", 64)
+EVENTS_PREFETCH = ENV.events_prefetch
 # Events a worker applies in one transaction (per queue), and how long a batch
 # waits for more after its first event (milliseconds).
-EVENTS_BATCH_SIZE = env.int("EVENTS_BATCH_SIZE", 32)
-EVENTS_BATCH_WAIT_MS = env.float("EVENTS_BATCH_WAIT_MS", 5)
+EVENTS_BATCH_SIZE = ENV.events_batch_size
+EVENTS_BATCH_WAIT_MS = ENV.events_batch_wait_ms
 # Rows the relay publishes per round, and its idle poll interval (seconds).
-RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", 200)
-RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", 0.05)
+RELAY_BATCH_SIZE = ENV.relay_batch_size
+RELAY_POLL_INTERVAL = ENV.relay_poll_interval
 # On PostgreSQL each commit wakes the relay (LISTEN/NOTIFY): it polls only
 # this often, for a notification lost with its connection.
-RELAY_SAFETY_POLL_INTERVAL = env.float("RELAY_SAFETY_POLL_INTERVAL", 1.0)
+RELAY_SAFETY_POLL_INTERVAL = ENV.relay_safety_poll_interval
 
 # Every name Celery takes on the broker follows the namespace (events.topology).
-_topology = Topology(namespace=EVENTS_NAMESPACE)
+_topology = ENV.topology
 CELERY_BROKER_URL = AMQP_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -2,11 +2,11 @@
 mailbox folder (var/mail), and the demo data's commands allowed."""
 
 from marketplace_site.settings.base import *  # noqa: F403
-from marketplace_site.settings.base import REPO_ROOT, env
+from marketplace_site.settings.base import ENV
 
 # Off by default, so `make run` shows the shop's own 404 and 500 pages, as a
 # customer meets them; DJANGO_DEBUG=true gives Django's debug pages instead.
-DEBUG = env.bool("DJANGO_DEBUG", False)
+DEBUG = ENV.django_debug
 # Static files straight from the source tree, debug or not: no collectstatic.
 WHITENOISE_USE_FINDERS = True
 # The demo staff account and promotion (`make run`) may be made here, and only here.
@@ -20,6 +20,5 @@ _EMAIL_BACKENDS = {
     "file": "django.core.mail.backends.filebased.EmailBackend",
     "smtp": "marketplace_site.notifications.smtp.EmailBackend",
 }
-_email_backend = env.str("DJANGO_EMAIL_BACKEND", "mailbox")
-EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)
-EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH", str(REPO_ROOT / "var" / "mail"))
+EMAIL_BACKEND = _EMAIL_BACKENDS.get(ENV.django_email_backend, ENV.django_email_backend)
+EMAIL_FILE_PATH = str(ENV.django_email_file_path)

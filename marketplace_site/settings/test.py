@@ -1,13 +1,18 @@
 """The test suite: fast hashing, in-memory e-mail, a short recommender deadline."""
 
+from marketplace_site.env import SiteEnv
 from marketplace_site.settings.base import *  # noqa: F403
-from marketplace_site.settings.base import env
+
+
+class _TestEnv(SiteEnv):
+    # Each test points the client at its own server (or at nothing).
+    recommender_target: str = "127.0.0.1:1"
+
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# Each test points the client at its own server (or at nothing).
-RECOMMENDER_TARGET = env.str("RECOMMENDER_TARGET", "127.0.0.1:1")
+RECOMMENDER_TARGET = _TestEnv.from_env().recommender_target
 # Tests count the calls that reach the recommender; the cache's own test turns it on.
 RECOMMENDATIONS_CACHE_SECONDS = 0.0
 # Cleared around every test (tests/conftest.py): never a Redis a CACHE_URL in

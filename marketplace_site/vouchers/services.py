@@ -15,10 +15,9 @@ from django.utils import timezone
 
 from bookstore.events.v1 import events_pb2
 from events.contracts import Event
+from marketplace_site.accounts.selectors import purchase_customers
 from marketplace_site.counters import counters_add
-from marketplace_site.notifications.emails import email_send, site_url
-from marketplace_site.orders.models import Order
-from marketplace_site.orders.selectors import purchase_customers
+from marketplace_site.emails import email_send, site_url
 from marketplace_site.vouchers.models import PurchaseCount, Voucher, VoucherRule
 from marketplace_site.vouchers.selectors import VoucherInvalid
 
@@ -106,11 +105,11 @@ def _voucher_email(voucher: Voucher, address: str) -> None:
     )
 
 
-def voucher_redeem(*, voucher: Voucher, order: Order) -> None:
-    """Mark ``voucher`` used by ``order``, inside the checkout's transaction
-    (after voucher_usable(lock=True) found it usable)."""
+def voucher_redeem(*, voucher: Voucher, order_id: int) -> None:
+    """Mark ``voucher`` used by order ``order_id``, inside the checkout's
+    transaction (after voucher_usable(lock=True) found it usable)."""
     used = Voucher.objects.filter(pk=voucher.pk, used_by_order__isnull=True).update(
-        used_by_order=order
+        used_by_order_id=order_id
     )
     if not used:
         raise VoucherInvalid(f"Voucher {voucher.code} was just used on another order.")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from events.topology import Topology
+from tests.e2e.test_supervisor import READY
 from tests.events.broker import delete_topology
 from tests.processes import free_port
 
@@ -107,7 +108,7 @@ def _answers(url: str) -> bool:
 
 
 def _recommender_ready(home: Path) -> bool:
-    return "recommender.1" in (text := (home / "stack.log").read_text()) and " ready" in text
+    return READY.search((home / "stack.log").read_text()) is not None
 
 
 def _wait_for(condition, timeout: float, what: str, home: Path) -> None:

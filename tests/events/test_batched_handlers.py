@@ -10,12 +10,12 @@ from decimal import Decimal
 import pytest
 
 from events.contracts import PURCHASE_COMPLETED, Event, unwrap, wrap
+from marketplace_site.accounts.selectors import UnknownBook, UnknownCustomer
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.campaigns.services import sales_record
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.inbox.services import inbox_apply_batch
 from marketplace_site.notifications.services import order_confirmation_send
-from marketplace_site.orders.selectors import UnknownBook, UnknownCustomer
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import PromotionStats

@@ -17,17 +17,17 @@ from django.utils import timezone
 
 from events.contracts import PURCHASE_COMPLETED, unwrap, wrap
 from events.routes import handlers
+from marketplace_site.accounts.selectors import UnknownBook, UnknownCustomer
 from marketplace_site.campaigns.chart import Bar, label_indices, nice_ceiling, sales_chart_svg
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.campaigns.selectors import campaign_report, percent_change
 from marketplace_site.campaigns.services import sales_record
 from marketplace_site.inbox.models import InboxEvent
-from marketplace_site.inbox.services import inbox_apply
-from marketplace_site.orders.selectors import UnknownBook, UnknownCustomer
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.promotions.models import PromotionStats
 from marketplace_site.promotions.services import promotion_stats_record
+from tests.inbox import inbox_apply
 from tests.payloads import promotion_payload
 from tests.sales import CAMPAIGNS, purchase, record
 

@@ -11,10 +11,10 @@ import pytest
 from django.conf import settings as django_settings
 
 from events.contracts import ORDER_STATUS_CHANGED, PURCHASE_COMPLETED, Event, unwrap
+from marketplace_site.emails import mail_server_up
 from marketplace_site.event_handlers import dependencies_up
-from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
+from marketplace_site.inbox.services import inbox_apply_batch
 from marketplace_site.notifications import services as notification_services
-from marketplace_site.notifications.emails import mail_server_up
 from marketplace_site.notifications.models import DigestDelivery
 from marketplace_site.notifications.services import (
     digest_send_all,
@@ -32,6 +32,7 @@ from recommender.engine import Category, Purchase, RecommendationIndex
 from recommender.server import start_server
 from recommender.servicer import RecommendationsServicer
 from tests.grpc_server import ServerThread
+from tests.inbox import inbox_apply
 from tests.mail_servers import GreetingSmtpServer
 from tests.payloads import republished
 

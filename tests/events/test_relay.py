@@ -19,7 +19,7 @@ from marketplace_site.outbox.services import outbox_record
 from tests.events.broker import AMQP_URL, read_history, take, wait_until
 from tests.grpc_server import ServerThread
 from tests.payloads import promotion_payload, purchase_payload
-from tests.processes import child_env, manage
+from tests.processes import child_env, crashing_relay, manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -183,7 +183,7 @@ def test_a_relay_killed_after_the_confirm_publishes_again_on_restart(catalog_que
     rows = record(5)
     # A real process, killed by a failpoint right after the broker's confirms
     # and before it marks anything: the worst moment.
-    crashing = manage("run_relay", env=child_env(RELAY_FAILPOINT="crash-after-confirm"))
+    crashing = crashing_relay(child_env())
     assert crashing.proc.wait(30) == 137, crashing.text()
     assert sent_count() == 0
     relay = manage("run_relay", env=child_env())

@@ -13,14 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from events.contracts import PURCHASE_COMPLETED, Event, unwrap
+from marketplace_site.accounts.selectors import UnknownCustomer
 from marketplace_site.catalog.models import Book
 from marketplace_site.inbox.models import InboxEvent
-from marketplace_site.inbox.services import inbox_apply, inbox_apply_batch
+from marketplace_site.inbox.services import inbox_apply_batch
 from marketplace_site.orders.models import Order
-from marketplace_site.orders.pricing import PricedLine, percent_of, quote, with_voucher
-from marketplace_site.orders.selectors import UnknownCustomer
 from marketplace_site.orders.services import OrderError, order_checkout
 from marketplace_site.outbox.models import OutboxMessage
+from marketplace_site.pricing import PricedLine, percent_of, quote, with_voucher
 from marketplace_site.vouchers.models import PurchaseCount, Voucher, VoucherRule
 from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
 from marketplace_site.vouchers.services import (
@@ -30,6 +30,7 @@ from marketplace_site.vouchers.services import (
     voucher_grant_if_due,
     voucher_redeem,
 )
+from tests.inbox import inbox_apply
 from tests.payloads import republished
 
 pytestmark = pytest.mark.django_db
@@ -331,7 +332,7 @@ def test_a_redemption_from_a_stale_read_is_refused(customer, make_book, make_vou
     other = buy(customer, book)
     # What a second checkout holding an old copy would do: the database says no.
     with pytest.raises(VoucherInvalid, match="just used"), transaction.atomic():
-        voucher_redeem(voucher=stale, order=other)
+        voucher_redeem(voucher=stale, order_id=other.pk)
     voucher.refresh_from_db()
     assert voucher.used_by_order_id != other.pk
 

@@ -13,7 +13,7 @@ from tests.faults.effects import (
     expected_counts,
     wait_until_every_consumer_applied,
 )
-from tests.processes import celery_worker, child_env, manage
+from tests.processes import celery_worker, child_env, crashing_relay, manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,9 +41,7 @@ def test_a_batch_published_twice_by_a_killed_relay_is_applied_once(
     worker.wait_for_output(" ready.", timeout=60)
 
     # Dies (exit 137, no cleanup) right after the broker confirmed every row.
-    crashing = processes(
-        manage("run_relay", env={**env, "RELAY_FAILPOINT": "crash-after-confirm"}, name="relay-1")
-    )
+    crashing = processes(crashing_relay(env, name="relay-1"))
     assert crashing.proc.wait(30) == 137, crashing.text()
     assert not OutboxMessage.objects.filter(state=OutboxMessage.State.SENT).exists()
 

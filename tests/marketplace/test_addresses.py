@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 
 from marketplace_site.accounts.forms import ShopPasswordResetForm
-from marketplace_site.notifications.emails import email_build, emails_send
+from marketplace_site.emails import email_build, emails_send
 from tests.marketplace.test_views import page
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.utils import timezone
 from bookstore.events.v1 import events_pb2
 from events.contracts import PROMOTION_APPLIED, PURCHASE_COMPLETED, unwrap
 from marketplace_site.catalog.models import Book
-from marketplace_site.orders.models import Order, OrderLine
-from marketplace_site.orders.services import OrderError, order_checkout
+from marketplace_site.orders.models import Cart, CartLine, Order, OrderLine
+from marketplace_site.orders.services import OrderError, cart_checkout, order_checkout
 from marketplace_site.outbox.models import OutboxMessage
 from marketplace_site.outbox.services import outbox_record
 from marketplace_site.promotions.models import Redemption
@@ -184,6 +184,23 @@ def test_inactive_or_unknown_books_are_refused(customer, make_book):
         with pytest.raises(OrderError, match="no longer sold"):
             order_checkout(user=customer, items=items)
     assert not Order.objects.exists()
+
+
+def test_a_checkout_refused_for_a_retired_book_takes_it_out_of_the_cart(customer, make_book):
+    on_sale, retired = make_book(), make_book()
+    cart = Cart.objects.create(user=customer)
+    for book in (on_sale, retired):
+        CartLine.objects.create(cart=cart, book=book, quantity=1)
+    Book.objects.filter(pk=retired.pk).update(active=False)
+
+    with pytest.raises(OrderError, match="no longer sold; it has been removed"):
+        cart_checkout(user=customer, cart=cart, cart_version=cart.version)
+    assert dict(CartLine.objects.values_list("book_id", "quantity")) == {on_sale.pk: 1}
+    cart.refresh_from_db()
+    # A page showing the retired book is now out of date: it cannot buy.
+    assert cart.version == 1
+    assert not Order.objects.exists()
+    assert cart_checkout(user=customer, cart=cart, cart_version=1).order.lines.count() == 1
 
 
 def test_a_failure_mid_checkout_leaves_nothing_half_written(

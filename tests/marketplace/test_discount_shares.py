@@ -14,7 +14,7 @@ from marketplace_site.orders.discount_shares import (
     line_discounts_guessed,
     split_by_weight,
 )
-from marketplace_site.orders.pricing import PricedLine, PromotionRule, quote, with_voucher
+from marketplace_site.pricing import PricedLine, PromotionRule, quote, with_voucher
 
 
 def line(book_id: int, price: str, quantity: int = 1, category: int = 0) -> PricedLine:

@@ -13,7 +13,7 @@ from django.core import mail
 from django.test import Client
 
 from events.celery_app import app
-from marketplace_site.env import Env
+from marketplace_site.env import cache_settings
 from tests.events.broker import connection, message_count
 from tests.processes import MANAGE
 
@@ -142,7 +142,7 @@ def test_an_invalid_address_is_refused_and_queues_nothing(task_queue):
 def redis_cache(settings) -> dict[str, str]:
     """Django's cache in the local Redis, under a prefix of this test's own."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
-    cache = {**Env({"U": "redis://127.0.0.1:6379/15"}).cache("U", ""), "KEY_PREFIX": prefix}
+    cache = {**cache_settings("redis://127.0.0.1:6379/15"), "KEY_PREFIX": prefix}
     settings.CACHES = {"default": cache}
     settings.PASSWORD_RESET_WINDOW = 60  # what the test counts expires soon after
     return cache
@@ -171,7 +171,7 @@ def test_with_redis_every_process_counts_together(settings, redis_cache, task_qu
 
 
 def test_without_the_cache_no_reset_is_taken_and_the_answer_says_so(settings, task_queue, customer):
-    settings.CACHES = {"default": Env({"U": "redis://127.0.0.1:1/0"}).cache("U", "")}
+    settings.CACHES = {"default": cache_settings("redis://127.0.0.1:1/0")}
     answers = set()
     for email in (customer.email, "nobody@example.com"):
         response = request_reset(Client(), email)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from marketplace_site.orders.pricing import PricedLine, PromotionRule, quote
+from marketplace_site.pricing import PricedLine, PromotionRule, quote
 
 MYSTERY, SF = 0, 1
 

@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from marketplace_site.orders.pricing import PricedLine, PromotionRule, quote
 from marketplace_site.orders.services import order_checkout
+from marketplace_site.pricing import PricedLine, PromotionRule, quote
 from marketplace_site.promotions.wording import rule_text
 from tests.marketplace.test_views import MINUS, add, page
 

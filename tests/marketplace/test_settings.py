@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
-from marketplace_site.env import Env
+from events.environment import ConfigError
+from marketplace_site.env import SiteEnv
 from recommender.config import REPO_ROOT
 
 PRODUCTION_ENV = {
@@ -85,36 +85,36 @@ def test_production_refuses_to_start_without_its_secrets(override, message):
 
 
 @pytest.mark.parametrize(
-    ("call", "message"),
+    ("variable", "message"),
     [
-        (lambda env: env.int("N", 1), "N must be a whole number, got 'many'"),
-        (lambda env: env.float("N", 1.0), "N must be a number, got 'many'"),
-        (lambda env: env.bool("N", False), "N must be true or false, got 'many'"),
+        ("DATABASE_POOL_SIZE", "DATABASE_POOL_SIZE must be a whole number, got 'many'"),
+        ("RECOMMENDER_TIMEOUT", "RECOMMENDER_TIMEOUT must be a number, got 'many'"),
+        ("RECOMMENDATIONS_ENABLED", "RECOMMENDATIONS_ENABLED must be true or false"),
     ],
 )
-def test_typed_reader_names_the_variable_and_the_bad_value(call, message):
-    with pytest.raises(ImproperlyConfigured, match=message):
-        call(Env({"N": "many"}))
+def test_typed_reader_names_the_variable_and_the_bad_value(variable, message):
+    with pytest.raises(ConfigError, match=message):
+        SiteEnv.from_env({variable: "many"})
 
 
 def test_typed_reader_reads_values_and_defaults():
-    env = Env({"A": "7", "B": "yes", "C": "a, b,,c", "D": "postgres://u:p@db:5432/shop"})
-    assert env.int("A", 0) == 7
-    assert env.bool("B", False) is True
-    assert env.list("C", []) == ["a", "b", "c"]
-    assert env.int("MISSING", 3) == 3
-    database = env.database("D", "sqlite:///x")
-    assert (database["ENGINE"], database["NAME"], database["HOST"]) == (
-        "django.db.backends.postgresql",
-        "shop",
-        "db",
+    env = SiteEnv.from_env(
+        {
+            "DATABASE_POOL_SIZE": " 7 ",
+            "RECOMMENDATIONS_ENABLED": "no",
+            "DJANGO_ALLOWED_HOSTS": "a, b,,c",
+        }
     )
+    assert env.database_pool_size == 7
+    assert env.recommendations_enabled is False
+    assert env.django_allowed_hosts == ["a", "b", "c"]
+    assert env.low_stock_threshold == 3
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE must be at least 1, got 0"),
+        ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE must be a whole number >= 1, got '0'"),
         (
             {"DATABASE_URL": "postgres://shop@db/shop?connect_timeout=soon"},
             "DATABASE_URL: connect_timeout must be a number of seconds, got 'soon'",
@@ -139,7 +139,7 @@ def test_a_history_stream_without_room_is_refused_by_name():
         },
     )
     assert result.returncode != 0
-    assert "EVENTS_HISTORY_MAX_BYTES must be at least 1, got 0" in result.stderr
+    assert "EVENTS_HISTORY_MAX_BYTES must be a whole number >= 1, got '0'" in result.stderr
 
 
 @pytest.mark.parametrize(

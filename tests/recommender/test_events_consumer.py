@@ -62,6 +62,7 @@ from tests.grpc_server import ServerThread
 from tests.payloads import promotion_payload
 from tests.recommender.apply import apply_deliveries, apply_delivery
 from tests.recommender.conftest import BOOKS, PURCHASES
+from tests.recommender.inbox import is_applied
 from tests.recommender.process import RecommenderProcess
 
 AMQP_URL = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
@@ -251,7 +252,7 @@ def test_a_failing_event_is_retried_then_parked_on_the_last_delivery_recording_n
             apply_delivery(store, body=poison, headers=headers, delivery_limit=3).outcome
             for headers in (None, {"x-delivery-count": 1}, {"x-delivery-count": 2})
         ]
-        assert not store.is_applied(event_id)
+        assert not is_applied(store, event_id)
         assert list(store.purchases()) == []
     assert [o.action for o in outcomes] == [Action.REQUEUE, Action.REQUEUE, Action.PARK]
     assert outcomes[-1].reason == f"failed: UnsupportedEvent: order {BUGGY_ORDER} meets a bug"
@@ -264,7 +265,7 @@ def test_an_envelope_with_an_impossible_time_is_parked_at_once():
         delivered = apply_delivery(
             store, body=wrapped.SerializeToString(), headers=None, delivery_limit=2
         )
-        assert not store.is_applied(wrapped.event_id)
+        assert not is_applied(store, wrapped.event_id)
     assert delivered.outcome.action is Action.PARK
     assert "occurred_at is not a valid time" in delivered.outcome.reason
 
@@ -298,7 +299,7 @@ def test_a_failing_event_in_a_batch_is_retried_alone_and_the_others_commit(bug):
             store, [Delivery(first), Delivery(poison), Delivery(last)], delivery_limit=3
         )
         assert list(store.purchases()) == [Purchase(42, 9, 5), Purchase(43, 9, 5)]
-        assert not store.is_applied(unwrap(poison).event_id)
+        assert not is_applied(store, unwrap(poison).event_id)
     assert [o.action for o in applied.outcomes] == [Action.ACK, Action.REQUEUE, Action.ACK]
     assert applied.learned == [
         Changes(purchases=(Purchase(42, 9, 5),)),

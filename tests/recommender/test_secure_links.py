@@ -31,7 +31,7 @@ from bookstore.legacy import recommendations_pb2_grpc as legacy_grpc
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from recommender import healthcheck
-from recommender.auth import INVALID, MISSING, TokenAuthInterceptor, bearer_metadata
+from recommender.auth import AUTHORIZATION, INVALID, MISSING, TokenAuthInterceptor
 from recommender.config import REPO_ROOT, ConfigError, ServerTls, Settings
 from recommender.engine import Book, Category, RecommendationIndex
 from recommender.server import RunningServer, describe_security, start_server
@@ -48,6 +48,11 @@ INDEX = RecommendationIndex.build(
     [],
 )
 REQUEST = pb.RecommendationRequest(user_id=0, category=pb.SCIENCE_FICTION, max_results=5)
+
+
+def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
+    """The metadata a client sends (none for an empty token)."""
+    return ((AUTHORIZATION, f"Bearer {token}"),) if token else ()
 
 
 Serve = Callable[..., str]

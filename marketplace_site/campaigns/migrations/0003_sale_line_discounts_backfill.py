@@ -5,7 +5,7 @@ from django.db import migrations
 from django.db.models import Q
 
 from marketplace_site.orders.discount_shares import line_discounts_guessed
-from marketplace_site.orders.pricing import PricedLine
+from marketplace_site.pricing import PricedLine
 
 BATCH = 500
 

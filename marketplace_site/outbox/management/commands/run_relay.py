@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from events.metrics import relay_published, serve_metrics
 from events.relay import Relay
 from marketplace_site.event_handlers import event_topology
-from marketplace_site.outbox.relay_source import outbox_source_class
+from marketplace_site.outbox.relay_source import DjangoOutboxSource
 from marketplace_site.outbox.wakeups import OutboxWakeups, notifications_supported
 
 log = logging.getLogger("marketplace_site.relay")
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             wakeup = asyncio.Event()
             wakeups = OutboxWakeups(loop, wakeup).start()
         relay = Relay(
-            source_factory=outbox_source_class(),
+            source_factory=DjangoOutboxSource,
             amqp_url=settings.AMQP_URL,
             topology=event_topology(),
             batch_size=settings.RELAY_BATCH_SIZE,
@@ -43,7 +43,11 @@ class Command(BaseCommand):
             on_published=relay_published,
             wakeup=wakeup,
         )
-        serve_metrics("RELAY_METRICS_PORT")
+        serve_metrics(
+            settings.RELAY_METRICS_PORT,
+            address=settings.METRICS_ADDR,
+            variable="RELAY_METRICS_PORT",
+        )
         log.info("relay started (namespace %s)", settings.EVENTS_NAMESPACE)
         try:
             await relay.run(stop)

@@ -1,4 +1,5 @@
-"""Pricing a cart: pure functions over plain values (Decimal money), no database."""
+"""Pricing a cart: the promotion and voucher rules as pure functions over plain
+values (Decimal money), no database; orders, promotions and campaigns share it."""
 
 from __future__ import annotations
 
@@ -49,10 +50,6 @@ class Quote:
     # Set by with_voucher(); total is then after the voucher too.
     voucher_percent_off: Decimal | None = None
     voucher_discount: Decimal = ZERO
-
-    @property
-    def item_count(self) -> int:
-        return sum(line.quantity for line in self.lines)
 
 
 def eligible_count(lines: Iterable[PricedLine], rule: PromotionRule) -> int:
