@@ -8,42 +8,36 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import ClassVar, TextIO
 
 from django.conf import settings
+from kombu import Message
 
-from events.celery_consumer import EventConsumers, ack_all
-from events.dispatch import Handler
-from events.topology import QueueSpec
-from marketplace_site.event_handlers import ROUTES, event_topology
-
-
-class AckOnly(EventConsumers):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.log = open(os.environ["BENCH_ACK_LOG"], "a", buffering=1)  # noqa: SIM115
-
-    def handle(
-        self,
-        consumer_name: str,
-        spec: QueueSpec,
-        handlers: Mapping[str, Handler],
-        messages: Sequence[Any],
-    ) -> None:
-        for message in messages:
-            self.log.write(
-                f"{message.properties.get('message_id')} {consumer_name} {time.time()}\n"
-            )
-        ack_all(messages)
+from events.celery_consumer import EventConsumers, QueueDriver
+from events.consuming import Delivery, Handler
+from marketplace_site.event_handlers import event_topology, worker_handlers
 
 
-def consumers() -> EventConsumers:
-    return AckOnly(
+class AckOnly(QueueDriver[Handler]):
+    log: ClassVar[TextIO]
+
+    def run_batch(self, batch: list[tuple[Message, Delivery]]) -> None:
+        for _, delivery in batch:
+            message_id = delivery.properties.get("message_id")
+            self.log.write(f"{message_id} {self.core.consumer} {time.time()}\n")
+        # One "multiple" ack for the batch, as the step settles one.
+        batch[-1][0].ack(multiple=True)
+
+
+def consumers() -> EventConsumers[Handler]:
+    ack_only: EventConsumers[Handler] = EventConsumers(
         topology=event_topology(),
-        routes=ROUTES,
+        handlers=worker_handlers(),
         apply_batch=lambda consumer, events, handler: set(),
         prefetch=settings.EVENTS_PREFETCH,
         batch_size=settings.EVENTS_BATCH_SIZE,
         batch_wait=settings.EVENTS_BATCH_WAIT_MS / 1000,
     )
+    AckOnly.log = open(os.environ["BENCH_ACK_LOG"], "a", buffering=1)  # noqa: SIM115
+    ack_only.driver = AckOnly
+    return ack_only

@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 from aio_pika.exceptions import ChannelPreconditionFailed
+from aiormq.abc import FieldTable
 from pydantic import AfterValidator, Field
+from yarl import URL
 
 from events.environment import EnvSettings
 from events.log_format import redact_url
 from events.topology import (
-    DEAD_LETTER_QUEUE_ARGUMENTS,
     DEFAULT_DELIVERY_LIMIT,
     DEFAULT_NAMESPACE,
     QueueSpec,
@@ -109,13 +110,14 @@ class BrokerNodes:
         for _ in self.urls:
             url = self.urls[self._next]
             self._next = (self._next + 1) % len(self.urls)
-            options = {} if "heartbeat=" in url else {"heartbeat": HEARTBEAT_SECONDS}
+            # A heartbeat the URL names wins (aio-pika reads it from the query).
+            target = URL(url)
+            if "heartbeat" not in target.query:
+                target = target.update_query(heartbeat=HEARTBEAT_SECONDS)
+            properties: FieldTable = {"connection_name": connection_name}
             try:
                 connection = await aio_pika.connect(
-                    url,
-                    timeout=connect_timeout,
-                    client_properties={"connection_name": connection_name},
-                    **options,
+                    target, timeout=connect_timeout, client_properties=properties
                 )
             except Exception as exc:  # this node is down or refuses us: the next one
                 log.debug("broker node %s did not answer: %r", redact_url(url), exc)
@@ -131,12 +133,10 @@ async def declare_exchanges(
     channel: AbstractChannel, topology: Topology
 ) -> tuple[AbstractExchange, AbstractExchange]:
     """The events exchange and the dead-letter exchange (idempotent)."""
-    events = await channel.declare_exchange(
-        topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-    )
-    dead = await channel.declare_exchange(
-        topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-    )
+    events, dead = [
+        await channel.declare_exchange(spec.name, spec.type, durable=True)
+        for spec in topology.exchanges()
+    ]
     return events, dead
 
 
@@ -144,15 +144,18 @@ async def declare_queue(
     channel: AbstractChannel, topology: Topology, spec: QueueSpec
 ) -> AbstractQueue:
     """A consumer's queue, bound to its event types, and its dead-letter queue."""
-    events, dead = await declare_exchanges(channel, topology)
-    parked = await channel.declare_queue(
-        spec.dead_letter_queue, durable=True, arguments=dict(DEAD_LETTER_QUEUE_ARGUMENTS)
-    )
-    await parked.bind(dead, routing_key=spec.name)
-    queue = await channel.declare_queue(spec.name, durable=True, arguments=dict(spec.arguments))
-    for routing_key in spec.routing_keys:
-        await queue.bind(events, routing_key=routing_key)
-    return queue
+    declared = topology.declarations(spec)
+    exchanges = {
+        exchange.name: await channel.declare_exchange(exchange.name, exchange.type, durable=True)
+        for exchange in declared.exchanges
+    }
+    queues = {
+        name: await channel.declare_queue(name, durable=True, arguments=dict(arguments))
+        for name, arguments in declared.queues
+    }
+    for queue, exchange, routing_key in declared.bindings:
+        await queues[queue].bind(exchanges[exchange], routing_key=routing_key)
+    return queues[spec.name]
 
 
 async def declare_history(connection: AbstractConnection, topology: Topology) -> None:

@@ -23,6 +23,8 @@ from bookstore.events.v1 import envelope_pb2, events_pb2
 from bookstore.recommendations.v1 import recommendations_pb2
 
 SCHEMA_VERSION = 1
+# The content type of every message carrying an envelope.
+CONTENT_TYPE = "application/x-protobuf"
 
 BOOK_UPSERTED = "catalog.book_upserted"
 PURCHASE_COMPLETED = "orders.purchase_completed"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, start_http_server
 
-from events.dispatch import Action, Outcome
-from events.relay import OutboxRow
+if TYPE_CHECKING:
+    from events.relay import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,6 @@ def relay_published(rows: Sequence[OutboxRow], lag_seconds: float) -> None:
     for row in rows:
         RELAY_PUBLISHED.labels(event_type=row.event_type).inc()
     RELAY_LAG.set(lag_seconds)
-
-
-def consumer_outcome(consumer: str, outcome: Outcome) -> None:
-    event_type = outcome.event.event_type if outcome.event else "malformed"
-    HANDLED.labels(consumer=consumer, event_type=event_type, result=outcome.result).inc()
-    if outcome.action is Action.PARK:
-        DEAD_LETTERED.labels(consumer=consumer).inc()
 
 
 # Where the processes without a web server serve /metrics (METRICS_ADDR).

@@ -24,9 +24,8 @@ from amqp.exceptions import NotFound
 from kombu import Connection, Producer
 from kombu.transport.base import StdChannel
 
-from events.contracts import MalformedEvent, unwrap
+from events.contracts import CONTENT_TYPE, MalformedEvent, unwrap
 from events.dead_letters import CONSUMER_HEADER, DELIVERY_COUNT_HEADER, QUEUE_HEADER, REASON_HEADER
-from events.relay import CONTENT_TYPE
 from events.topology import QueueSpec, StreamSpec, Topology
 
 # Headers describing the parking; a replayed message starts afresh without them.

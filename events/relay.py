@@ -29,6 +29,8 @@ from aio_pika.abc import AbstractConnection, AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 
 from events.amqp import BrokerNodes, declare_exchanges, declare_history
+from events.consuming import Backoff
+from events.contracts import CONTENT_TYPE
 from events.topology import Topology
 
 # Closing a connection to a frozen node waits for an answer that never comes.
@@ -37,7 +39,6 @@ CLOSE_TIMEOUT = 2.0
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CONTENT_TYPE = "application/x-protobuf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,8 @@ class Relay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._publish_timeout = publish_timeout
-        self._max_backoff = max_backoff
+        # Between failed rounds: the first a poll interval, then doubling.
+        self._backoff = Backoff(poll_interval, max_backoff)
         self._on_published = on_published
         # Set when a commit added rows (PostgreSQL's NOTIFY): idle, the relay
         # sleeps until then, poll_interval being only a safety net.
@@ -189,22 +191,21 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set, riding out broker and database outages."""
-        backoff = self._poll_interval
         while not stop.is_set():
             try:
                 published = await self.relay_once()
             except Exception as exc:
+                wait = self._backoff.next()
                 log.warning(
                     "relay round failed (%s: %s); retrying in %.1fs",
                     type(exc).__name__,
                     exc,
-                    backoff,
+                    wait,
                 )
                 await self._drop_connection()
-                await _wait(backoff, stop)
-                backoff = min(max(backoff * 2, 0.5), self._max_backoff)
+                await _wait(wait, stop)
                 continue
-            backoff = self._poll_interval
+            self._backoff.reset()
             if published < self._batch_size:
                 await self._idle(stop)
 

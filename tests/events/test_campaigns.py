@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from events.contracts import PURCHASE_COMPLETED, unwrap, wrap
+from events.routes import handlers
 from marketplace_site.accounts.selectors import UnknownBook, UnknownCustomer
 from marketplace_site.campaigns.chart import (
     Bar,
@@ -27,7 +28,6 @@ from marketplace_site.campaigns.chart import (
 from marketplace_site.campaigns.models import DailySales, SaleLine
 from marketplace_site.campaigns.selectors import campaign_report, percent_change
 from marketplace_site.campaigns.services import sales_record
-from marketplace_site.event_handlers import ROUTES
 from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
@@ -60,7 +60,7 @@ def ledger() -> list[tuple]:
 
 
 def test_the_worker_routes_purchases_to_the_sales_ledger():
-    assert ROUTES[CAMPAIGNS] == {PURCHASE_COMPLETED: sales_record}
+    assert handlers(CAMPAIGNS) == {PURCHASE_COMPLETED: sales_record}
 
 
 @pytest.mark.django_db

@@ -10,15 +10,16 @@ real PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
+from typing import cast
 
 import pytest
+from kombu import Message as KombuMessage
 
-from events.celery_consumer import Batch, EventConsumers
+from events.celery_consumer import EventConsumers, QueueDriver, delivery_of
+from events.consuming import Action, EventQueue, Properties, Result
 from events.contracts import PROMOTION_APPLIED, Event
-from events.dispatch import UNAVAILABLE, Action, dispatch_batch
 from events.topology import Topology
-from tests.events.test_dispatch_batch import CONSUMER, LIMIT, FakeHub, Ledger, delivery
+from tests.events.test_consuming import CONSUMER, LIMIT, Ledger, delivery
 
 
 class Database:
@@ -45,6 +46,8 @@ class Channel:
 
     def __init__(self) -> None:
         self.delivered: list[Message] = []
+        # What was done, in order: ("park", n), ("requeue", n), ("ack", n).
+        self.log: list[tuple[str, int | str]] = []
 
 
 CHANNEL = Channel()
@@ -59,12 +62,14 @@ class Message:
         self.order_id = order_id
         self.body = d.body
         self.headers = d.headers or {}
-        self.properties: dict = {}
+        self.properties: dict = {"message_id": f"m-{order_id}"}
+        self.content_type = self.content_encoding = None
         self.acknowledged = False
         self.acked = self.requeued = False
         channel.delivered.append(self)
 
     def ack(self, multiple: bool = False) -> None:
+        self.channel.log.append(("ack", self.order_id))
         delivered = self.channel.delivered
         for message in delivered[: delivered.index(self) + 1] if multiple else [self]:
             if not message.acknowledged:
@@ -72,38 +77,78 @@ class Message:
         self.acked = self.acknowledged = True
 
     def requeue(self) -> None:
+        assert not self.acknowledged, "settled twice"
+        self.channel.log.append(("requeue", self.order_id))
         self.requeued = self.acknowledged = True
 
 
-class TimedHub(FakeHub):
+class FakeHub:
+    """The worker's event loop, as far as the step uses it: timers fired by hand."""
+
+    class Timer:
+        def __init__(self, callback) -> None:
+            self.callback = callback
+            self.cancelled = False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
     def __init__(self) -> None:
-        super().__init__()
+        self.timers: list[FakeHub.Timer] = []
         self.delays: list[float] = []
 
-    def call_later(self, delay: float, callback):
+    def call_later(self, delay: float, callback) -> Timer:
         self.delays.append(delay)
-        return super().call_later(delay, callback)
+        timer = self.Timer(callback)
+        self.timers.append(timer)
+        return timer
+
+    def fire(self) -> None:
+        for timer in [t for t in self.timers if not t.cancelled]:
+            timer.cancelled = True
+            timer.callback()
+
+
+class Parking:
+    """The step's own publisher to the dead-letter exchange."""
+
+    def __init__(self, channel: Channel = CHANNEL) -> None:
+        self.channel = channel
+        self.parked: list[tuple[bytes, str, Properties]] = []
+        self.fails = False
+
+    def __call__(self, body: bytes, routing_key: str, parked: Properties) -> None:
+        if self.fails:
+            raise ConnectionError("parking connection lost")
+        self.parked.append((body, routing_key, parked))
+        self.channel.log.append(("park", parked["message_id"]))
+
+
+def queue_driver(consumers: EventConsumers, consumer: str = CONSUMER) -> QueueDriver:
+    return consumers.queue(consumer, hub=FakeHub(), park=Parking())
+
+
+def handle(driver: QueueDriver, *messages: Message) -> None:
+    # The fake stands in for kombu's Message: it has what the driver reads.
+    fakes = cast(tuple[KombuMessage, ...], messages)
+    driver.run_batch([(m, delivery_of(m)) for m in fakes])
 
 
 @pytest.fixture
 def step():
     CHANNEL.delivered.clear()
+    CHANNEL.log.clear()
     ledger = Ledger(poison={666})
     database = Database(ledger)
     consumers = EventConsumers(
         topology=Topology(namespace="outage-test", delivery_limit=LIMIT),
-        routes={CONSUMER: {PROMOTION_APPLIED: "handler"}},
+        handlers={CONSUMER: {PROMOTION_APPLIED: "handler"}},
         apply_batch=database.apply_batch,
         dependencies_up=database.is_up,
         outage_retry_waits=(0.5, 1.5),
     )
-    consumers.hub = TimedHub()
-    spec = consumers.topology.queue(CONSUMER)
-
-    def handle(*messages: Message) -> None:
-        consumers.handle(CONSUMER, spec, {PROMOTION_APPLIED: "handler"}, list(messages))
-
-    return consumers, database, ledger, handle
+    driver = queue_driver(consumers)
+    return driver, database, ledger, lambda *messages: handle(driver, *messages)
 
 
 def settled(*messages: Message) -> list[str]:
@@ -111,8 +156,8 @@ def settled(*messages: Message) -> list[str]:
 
 
 def test_while_the_database_is_down_batches_are_held_then_applied_in_order(step):
-    consumers, database, ledger, handle = step
-    hub = consumers.hub
+    driver, database, ledger, handle = step
+    hub = driver.hub
     # The first is on its last delivery: a failure of its own would park it.
     first = [Message(1, deliveries=LIMIT - 1), Message(2)]
     later = [Message(3)]
@@ -135,23 +180,23 @@ def test_while_the_database_is_down_batches_are_held_then_applied_in_order(step)
     hub.fire()
     assert ledger.applied == [1, 2, 3]
     assert settled(*first, *later) == ["acked"] * 3
-    assert consumers.outages == {}
+    assert driver.core.held == []
     handle(Message(4))  # and the next batch goes straight through
     assert ledger.applied == [1, 2, 3, 4]
 
 
 def test_a_failure_with_the_database_up_is_the_events_own(step):
-    consumers, _, ledger, handle = step
+    driver, _, ledger, handle = step
     poison, fine = Message(666), Message(5)
     handle(poison, fine)
     assert settled(poison, fine) == ["requeued", "acked"]
     assert ledger.applied == [5]
-    assert consumers.outages == {}
-    assert consumers.hub.delays == []
+    assert driver.core.held == []
+    assert driver.hub.delays == []
 
 
 def test_down_again_while_retrying_the_held_batches_keep_their_order(step):
-    consumers, database, ledger, handle = step
+    driver, database, ledger, handle = step
     batches = [[Message(10)], [Message(11)], [Message(12)]]
     database.up = False
     for batch in batches:
@@ -159,41 +204,41 @@ def test_down_again_while_retrying_the_held_batches_keep_their_order(step):
 
     # Back for the first held batch only.
     database.up = True
-    real_apply = consumers.apply_batch
+    real_apply = driver.core.apply_batch
 
     def fails_after_one(*args):
         applied = real_apply(*args)
         database.up = False
         return applied
 
-    consumers.apply_batch = fails_after_one
-    consumers.hub.fire()
+    driver.core.apply_batch = fails_after_one
+    driver.hub.fire()
     assert ledger.applied == [10]
     assert [settled(*b) for b in batches] == [["acked"], ["held"], ["held"]]
 
-    consumers.apply_batch = real_apply
+    driver.core.apply_batch = real_apply
     database.up = True
-    consumers.hub.fire()
+    driver.hub.fire()
     assert ledger.applied == [10, 11, 12]
+    assert [settled(*b) for b in batches] == [["acked"]] * 3
 
 
 def test_held_messages_are_dropped_when_the_channel_closes(step):
     """Stopping or reconnecting: the broker delivers them again."""
-    consumers, database, ledger, handle = step
+    driver, database, ledger, handle = step
     database.up = False
     held = Message(20)
     handle(held)
-    consumers.discard_pending()
-    assert consumers.outages == {}
+    driver.discard()
+    assert driver.core.held == []
     database.up = True
-    consumers.hub.fire()
+    driver.hub.fire()
     assert ledger.applied == []
     assert settled(held) == ["held"]
 
 
 def test_only_the_queue_whose_dependency_is_down_waits():
     """The mail server down: e-mails wait, the ledgers go on."""
-    CHANNEL.delivered.clear()
     ledger = Ledger()
     mail_server = {"up": False}
 
@@ -202,26 +247,22 @@ def test_only_the_queue_whose_dependency_is_down_waits():
             raise ConnectionRefusedError("SMTP: connection refused")
         return ledger(consumer, events, handler)
 
-    routes = {name: {PROMOTION_APPLIED: "handler"} for name in ("worker.emails", CONSUMER)}
     consumers = EventConsumers(
         topology=Topology(namespace="outage-test", delivery_limit=LIMIT),
-        routes=routes,
+        handlers={name: {PROMOTION_APPLIED: "handler"} for name in ("worker.emails", CONSUMER)},
         apply_batch=apply_batch,
         dependencies_up=lambda consumer: consumer != "worker.emails" or mail_server["up"],
     )
-    consumers.hub = TimedHub()
-    topology = consumers.topology
+    emails, promotions = queue_driver(consumers, "worker.emails"), queue_driver(consumers)
     # Each queue has a channel of its own.
     email, promotion = Message(30, channel=Channel()), Message(31, channel=Channel())
-    consumers.handle(
-        "worker.emails", topology.queue("worker.emails"), routes["worker.emails"], [email]
-    )
-    consumers.handle(CONSUMER, topology.queue(CONSUMER), routes[CONSUMER], [promotion])
+    handle(emails, email)
+    handle(promotions, promotion)
     assert settled(email, promotion) == ["held", "acked"]
-    assert list(consumers.outages) == ["worker.emails"]
+    assert (len(emails.core.held), promotions.core.held) == (1, [])
 
     mail_server["up"] = True
-    consumers.hub.fire()
+    emails.hub.fire()
     assert settled(email) == ["acked"]
     assert ledger.applied == [31, 30]
 
@@ -240,16 +281,17 @@ def test_with_a_dependency_down_no_event_is_tried_alone_or_parked():
         asked.append(True)
         return False
 
-    outcomes = dispatch_batch(
+    queue = EventQueue(
         consumer=CONSUMER,
-        deliveries=[delivery(1, deliveries=LIMIT - 1), delivery(2), delivery(3)],
+        queue="q",
         handlers={PROMOTION_APPLIED: "handler"},
         apply_batch=apply_batch,
         delivery_limit=LIMIT,
         dependencies_up=up,
     )
-    assert [o.result for o in outcomes] == [UNAVAILABLE] * 3
-    assert {o.action for o in outcomes} == {Action.REQUEUE}
+    decisions = queue.decide([delivery(1, deliveries=LIMIT - 1), delivery(2), delivery(3)])
+    assert [d.result for d in decisions] == [Result.UNAVAILABLE] * 3
+    assert {d.action for d in decisions} == {Action.REQUEUE}
     assert calls == [3]  # the batch once, never event by event
     assert asked == [True]
 
@@ -263,58 +305,57 @@ def test_a_broken_check_counts_as_up_so_nothing_waits_on_a_bug():
 
     consumers = EventConsumers(
         topology=Topology(namespace="outage-test", delivery_limit=LIMIT),
-        routes={CONSUMER: {PROMOTION_APPLIED: "handler"}},
+        handlers={CONSUMER: {PROMOTION_APPLIED: "handler"}},
         apply_batch=ledger,
         dependencies_up=broken_check,
     )
-    consumers.hub = TimedHub()
+    driver = queue_driver(consumers)
     poison, fine = Message(666), Message(7)
-    consumers.handle(
-        CONSUMER, consumers.topology.queue(CONSUMER), {PROMOTION_APPLIED: "h"}, [poison, fine]
-    )
+    handle(driver, poison, fine)
     assert settled(poison, fine) == ["requeued", "acked"]
-    assert consumers.outages == {}
+    assert driver.core.held == []
 
 
-def test_deliveries_during_a_parks_confirm_wait_are_handled_after_the_batch_settles():
-    """Parking waits for the broker's confirm, and py-amqp hands over the
-    deliveries that arrive meanwhile. A full batch among them must not be
-    handled (and acked with "multiple") before the batch being settled is:
-    that ack would cover a message of it still to be requeued."""
-    CHANNEL.delivered.clear()
-    ledger = Ledger(poison={666, 667})
-    consumers = EventConsumers(
-        topology=Topology(namespace="reentry-test", delivery_limit=LIMIT),
-        routes={CONSUMER: {PROMOTION_APPLIED: "handler"}},
-        apply_batch=ledger,
-    )
-    consumers.hub = TimedHub()
-    spec = consumers.topology.queue(CONSUMER)
-    batch = Batch(
-        partial(consumers.handle, CONSUMER, spec, {PROMOTION_APPLIED: "handler"}),
-        size=2,
-        wait=0.005,
-        hub=consumers.hub,
-        held_back=consumers.settling,
-    )
-    consumers.batches = [batch]
+def test_a_batch_is_settled_parks_first_then_requeues_then_one_multiple_ack(step):
+    """Parking goes through the step's own publisher (its own connection: the
+    wait for its confirm hands over no delivery), and the batch's messages are
+    settled only after the whole batch is decided."""
+    driver, _, _, handle = step
     to_park = Message(666, deliveries=LIMIT - 1)  # fails on its last delivery
-    to_requeue = Message(667)  # fails with deliveries left
-    arriving: list[Message] = []
-    parked: list[int] = []
+    to_requeue = Message(666)  # fails with deliveries left
+    first, last = Message(1), Message(2)
+    handle(first, to_park, to_requeue, last)
+    assert CHANNEL.log == [("park", "m-666"), ("requeue", 666), ("ack", 2)]
+    assert settled(first, to_park, to_requeue, last) == ["acked", "acked", "requeued", "acked"]
+    [(body, routing_key, parked)] = driver.park.parked
+    assert (body, routing_key) == (to_park.body, "outage-test.worker.promotions")
+    assert parked["headers"]["x-parked-reason"] == "failed: ValueError: poison order"
 
-    def park_while_two_more_arrive(message, spec, consumer_name, reason) -> None:
-        parked.append(message.order_id)
-        arriving.extend([Message(30), Message(31)])
-        for new in arriving:
-            batch.add(new)
 
-    consumers.park = park_while_two_more_arrive
-    batch.add(to_park)
-    batch.add(to_requeue)
+def test_a_park_that_fails_is_requeued_instead(step):
+    driver, _, _, handle = step
+    driver.park.fails = True
+    to_park, fine = Message(666, deliveries=LIMIT - 1), Message(3)
+    handle(to_park, fine)
+    assert settled(to_park, fine) == ["requeued", "acked"]
 
-    assert parked == [666]
-    assert settled(to_park, to_requeue) == ["acked", "requeued"]
-    assert not to_requeue.acked
-    assert ledger.applied == [30, 31]
-    assert settled(*arriving) == ["acked", "acked"]
+
+def test_a_batch_is_handled_when_full_or_when_its_wait_is_over(step):
+    driver, _, ledger, _ = step
+    driver.core.batch_size = 3
+    for n in (1, 2, 3, 4):
+        driver.on_message(Message(n))
+    assert ledger.applied == [1, 2, 3]
+    driver.hub.fire()
+    assert ledger.applied == [1, 2, 3, 4]
+
+
+def test_discarded_messages_are_never_handled(step):
+    """On a closing channel: the broker redelivers them, so handling them would
+    only commit work whose ack cannot reach it."""
+    driver, _, ledger, _ = step
+    driver.core.batch_size = 32
+    driver.on_message(Message(1))
+    driver.discard()
+    driver.hub.fire()
+    assert ledger.applied == []

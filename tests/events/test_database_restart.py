@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from django.db import connection
 
+from events.consuming import Action, Decision, Delivery, EventQueue, Handler
 from events.contracts import wrap
-from events.dispatch import Action, Delivery, dispatch_batch
-from marketplace_site.event_handlers import ROUTES, _apply_batch
+from marketplace_site.event_handlers import _apply_batch, worker_handlers
 from marketplace_site.promotions.models import PromotionStats
 from tests.payloads import promotion_payload
 
@@ -36,14 +36,15 @@ def drop_this_connection() -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
-def apply(*deliveries: Delivery) -> list:
-    return dispatch_batch(
+def apply(*deliveries: Delivery) -> list[Decision]:
+    queue: EventQueue[Handler, Delivery] = EventQueue(
         consumer="worker.promotions",
-        deliveries=list(deliveries),
-        handlers=ROUTES["worker.promotions"],
+        queue="worker.promotions",
+        handlers=worker_handlers()["worker.promotions"],
         apply_batch=_apply_batch,
         delivery_limit=5,
     )
+    return queue.decide(deliveries)
 
 
 def test_after_the_connection_drops_the_next_batch_reconnects_and_applies(make_promotion):

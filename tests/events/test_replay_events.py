@@ -11,10 +11,10 @@ from events.contracts import BOOK_UPSERTED, PROMOTION_APPLIED, PURCHASE_COMPLETE
 from marketplace_site.catalog.services import book_publish_all
 from marketplace_site.orders.services import order_checkout
 from marketplace_site.outbox.models import OutboxMessage
-from recommender.events_consumer import apply_delivery
 from recommender.store import Store
 from tests.events.broker import message_count, read_history, take
 from tests.events.declare import declare, declare_history_stream
+from tests.recommender.apply import apply_delivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
