@@ -62,6 +62,8 @@ def recommender(tmp_path, mysteries, settings):
         "RECOMMENDER_DEMO_CATALOG": str(catalog),
         "RECOMMENDER_CONSUME_EVENTS": "false",
         "RECOMMENDER_GRACE_SECONDS": "0",
+        # A line per call: the tests count the calls the server saw.
+        "RECOMMENDER_ACCESS_LOG": "every",
         "PYTHONUNBUFFERED": "1",
     }
     settings.RECOMMENDER_TARGET = f"127.0.0.1:{port}"
