@@ -18,7 +18,7 @@ from aiormq.abc import FieldTable
 from pydantic import AfterValidator, Field
 from yarl import URL
 
-from events.environment import EnvSettings
+from events.environment import EnvSettings, Flag
 from events.log_format import redact_url
 from events.topology import (
     DEFAULT_DELIVERY_LIMIT,
@@ -67,6 +67,9 @@ class BrokerEnv(EnvSettings):
     events_delivery_limit: int = Field(
         DEFAULT_DELIVERY_LIMIT, ge=1, validation_alias="EVENTS_DELIVERY_LIMIT"
     )
+    # A log line per event consumed (false: one per batch applied, and one per
+    # event that failed or was parked).
+    events_log_each: Flag = Field(False, validation_alias="EVENTS_LOG_EACH")
 
     @property
     def topology(self) -> Topology:

@@ -174,6 +174,7 @@ class EventConsumers(Generic[H]):
         batch_wait: float = DEFAULT_BATCH_WAIT,
         dependencies_up: Callable[[str], bool] | None = None,
         outage_retry_waits: tuple[float, float] = OUTAGE_RETRY_WAITS,
+        log_each: bool = False,
     ) -> None:
         if prefetch < 1 or batch_size < 1 or batch_wait < 0:
             raise ValueError(
@@ -189,6 +190,7 @@ class EventConsumers(Generic[H]):
         self.batch_wait = batch_wait
         self.dependencies_up = dependencies_up
         self.outage_retry_waits = outage_retry_waits
+        self.log_each = log_each
         self.queues: list[QueueDriver[H]] = []
         # What runs each queue's batches (the bench's ack-only baseline swaps it).
         self.driver: type[QueueDriver[H]] = QueueDriver
@@ -201,6 +203,7 @@ class EventConsumers(Generic[H]):
             handlers=self.handlers[consumer],
             apply_batch=self.apply_batch,
             delivery_limit=self.topology.delivery_limit,
+            log_each=self.log_each,
             batch_size=self.batch_size if hub is not None else 1,
             # Only with a timer to try again later can a batch be held.
             dependencies_up=partial(up, consumer) if up is not None and hub is not None else None,

@@ -177,6 +177,7 @@ class EventQueue(Generic[H, M]):
         dependencies_up: Callable[[], bool] | None = None,
         outage_waits: tuple[float, float] = (0.5, 30.0),
         stream: bool = False,
+        log_each: bool = False,
     ) -> None:
         self.consumer = consumer
         self.queue = queue
@@ -187,6 +188,8 @@ class EventQueue(Generic[H, M]):
         self.dependencies_up = dependencies_up
         self.backoff = Backoff(*outage_waits)
         self.stream = stream  # read from a stream: see decide_history()
+        # EVENTS_LOG_EACH: an INFO line per event applied, not one per batch.
+        self.log_each = log_each
         self.results: Counter[str] = Counter()  # messages settled, by result
         self._pending: list[tuple[M, Delivery]] = []
         # Batches waiting for a dependency, in the order they came.
@@ -282,12 +285,36 @@ class EventQueue(Generic[H, M]):
         with correlation(ids.pop() if len(ids) == 1 else "-"):
             for event_type, group in groups.items():
                 self._apply_group(group, self.handlers[event_type], deliveries, decided)
-        return [
+        decisions = [
             replace(d, parked=self._parked(deliveries[i], d.reason))
             if d.action is Action.PARK
             else d
             for i, d in sorted(decided.items())
         ]
+        if not self.stream and not self.log_each:  # a catch-up says it once, at its end
+            self._log_applied(decisions)
+        return decisions
+
+    def _log_applied(self, decisions: Sequence[Decision]) -> None:
+        """One INFO line for what a batch applied: a burst (a catalog loaded)
+        is a few lines, not one per event; each event's is DEBUG (settled())."""
+        applied = [d.event for d in decisions if d.result is Result.APPLIED and d.event]
+        duplicates = sum(d.result is Result.DUPLICATE for d in decisions)
+        if not applied and not duplicates:
+            return
+        if len(applied) == 1:
+            what = f"{applied[0].event_type} {applied[0].event_id}"
+        else:
+            kinds = Counter(event.event_type for event in applied)
+            what = f"{len(applied)} events ({', '.join(f'{n} {t}' for t, n in kinds.items())})"
+        ids = {event.correlation_id for event in applied}
+        log.info(
+            "events: %s applied %s%s",
+            self.consumer,
+            what,
+            f"; {duplicates} already applied" if duplicates else "",
+            extra={"correlation_id": ids.pop() if len(ids) == 1 else "-"},
+        )
 
     def _apply_group(
         self,
@@ -387,7 +414,10 @@ class EventQueue(Generic[H, M]):
                     *(event_id, offset, self.queue, decision.reason),
                 )
             return
-        log.info(
+        # What was applied is in decide()'s line for its batch; the rest is news.
+        quiet = not self.log_each and decision.result in (Result.APPLIED, Result.DUPLICATE)
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "event consumer=%s type=%s id=%s result=%s%s",
             self.consumer,
             event.event_type if event else delivery.properties.get("type", "?"),

@@ -90,4 +90,5 @@ def event_consumers() -> EventConsumers[Handler]:
         batch_size=settings.EVENTS_BATCH_SIZE,
         batch_wait=settings.EVENTS_BATCH_WAIT_MS / 1000,
         dependencies_up=dependencies_up,
+        log_each=settings.EVENTS_LOG_EACH,
     )

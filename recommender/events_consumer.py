@@ -190,6 +190,7 @@ class EventsConsumer:
         max_backoff: float = 30.0,
         publish_timeout: float = 10.0,
         stop_timeout: float = 10.0,
+        log_each: bool = False,
     ) -> None:
         self.store = store
         self.index = index
@@ -221,6 +222,7 @@ class EventsConsumer:
                 apply_batch=self._applier,
                 delivery_limit=topology.delivery_limit,
                 stream=stream,
+                log_each=log_each,
             )
             for name, stream in ((self.spec.name, False), (self.history.name, True))
         )

@@ -193,6 +193,7 @@ async def start_consumer(settings: Settings, index: RecommendationIndex) -> Even
         amqp_url=settings.amqp_url,
         topology=settings.topology,
         instance=settings.instance,
+        log_each=settings.events_log_each,
     )
     consumer.start()
     return consumer

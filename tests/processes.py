@@ -36,6 +36,8 @@ def child_env(**extra: str) -> dict[str, str]:
         "DJANGO_DEBUG": "false",
         "DATABASE_URL": database_url(),
         "PYTHONUNBUFFERED": "1",
+        # A line per event consumed, which tests count (the batch's line is the default).
+        "EVENTS_LOG_EACH": "true",
     }
     env.update(extra)
     return env

@@ -257,6 +257,7 @@ BROKER_URLS = broker_urls(AMQP_URL)
 EVENTS_NAMESPACE = ENV.events_namespace
 # Deliveries of a failing event before it is parked in its dead-letter queue.
 EVENTS_DELIVERY_LIMIT = ENV.events_delivery_limit
+EVENTS_LOG_EACH = ENV.events_log_each
 # Bytes of events the history stream keeps for new recommender replicas (the
 # relay declares it; a stream's retention is fixed when it is first declared).
 EVENTS_HISTORY_MAX_BYTES = ENV.events_history_max_bytes

@@ -207,7 +207,7 @@ def test_a_stream_retries_a_failing_event_as_often_as_a_queue_would_then_skips_i
 
 
 def test_settled_messages_are_logged_and_counted(caplog):
-    caplog.set_level(logging.INFO, logger="events.consuming")
+    caplog.set_level(logging.DEBUG, logger="events.consuming")
     queue = event_queue(Ledger())
     [good, bad] = [delivery(1), Delivery(b"junk", properties={"message_id": "m-junk"})]
     before = HANDLED.labels(consumer=CONSUMER, event_type="malformed", result="malformed")._value
@@ -243,3 +243,28 @@ def test_backoff_doubles_up_to_its_last_wait_and_starts_again_after_a_reset(firs
     assert [backoff.next() for _ in waits] == waits
     backoff.reset()
     assert backoff.next() == waits[0]
+
+
+def test_a_batch_applied_is_one_info_line_and_each_event_a_debug_line(caplog):
+    """A burst (a catalog loaded) is a few lines to read, not one per event."""
+    caplog.set_level(logging.DEBUG, logger="events.consuming")
+    queue = event_queue(Ledger())
+    deliveries = [delivery(n) for n in range(1, 4)]
+    for one, decision in zip(deliveries, queue.decide(deliveries), strict=True):
+        queue.settled(one, decision)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert [m for level, m in lines if level == logging.INFO] == [
+        f"events: {CONSUMER} applied 3 events (3 {PROMOTION_APPLIED})"
+    ]
+    assert sum("result=applied" in m for level, m in lines if level == logging.DEBUG) == 3
+
+
+def test_with_log_each_every_event_has_its_info_line(caplog):
+    caplog.set_level(logging.INFO, logger="events.consuming")
+    queue = event_queue(Ledger(), log_each=True)
+    deliveries = [delivery(n) for n in range(1, 4)]
+    for one, decision in zip(deliveries, queue.decide(deliveries), strict=True):
+        queue.settled(one, decision)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3
+    assert all("result=applied" in m for m in messages)

@@ -18,7 +18,8 @@ class RecommenderProcess:
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "recommender"],
-            env={**os.environ, **env},
+            # A line per event consumed, which tests count.
+            env={**os.environ, "EVENTS_LOG_EACH": "true", **env},
             stderr=subprocess.PIPE,
             text=True,
         )
