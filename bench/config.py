@@ -26,6 +26,8 @@ class Mode:
     events: int
     events_rounds: int
     events_workers: int
+    # The kill test: site processes SIGKILLed between commit and dispatch, each side.
+    kills: int
     # Checkout: checkouts per round, rounds.
     checkouts: int
     checkout_rounds: int
@@ -47,6 +49,7 @@ QUICK = Mode(
     events=100,
     events_rounds=1,
     events_workers=1,
+    kills=2,
     checkouts=30,
     checkout_rounds=2,
 )
@@ -67,6 +70,7 @@ FULL = Mode(
     events=2000,
     events_rounds=3,
     events_workers=2,
+    kills=10,
     checkouts=600,
     checkout_rounds=4,
 )

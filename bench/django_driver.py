@@ -9,6 +9,9 @@ command per line (bench.procs.Driver):
 - progress: how many consumer commits since the burst (cheap, polled);
 - applied: what the worker did with those events (inbox rows, ledgers);
 - envelopes: N envelopes for the bare baseline to publish itself;
+- peer_burst: the conventional peer's burst: N purchases whose tasks are
+  sent from on_commit of one transaction (bench.celery_peer);
+- ledger, inbox_consumers: the kill test's effects, per order and per checkout;
 - checkout: N order_checkout() calls, with or without the outbox, timed.
 """
 
@@ -29,14 +32,16 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.db.models import Count, Max, Q  # noqa: E402
 
+from bench.celery_peer import dispatch_on_commit  # noqa: E402
 from bench.hop_events import PURCHASE_CONSUMERS  # noqa: E402
 from bench.procs import serve_commands  # noqa: E402
 from bookstore.events.v1 import events_pb2  # noqa: E402
-from events.contracts import book_category, wrap  # noqa: E402
+from events.contracts import PURCHASE_COMPLETED, book_category, wrap  # noqa: E402
 from marketplace_site.campaigns.models import SaleLine  # noqa: E402
 from marketplace_site.catalog.models import Book  # noqa: E402
 from marketplace_site.inbox.models import InboxEvent  # noqa: E402
 from marketplace_site.orders import services as order_services  # noqa: E402
+from marketplace_site.orders.models import OrderLine  # noqa: E402
 from marketplace_site.outbox.models import OutboxMessage  # noqa: E402
 from marketplace_site.outbox.services import outbox_record  # noqa: E402
 
@@ -86,6 +91,14 @@ class Commands:
         self.books = list(Book.objects.values_list("pk", flat=True))
         return {"books": len(self.books)}
 
+    def attach(self) -> dict[str, Any]:
+        """The customers and books setup made (another driver ran it)."""
+        self.users = list(
+            User.objects.filter(username__startswith="buyer").values_list("pk", flat=True)
+        )
+        self.books = list(Book.objects.values_list("pk", flat=True))
+        return {"books": len(self.books)}
+
     def _payloads(self, n: int, first_order: int) -> list[events_pb2.PurchaseCompleted]:
         return [
             purchase(
@@ -129,6 +142,41 @@ class Commands:
                 for p in self._payloads(n, first_order)
             ]
         }
+
+    def peer_burst(self, n: int, first_order: int) -> dict[str, Any]:
+        """The same N purchases, each's tasks sent from on_commit of one transaction."""
+        committed: list[float] = []
+        with transaction.atomic():
+            # Registered first, so it runs first: the commit's time, before any dispatch.
+            transaction.on_commit(lambda: committed.append(time.time()))
+            for payload in self._payloads(n, first_order):
+                dispatch_on_commit(payload=payload, correlation_id="bench")
+        return {"committed": committed[0], "dispatched": time.time()}
+
+    def ledger(self, orders: list[int]) -> dict[str, Any]:
+        """Per order: its lines, and the sales ledger's lines for it (0: never applied)."""
+
+        def per_order(rows: Any) -> dict[str, int]:
+            return {str(o): c for o, c in rows.values_list("order_id").annotate(c=Count("id"))}
+
+        return {
+            "order_lines": per_order(OrderLine.objects.filter(order_id__in=orders)),
+            "ledger_lines": per_order(SaleLine.objects.filter(order_id__in=orders)),
+        }
+
+    def inbox_consumers(self, correlations: list[str]) -> dict[str, int]:
+        """Per checkout (correlation id): how many consumers applied its purchase."""
+        events = dict(
+            OutboxMessage.objects.filter(
+                correlation_id__in=correlations, event_type=PURCHASE_COMPLETED
+            ).values_list("event_id", "correlation_id")
+        )
+        rows = (
+            InboxEvent.objects.filter(event_id__in=events, consumer__in=PURCHASE_CONSUMERS)
+            .values("event_id")
+            .annotate(consumers=Count("id"))
+        )
+        return {events[r["event_id"]]: r["consumers"] for r in rows}
 
     def applied(self, event_ids: list[str], first_order: int, n: int) -> dict[str, Any]:
         """Per event: when its last consumer committed; and what was lost or doubled."""

@@ -1,8 +1,12 @@
 """The gRPC load generator, in its own process: grpc.aio channels, N calls in flight.
 
 Driven by bench.procs.Driver: each stdin line {"target", "concurrency",
-"seconds", "users", "max_results"} runs one timed round and answers with
-the count, the duration and every call's latency.
+"seconds", "users", "max_results", "tls", "tutorial"} runs one timed round
+and answers with the count, the duration and every call's latency. ``tls``
+names a directory of development certificates (scripts/dev_certs.py): the
+channel is then mutual TLS, as the site's. ``tutorial`` calls the seed
+tutorial's service (protos/bookstore/legacy) with its three categories, as a
+client generated from the tutorial's proto does.
 """
 
 from __future__ import annotations
@@ -10,27 +14,53 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
 
 from bench.procs import serve_commands
+from bookstore.legacy import recommendations_pb2 as legacy_pb
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from events.contracts import book_category
 
 METHOD = "/bookstore.recommendations.v1.Recommendations/Recommend"
 CATEGORIES = 7
+TUTORIAL_METHOD = "/Recommendations/Recommend"
+TUTORIAL_CATEGORIES = len(legacy_pb.BookCategory.values())
+
+
+def channel_credentials(cert_dir: str) -> grpc.ChannelCredentials:
+    """Mutual TLS with the development set: the CA, and the site's client certificate."""
+    directory = Path(cert_dir)
+    return grpc.ssl_channel_credentials(
+        root_certificates=(directory / "ca.pem").read_bytes(),
+        private_key=(directory / "client-key.pem").read_bytes(),
+        certificate_chain=(directory / "client.pem").read_bytes(),
+    )
 
 
 class Load:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.channels: dict[str, grpc.aio.Channel] = {}
+        self.channels: dict[tuple[str, str], grpc.aio.Channel] = {}
 
-    def call(self, target: str) -> Any:
-        if target not in self.channels:
-            self.channels[target] = grpc.aio.insecure_channel(target)
-        return self.channels[target].unary_unary(
+    def call(self, target: str, tls: str, tutorial: bool) -> Any:
+        if (target, tls) not in self.channels:
+            self.channels[target, tls] = (
+                grpc.aio.secure_channel(target, channel_credentials(tls))
+                if tls
+                else grpc.aio.insecure_channel(target)
+            )
+        channel = self.channels[target, tls]
+        if tutorial:
+            # The tutorial's messages share v1's field numbers: the same bytes go out.
+            return channel.unary_unary(
+                TUTORIAL_METHOD,
+                request_serializer=pb.RecommendationRequest.SerializeToString,
+                response_deserializer=legacy_pb.RecommendationResponse.FromString,
+            )
+        return channel.unary_unary(
             METHOD,
             request_serializer=pb.RecommendationRequest.SerializeToString,
             response_deserializer=pb.RecommendationResponse.FromString,
@@ -48,13 +78,16 @@ class Load:
         users: int,
         max_results: int = 10,
         seed: int = 1,
+        tls: str = "",
+        tutorial: bool = False,
     ) -> dict[str, Any]:
-        call = self.call(target)
+        call = self.call(target, tls, tutorial)
         rng = random.Random(seed)
+        categories = TUTORIAL_CATEGORIES if tutorial else CATEGORIES
         requests = [
             pb.RecommendationRequest(
                 user_id=rng.randint(1, users),
-                category=book_category(rng.randrange(CATEGORIES)),
+                category=book_category(rng.randrange(categories)),
                 max_results=max_results,
             )
             for _ in range(4096)

@@ -1,13 +1,17 @@
-"""Hop 1: Recommend over gRPC against a bare grpc.aio echo server, and the engine alone."""
+"""Hop 1: Recommend over gRPC against bare grpc.aio servers (no interceptor,
+a fixed reply; the echo server with our access log), against the seed
+tutorial's synchronous server over the same mutual TLS link, and the engine
+alone."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -18,10 +22,25 @@ from bench.pg import delete_namespace
 from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env
 from bench.sales import Sales
 from bench.stats import Comparison, Sample, Section, Target, interleave, percentile, rotate
+from recommender.catalog_file import read_catalog
+from recommender.config import DEMO_CATALOG
+from recommender.engine import Purchase
 from recommender.store import Store
 from recommender.synthetic import write_synthetic_store
+from scripts.dev_certs import DevCerts, write_dev_certs
 
 LEARNING = "recommender, learning"
+BARE = "bare server"
+DEMO = "recommender, demo store"
+TUTORIAL = "tutorial server"
+MTLS = " (mTLS)"
+
+# Issue 18's targets, ratios of the same run.
+DEMO_RATE_VS_BARE = 0.85
+DEMO_P99_VS_BARE = 1.5
+LARGE_RATE_VS_BARE = 0.75
+RATE_VS_TUTORIAL = 1.0
+LATENCY_VS_TUTORIAL = 1.0
 
 
 def synthetic_store(books: int, purchases: int) -> Path:
@@ -36,16 +55,51 @@ def synthetic_store(books: int, purchases: int) -> Path:
     return path
 
 
+def recommender_store(users: int) -> Path:
+    """The demo catalog and a history of the bench's customers, for the recommender."""
+    path = VAR / f"site-recommender-{users}.sqlite3"
+    if not path.exists():
+        books = read_catalog(DEMO_CATALOG)
+        rng = random.Random(2)
+        ids = [b.id for b in books]
+        purchases = []
+        for order in range(1, users * 20 + 1):
+            user = rng.randint(1, users)
+            for book in rng.sample(ids, rng.randint(1, 4)):
+                purchases.append(Purchase(order, user, book))
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        with Store(partial) as store:
+            store.upsert_books(books)
+            store.add_purchases(purchases)
+        partial.rename(path)
+    return path
+
+
 def start_grpc(
-    name: str, args: list[str], store: Path, *, events_namespace: str = ""
+    name: str,
+    args: list[str],
+    store: Path,
+    *,
+    events_namespace: str = "",
+    certs: DevCerts | None = None,
 ) -> tuple[Child, str]:
-    """A server on a free port; with ``events_namespace``, consuming its events."""
+    """A server on a free port; with ``events_namespace``, consuming its events;
+    with ``certs``, mutual TLS as the site's link to the recommender."""
+    tls = {}
+    if certs is not None:
+        tls = {
+            "RECOMMENDER_TLS_CERT": str(certs.server_cert),
+            "RECOMMENDER_TLS_KEY": str(certs.server_key),
+            "RECOMMENDER_TLS_CLIENT_CA": str(certs.ca),
+        }
     env = base_env(
         RECOMMENDER_LISTEN="127.0.0.1:0",
         RECOMMENDER_DB=str(store),
         RECOMMENDER_CONSUME_EVENTS="true" if events_namespace else "false",
         RECOMMENDER_INSTANCE=f"bench-{name}",
         EVENTS_NAMESPACE=events_namespace,
+        **tls,
     )
     env.pop("RECOMMENDER_METRICS_PORT", None)
     child = Child(name, args, env)
@@ -56,6 +110,34 @@ def start_grpc(
     assert serving is not None, text  # wait_for returned the ready line
     port = serving.group(1)
     return child, f"127.0.0.1:{port}"
+
+
+def recommender_targets(mode: Mode, comparisons: list[Comparison]) -> list[Target]:
+    """Issue 18's targets for the recommender, from the comparisons of one run."""
+
+    def find(name: str, baseline: str, subject: str) -> Comparison:
+        return next(
+            c for c in comparisons if (c.name, c.baseline, c.subject) == (name, baseline, subject)
+        )
+
+    demo = find("Recommend x16", BARE, DEMO)
+    large = find("Recommend x16", BARE, "recommender")
+    vs_tutorial = find("Recommend x16 mTLS", TUTORIAL + MTLS, DEMO + MTLS)
+    one = find("Recommend x1 mTLS", TUTORIAL + MTLS, DEMO + MTLS)
+    return [
+        Target("x16, demo store: calls/s vs bare", demo.rate_ratio, DEMO_RATE_VS_BARE, True),
+        Target("x16, demo store: p99 vs bare", demo.p99_ratio, DEMO_P99_VS_BARE, False),
+        Target(
+            f"x16, {mode.books // 1000}k books / {mode.purchases / 1e6:g}M purchases:"
+            " calls/s vs bare",
+            large.rate_ratio,
+            LARGE_RATE_VS_BARE,
+            True,
+        ),
+        Target("x16 mTLS: calls/s vs tutorial", vs_tutorial.rate_ratio, RATE_VS_TUTORIAL, True),
+        Target("x16 mTLS: p99 vs tutorial", vs_tutorial.p99_ratio, LATENCY_VS_TUTORIAL, False),
+        Target("x1 mTLS: p50 vs tutorial", one.p50_ratio, LATENCY_VS_TUTORIAL, False),
+    ]
 
 
 def engine_alone(store: Path, calls: int, users: int) -> dict[str, float]:
@@ -87,48 +169,95 @@ def engine_alone(store: Path, calls: int, users: int) -> dict[str, float]:
 def run(mode: Mode, memory: dict[str, float]) -> Section:
     store = synthetic_store(mode.books, mode.purchases)
     users = mode.books  # write_synthetic_store's default: one user per book
+    demo_store = recommender_store(mode.site_users)
+    certs, _ = write_dev_certs()  # `make certs`'s set, kept if it exists
     section = Section(f"Recommender ({mode.books:,} books, {mode.purchases:,} purchases)")
-    recommender, target = start_grpc("recommender", [PYTHON, "-m", "recommender"], store)
-    echo, echo_target = start_grpc("echo", [PYTHON, "-m", "bench.echo_server"], store)
-    fixed_answer, fixed_target = start_grpc(
-        "fixed-answer", [PYTHON, "-m", "bench.fixed_answer_server"], store
-    )
+    started: list[Child] = []
+
+    def start(
+        name: str,
+        module: str,
+        where: Path,
+        *,
+        events_namespace: str = "",
+        certs: DevCerts | None = None,
+    ) -> tuple[Child, str]:
+        child, target = start_grpc(
+            name, [PYTHON, "-m", module], where, events_namespace=events_namespace, certs=certs
+        )
+        started.append(child)
+        return child, target
+
+    recommender, target = start("recommender", "recommender", store)
+    echo, echo_target = start("echo", "bench.echo_server", store)
+    fixed_answer, fixed_target = start("fixed-answer", "bench.fixed_answer_server", store)
+    bare, bare_target = start("bare", "bench.bare_server", store)
+    demo, demo_target = start("demo", "recommender", demo_store)
+    tutorial, tutorial_target = start("tutorial", "bench.tutorial_server", demo_store)
+    _, bare_tls_target = start("bare-tls", "bench.bare_server", demo_store, certs=certs)
+    _, demo_tls_target = start("demo-tls", "recommender", demo_store, certs=certs)
+    _, tutorial_tls_target = start("tutorial-tls", "bench.tutorial_server", demo_store, certs=certs)
     # The same recommender on a copy of the store, learning the sales published
     # during its own rounds.
     namespace = f"bench-{os.getpid()}-sales"
     learning_store = VAR / f"recommender-learning-{os.getpid()}.sqlite3"
     shutil.copyfile(store, learning_store)
-    learning, learning_target = start_grpc(
-        "learning", [PYTHON, "-m", "recommender"], learning_store, events_namespace=namespace
+    learning, learning_target = start(
+        "learning", "recommender", learning_store, events_namespace=namespace
     )
     with Store(store) as opened:
         books = [sale.book_id for sale in past_sales(opened)]
     sales = Sales(namespace=namespace, rate=mode.sales_per_second, books=books, users=users)
     sales.start()
     load = Driver("grpc-load", "bench.grpc_load")
-    cpu = {name: CpuUse() for name in ("echo server", "fixed answer", "recommender", LEARNING)}
+    x16 = (BARE, "echo server", "fixed answer", "recommender", LEARNING, DEMO, TUTORIAL)
+    cpu = {name: CpuUse() for name in x16}
     try:
 
-        def round_of(where: str, concurrency: int, seconds: float, seed: int) -> Sample:
+        def round_of(
+            where: str,
+            concurrency: int,
+            seconds: float,
+            seed: int,
+            *,
+            tls: bool = False,
+            tutorial: bool = False,
+            population: int = users,
+        ) -> Sample:
             return Sample.from_dict(
                 load.run(
                     target=where,
                     concurrency=concurrency,
                     seconds=seconds,
-                    users=users,
+                    users=population,
                     seed=seed,
+                    tls=str(certs.directory) if tls else "",
+                    tutorial=tutorial,
                 )
             )
 
+        # The demo store's customers; the tutorial's calls as its client makes them.
+        as_demo = partial(round_of, population=mode.site_users)
+        as_tutorial = partial(as_demo, tutorial=True)
+        as_tutorial_tls = partial(as_tutorial, tls=True)
         # Warm all: channels connected, the index's lazily computed parts filled.
-        round_of(echo_target, 16, 1.0, 99)
-        round_of(fixed_target, 16, 1.0, 99)
+        for where in (echo_target, fixed_target, bare_target):
+            round_of(where, 16, 1.0, 99)
         round_of(target, 16, 3.0 if mode.name == "full" else 1.0, 99)
+        as_demo(demo_target, 16, 1.0, 99)
+        as_tutorial(tutorial_target, 16, 1.0, 99)
+        for where in (bare_tls_target, tutorial_tls_target, demo_tls_target):
+            as_tutorial_tls(where, 16, 1.0, 99)
         for concurrency in mode.concurrencies:
             seeds = iter(range(1, 1000))
 
-            def runner(where: str, c: int = concurrency, s: Iterator[int] = seeds) -> Sample:
-                return round_of(where, c, mode.grpc_seconds, next(s))
+            def runner(
+                where: str,
+                c: int = concurrency,
+                s: Iterator[int] = seeds,
+                how: Callable[..., Sample] = round_of,
+            ) -> Sample:
+                return how(where, c, mode.grpc_seconds, next(s))
 
             name = f"Recommend x{concurrency}"
             if concurrency != 16:
@@ -138,7 +267,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 section.comparisons.append(Comparison.of(name, "echo server", "recommender", pairs))
                 continue
 
-            # At the target's concurrency, the fixed answer too, and where the CPU went.
+            # At the target's concurrency, every server, and where the CPU went.
             def selling(where: str) -> Sample:
                 sales.on()
                 try:
@@ -147,10 +276,13 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                     sales.off()
 
             servers = {
+                BARE: (bare, partial(runner, bare_target)),
                 "echo server": (echo, partial(runner, echo_target)),
                 "fixed answer": (fixed_answer, partial(runner, fixed_target)),
                 "recommender": (recommender, partial(runner, target)),
                 LEARNING: (learning, partial(selling, learning_target)),
+                DEMO: (demo, partial(runner, demo_target, how=as_demo)),
+                TUTORIAL: (tutorial, partial(runner, tutorial_target, how=as_tutorial)),
             }
             samples = rotate(
                 mode.grpc_rounds,
@@ -163,18 +295,58 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                     for label, (child, round_) in servers.items()
                 },
             )
-            for label in ("recommender", "fixed answer", LEARNING):
-                pairs = list(zip(samples["echo server"], samples[label], strict=True))
-                section.comparisons.append(Comparison.of(name, "echo server", label, pairs))
+            for base, label in [
+                ("echo server", "recommender"),
+                ("echo server", "fixed answer"),
+                ("echo server", LEARNING),
+                (BARE, "echo server"),
+                (BARE, "recommender"),
+                (BARE, DEMO),
+                (BARE, TUTORIAL),
+            ]:
+                pairs = list(zip(samples[base], samples[label], strict=True))
+                section.comparisons.append(Comparison.of(name, base, label, pairs))
+
+            # Over mutual TLS, the tutorial's calls: the bare server, the
+            # tutorial's and ours, each with the development certificates.
+            tls_samples = rotate(
+                mode.grpc_rounds,
+                {
+                    BARE + MTLS: partial(runner, bare_tls_target, how=as_tutorial_tls),
+                    TUTORIAL + MTLS: partial(runner, tutorial_tls_target, how=as_tutorial_tls),
+                    DEMO + MTLS: partial(runner, demo_tls_target, how=as_tutorial_tls),
+                },
+            )
+            for base, label in [
+                (BARE + MTLS, TUTORIAL + MTLS),
+                (BARE + MTLS, DEMO + MTLS),
+                (TUTORIAL + MTLS, DEMO + MTLS),
+            ]:
+                pairs = list(zip(tls_samples[base], tls_samples[label], strict=True))
+                section.comparisons.append(Comparison.of(name + " mTLS", base, label, pairs))
+        # One call at a time over mutual TLS: the latency a page sees.
+        seeds1 = iter(range(1, 1000))
+        one_pairs = interleave(
+            mode.grpc_rounds,
+            lambda: as_tutorial_tls(tutorial_tls_target, 1, mode.grpc_seconds, next(seeds1)),
+            lambda: as_tutorial_tls(demo_tls_target, 1, mode.grpc_seconds, next(seeds1)),
+        )
+        section.comparisons.append(
+            Comparison.of("Recommend x1 mTLS", TUTORIAL + MTLS, DEMO + MTLS, one_pairs)
+        )
         for label, use in cpu.items():
             section.figures.update(use.figures(f"x16, {label}", "call"))
         # Its consumer connected, no call and no sale: nothing to do.
-        idle = idle_share([learning.pid])[learning.pid]
-        section.figures["recommender (learning): % of a core while idle"] = idle
-        section.targets.append(idle_target("recommender (learning)", idle))
+        idle = idle_share([recommender.pid, learning.pid])
+        section.figures["recommender: % of a core while idle"] = idle[recommender.pid]
+        section.figures["recommender (learning): % of a core while idle"] = idle[learning.pid]
+        section.targets.append(idle_target("recommender", idle[recommender.pid]))
+        section.targets.append(idle_target("recommender (learning)", idle[learning.pid]))
         memory["recommender"] = recommender.peak_rss_mb()
         memory["recommender (learning)"] = learning.peak_rss_mb()
         memory["echo server (baseline)"] = echo.peak_rss_mb()
+        memory["bare server (baseline)"] = bare.peak_rss_mb()
+        memory["tutorial server (baseline)"] = tutorial.peak_rss_mb()
         section.figures["learning: sales published in its rounds"] = float(sales.published)
         # Those still queued when the last round ended are applied after it.
         section.figures["learning: sales applied by the end"] = float(
@@ -183,20 +355,12 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     finally:
         sales.close()
         load.stop()
-        recommender.stop()
-        echo.stop()
-        fixed_answer.stop()
-        learning.stop()
+        for child in started:
+            child.stop()
         delete_namespace(namespace, recommenders=["bench-learning"])
         learning_store.unlink(missing_ok=True)
     section.figures.update(engine_alone(store, mode.engine_calls, users))
-    at16 = next(
-        c for c in section.comparisons if c.name == "Recommend x16" and c.subject == "recommender"
-    )
-    section.targets += [
-        Target("QPS at 16 concurrent vs echo", at16.rate_ratio, 0.8, at_least=True),
-        Target("p99 at 16 concurrent vs echo", at16.p99_ratio, 2.0, at_least=False),
-    ]
+    section.targets += recommender_targets(mode, section.comparisons)
     section.notes.append(
         "Each round drives one server for the same seconds from one load-generator process"
         " (grpc.aio, one channel per server); random users and categories, max_results 10."
@@ -208,6 +372,17 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         " the same calls while every sale is stored and learned. CPU per call is the"
         " server's and the load generator's own (user + system, all threads, from /proc)"
         " over the x16 rounds."
+    )
+    section.notes.append(
+        "The bare server is a grpc.aio server with no interceptor, health, reflection or"
+        " logging, answering every call with the same ten-book reply serialized once. The"
+        " tutorial server is what the seed tutorial builds: a synchronous grpc.server on a"
+        " ThreadPoolExecutor(max_workers=10) serving its contract (protos/bookstore/legacy)"
+        " from fixed lists (the demo catalog's books of its three categories) with"
+        " random.sample. The 'demo store' recommender serves the demo catalog with"
+        f" {mode.site_users} customers' orders. mTLS rounds: the tutorial's calls (its"
+        " service name, its three categories) over mutual TLS with the development"
+        " certificates (scripts/dev_certs.py, var/certs), to each server alike."
     )
     section.notes.append(
         "The engine alone: recommend() timed in a process of its own over the same store and"

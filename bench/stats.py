@@ -117,6 +117,7 @@ class Comparison:
     subject_p99_ms: float
     p99_ratio: float
     errors: int = 0
+    p50_ratio: float = math.nan
 
     @classmethod
     def of(
@@ -136,6 +137,7 @@ class Comparison:
             subject_p99_ms=median(b.p99 * 1000 for _, b in pairs),
             p99_ratio=median(ratio(b.p99, a.p99) for a, b in pairs),
             errors=sum(a.errors + b.errors for a, b in pairs),
+            p50_ratio=median(ratio(b.p50, a.p50) for a, b in pairs),
         )
 
 
@@ -157,7 +159,18 @@ class Target:
 
     def describe(self) -> str:
         sign = ">=" if self.at_least else "<="
-        return f"{fmt(self.value)}{self.unit} (target {sign} {fmt(self.bound)}{self.unit})"
+        value = "n/a" if math.isnan(self.value) else f"{self._fmt(self.value)}{self.unit}"
+        return f"{value} (target {sign} {self._fmt(self.bound)}{self.unit})"
+
+    def _fmt(self, value: float) -> str:
+        # Counts (no unit) as whole numbers.
+        if not self.unit and float(value).is_integer():
+            return str(int(value))
+        return fmt(value)
+
+    def verdict(self) -> str:
+        """ "MET 0.90x (target >= 0.85x)"; a figure not measured is MISSED, as "n/a"."""
+        return ("MET " if self.met else "MISSED ") + self.describe()
 
 
 def fmt(value: float) -> str:
@@ -192,7 +205,7 @@ class Report:
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         return [
-            (section.title, target.name, ("met " if target.met else "MISSED ") + target.describe())
+            (section.title, target.name, target.verdict())
             for section in self.sections
             for target in section.targets
         ]

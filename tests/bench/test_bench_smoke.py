@@ -83,7 +83,7 @@ def test_targets_and_the_report(tmp_path):
     report = Report(mode="quick", machine={"cpus": 2}, sections=[section])
     assert [t.met for t in section.targets] == [True, False]
     md, js = report.write(tmp_path)
-    assert "| hop | rate | met 0.90x (target >= 0.80x) |" in md.read_text()
+    assert "| hop | rate | MET 0.90x (target >= 0.80x) |" in md.read_text()
     data = json.loads(js.read_text())
     assert data["sections"][0]["figures"]["unmeasured"] is None
     assert [t["met"] for t in data["sections"][0]["targets"]] == [True, False]

@@ -1,0 +1,86 @@
+"""Issue 18's targets in the bench: MET/MISSED, the figures they read, the kill test's counts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.config import FULL, QUICK
+from bench.hop_events import PeerLog, kill_counts
+from bench.hop_recommender import BARE, DEMO, MTLS, TUTORIAL, recommender_targets
+from bench.stats import Comparison, Sample, Target
+
+
+def test_a_target_says_met_or_missed_and_an_unmeasured_figure_is_missed():
+    assert Target("rate", 0.9, 0.85, True).verdict() == "MET 0.90x (target >= 0.85x)"
+    assert Target("p99", 1.6, 1.5, False).verdict() == "MISSED 1.60x (target <= 1.50x)"
+    assert Target("lost", 0.0, 0, False, unit="").verdict() == "MET 0 (target <= 0)"
+    assert Target("rate", math.nan, 0.85, True).verdict() == "MISSED n/a (target >= 0.85x)"
+
+
+def test_a_comparison_gives_the_median_of_the_rounds_p50_ratios():
+    pairs = [
+        (Sample(10, 1.0, [0.010] * 10), Sample(10, 1.0, [0.005] * 10)),
+        (Sample(10, 1.0, [0.010] * 10), Sample(10, 1.0, [0.020] * 10)),
+        (Sample(10, 1.0, [0.010] * 10), Sample(10, 1.0, [0.008] * 10)),
+    ]
+    assert Comparison.of("x", "a", "b", pairs).p50_ratio == pytest.approx(0.8)
+
+
+def _comparison(name: str, baseline: str, subject: str, rate: float, p99: float, p50: float):
+    base = Sample(100, 1.0, [0.010] * 100)
+    other = Sample(round(100 * rate), 1.0, [0.010 * p50] * 98 + [0.010 * p99] * 2)
+    return Comparison.of(name, baseline, subject, [(base, other)])
+
+
+def test_recommender_targets_read_the_right_comparisons():
+    comparisons = [
+        _comparison("Recommend x16", "echo server", "recommender", 0.1, 9, 9),
+        _comparison("Recommend x16", BARE, DEMO, 0.9, 1.4, 1),
+        _comparison("Recommend x16", BARE, "recommender", 0.7, 3, 1),
+        _comparison("Recommend x16 mTLS", TUTORIAL + MTLS, DEMO + MTLS, 1.1, 2, 1),
+        _comparison("Recommend x1 mTLS", TUTORIAL + MTLS, DEMO + MTLS, 1, 1, 0.9),
+    ]
+    targets = {t.name: t for t in recommender_targets(FULL, comparisons)}
+    verdicts = {name: t.met for name, t in targets.items()}
+    assert verdicts == {
+        "x16, demo store: calls/s vs bare": True,
+        "x16, demo store: p99 vs bare": True,
+        "x16, 100k books / 1M purchases: calls/s vs bare": False,
+        "x16 mTLS: calls/s vs tutorial": True,
+        "x16 mTLS: p99 vs tutorial": False,
+        "x1 mTLS: p50 vs tutorial": True,
+    }
+    assert targets["x16, demo store: calls/s vs bare"].bound == 0.85
+    assert targets["x16, demo store: p99 vs bare"].bound == 1.5
+    assert targets["x16, 100k books / 1M purchases: calls/s vs bare"].bound == 0.75
+    # The quick run names the store it measured.
+    quick = [t.name for t in recommender_targets(QUICK, comparisons)]
+    assert "x16, 10k books / 0.1M purchases: calls/s vs bare" in quick
+
+
+def test_the_peer_log_counts_each_orders_consumers_and_duplicates():
+    log = PeerLog.of(
+        [
+            "e1 campaigns 10.0 7",
+            "e1 emails 10.5 7",
+            "e1 vouchers 10.2 7",
+            "e2 campaigns 11.0 8",
+            "e2 campaigns 11.4 8",
+        ]
+    )
+    assert log.complete(7, 3)
+    assert not log.complete(8, 3)
+    assert not log.complete(9, 3)
+    assert log.last == {7: 10.5, 8: 11.4}
+    assert log.twice() == 1
+
+
+def test_kill_counts_lose_orders_missing_an_effect_and_double_extra_ledger_lines():
+    committed = {1: "a", 2: "b", 3: "c", 4: "d"}
+    consumers_done = {1: 3, 2: 2, 3: 3, 4: 3}
+    order_lines = {1: 1, 2: 1, 3: 2, 4: 1}
+    ledger_lines = {1: 1, 2: 1, 3: 4}  # 4: never in the ledger
+    assert kill_counts(committed, consumers_done, order_lines, ledger_lines, 3) == (2, 1)
+    assert kill_counts({}, {}, {}, {}, 3) == (0, 0)
