@@ -54,7 +54,7 @@ def hop_runner(name: str) -> Callable[[Mode, dict[str, float]], Section]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="small sizes, < 60 s (smoke check)")
+    size.add_argument("--quick", action="store_true", help="small sizes, < 90 s (smoke check)")
     size.add_argument("--full", action="store_true", help="the sizes of the targets (default)")
     parser.add_argument("--only", default=",".join(HOPS), help="comma-separated hops")
     parser.add_argument("--out", default=str(REPO_ROOT / "bench-results"))

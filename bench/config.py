@@ -1,4 +1,4 @@
-"""Sizes and durations of a quick run (a smoke check, < 60 s) and a full one."""
+"""Sizes and durations of a quick run (a smoke check, < 90 s) and a full one."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ class Mode:
     events_workers: int
     # The kill test: site processes SIGKILLed between commit and dispatch, each side.
     kills: int
+    # Seconds idle processes are watched (bench.cpu.idle_share); seconds each
+    # server is warmed before the recommender's rounds.
+    idle_seconds: float
+    warm_seconds: float
     # Checkout: checkouts per round, rounds.
     checkouts: int
     checkout_rounds: int
@@ -49,9 +53,11 @@ QUICK = Mode(
     events=100,
     events_rounds=1,
     events_workers=1,
-    kills=2,
+    kills=1,
     checkouts=30,
     checkout_rounds=2,
+    idle_seconds=2.0,
+    warm_seconds=0.3,
 )
 
 FULL = Mode(
@@ -73,4 +79,6 @@ FULL = Mode(
     kills=10,
     checkouts=600,
     checkout_rounds=4,
+    idle_seconds=5.0,
+    warm_seconds=1.0,
 )

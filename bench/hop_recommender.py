@@ -170,7 +170,8 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     store = synthetic_store(mode.books, mode.purchases)
     users = mode.books  # write_synthetic_store's default: one user per book
     demo_store = recommender_store(mode.site_users)
-    certs, _ = write_dev_certs()  # `make certs`'s set, kept if it exists
+    # A development set as `make certs` makes (scripts/dev_certs.py), the bench's own.
+    certs, _ = write_dev_certs(VAR / "certs")
     section = Section(f"Recommender ({mode.books:,} books, {mode.purchases:,} purchases)")
     started: list[Child] = []
 
@@ -241,13 +242,14 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         as_tutorial = partial(as_demo, tutorial=True)
         as_tutorial_tls = partial(as_tutorial, tls=True)
         # Warm all: channels connected, the index's lazily computed parts filled.
+        warm = mode.warm_seconds
         for where in (echo_target, fixed_target, bare_target):
-            round_of(where, 16, 1.0, 99)
+            round_of(where, 16, warm, 99)
         round_of(target, 16, 3.0 if mode.name == "full" else 1.0, 99)
-        as_demo(demo_target, 16, 1.0, 99)
-        as_tutorial(tutorial_target, 16, 1.0, 99)
+        as_demo(demo_target, 16, warm, 99)
+        as_tutorial(tutorial_target, 16, warm, 99)
         for where in (bare_tls_target, tutorial_tls_target, demo_tls_target):
-            as_tutorial_tls(where, 16, 1.0, 99)
+            as_tutorial_tls(where, 16, warm, 99)
         for concurrency in mode.concurrencies:
             seeds = iter(range(1, 1000))
 
@@ -337,7 +339,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         for label, use in cpu.items():
             section.figures.update(use.figures(f"x16, {label}", "call"))
         # Its consumer connected, no call and no sale: nothing to do.
-        idle = idle_share([recommender.pid, learning.pid])
+        idle = idle_share([recommender.pid, learning.pid], mode.idle_seconds)
         section.figures["recommender: % of a core while idle"] = idle[recommender.pid]
         section.figures["recommender (learning): % of a core while idle"] = idle[learning.pid]
         section.targets.append(idle_target("recommender", idle[recommender.pid]))
@@ -382,7 +384,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         " random.sample. The 'demo store' recommender serves the demo catalog with"
         f" {mode.site_users} customers' orders. mTLS rounds: the tutorial's calls (its"
         " service name, its three categories) over mutual TLS with the development"
-        " certificates (scripts/dev_certs.py, var/certs), to each server alike."
+        " certificates (scripts/dev_certs.py, in var/bench/certs), to each server alike."
     )
     section.notes.append(
         "The engine alone: recommend() timed in a process of its own over the same store and"

@@ -145,7 +145,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         )
         memory["site (gunicorn worker)"] = servers["on"][0].peak_rss_mb()
         # Nothing to serve: the master and its workers together.
-        idle = sum(idle_share(servers["on"][0].pids()).values())
+        idle = sum(idle_share(servers["on"][0].pids(), mode.idle_seconds).values())
         section.figures["site (gunicorn): % of a core while idle"] = idle
         memory["recommender (demo catalog, for the site)"] = recommender.peak_rss_mb()
     finally:
