@@ -132,17 +132,20 @@ def test_only_variables_named_in_capitals_are_read():
 # --- documented ---------------------------------------------------------------------------
 
 
-def readme_table_names() -> list[list[str]]:
-    """The names in the first column of each row of the README's configuration table."""
-    readme = (REPO_ROOT / "README.md").read_text()
-    table = readme[readme.index("## Configuration") :].split("\n## ", 1)[0]
-    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+CONFIGURATION = REPO_ROOT / "docs" / "configuration.md"
+
+
+def configuration_table_names() -> list[list[str]]:
+    """The names in the first column of each row of the table of variables
+    (docs/configuration.md, which the README's Configuration links to)."""
+    lines = CONFIGURATION.read_text().splitlines()
+    rows = [line.split("|")[1] for line in lines if line.startswith("| `")]
     return [re.findall(r"`([A-Z_][A-Z0-9_]*)`", row) for row in rows]
 
 
-def documented_in_readme(variable: str) -> bool:
+def documented_in_the_table(variable: str) -> bool:
     """Named in a row, or as a suffix of a name there (`RECOMMENDER_TLS_CERT` / `_KEY`)."""
-    for names in readme_table_names():
+    for names in configuration_table_names():
         full = [n for n in names if not n.startswith("_")]
         if variable in full:
             return True
@@ -153,14 +156,17 @@ def documented_in_readme(variable: str) -> bool:
     return False
 
 
-def test_every_variable_read_is_in_env_example_and_the_readme():
+def test_every_variable_read_is_in_env_example_and_the_table():
     example = (REPO_ROOT / ".env.example").read_text()
     missing_example = {
         v for v in every_variable() if not re.search(rf"^(# )?{v}=", example, re.MULTILINE)
     }
-    missing_readme = {v for v in every_variable() if not documented_in_readme(v)}
+    missing_table = {v for v in every_variable() if not documented_in_the_table(v)}
     assert not missing_example, f"not in .env.example: {sorted(missing_example)}"
-    assert not missing_readme, f"not in the README's table: {sorted(missing_readme)}"
+    assert not missing_table, f"not in docs/configuration.md's table: {sorted(missing_table)}"
+    readme = (REPO_ROOT / "README.md").read_text()
+    configuration = readme[readme.index("## Configuration") :].split("\n## ", 1)[0]
+    assert "](docs/configuration.md)" in configuration
 
 
 def test_nothing_else_reads_the_environment():
