@@ -21,15 +21,20 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any, Generic, Protocol, TypedDict, TypeVar, cast
 
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, StatusCode
+
 from events.contracts import CONTENT_TYPE, Event, MalformedEvent, unwrap
-from events.correlation import correlation
 from events.dead_letters import DELIVERY_COUNT_HEADER, is_last_delivery, parked_headers
 from events.metrics import DEAD_LETTERED, HANDLED
+from events.tracing import SpanKind, extracted, tracer
 
 log = logging.getLogger(__name__)
 
@@ -281,10 +286,12 @@ class EventQueue(Generic[H, M]):
                 else:  # bound by an older topology, or sent here by hand
                     reason = f"unhandled: {self.consumer} has no handler for {event.event_type}"
                     decided[index] = Decision(Action.PARK, Result.UNHANDLED, reason, event)
-        ids = {d.properties.get("correlation_id", "-") for d in deliveries}
-        with correlation(ids.pop() if len(ids) == 1 else "-"):
-            for event_type, group in groups.items():
-                self._apply_group(group, self.handlers[event_type], deliveries, decided)
+        # Each event is processed in a span of the trace it was published in.
+        spans = {} if self.stream else self._spans(groups, deliveries)
+        for event_type, group in groups.items():
+            self._apply_group(group, self.handlers[event_type], deliveries, decided, spans)
+        for index, span in spans.items():
+            _end(span, decided[index])
         decisions = [
             replace(d, parked=self._parked(deliveries[i], d.reason))
             if d.action is Action.PARK
@@ -307,14 +314,35 @@ class EventQueue(Generic[H, M]):
         else:
             kinds = Counter(event.event_type for event in applied)
             what = f"{len(applied)} events ({', '.join(f'{n} {t}' for t, n in kinds.items())})"
-        ids = {event.correlation_id for event in applied}
+        ids = {_trace_id(event) for event in applied}
         log.info(
             "events: %s applied %s%s",
             self.consumer,
             what,
             f"; {duplicates} already applied" if duplicates else "",
-            extra={"correlation_id": ids.pop() if len(ids) == 1 else "-"},
+            extra={"trace_id": ids.pop() if len(ids) == 1 else "-"},
         )
+
+    def _spans(
+        self, groups: Mapping[str, list[tuple[int, Event]]], deliveries: Sequence[Delivery]
+    ) -> dict[int, Span]:
+        """A "process" span per event, child of the publish its headers name."""
+        return {
+            index: tracer.start_span(
+                f"process {event.event_type}",
+                context=extracted(deliveries[index].headers),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": self.queue,
+                    "messaging.consumer.group.name": self.consumer,
+                    "messaging.message.id": event.event_id,
+                },
+            )
+            for group in groups.values()
+            for index, event in group
+        }
 
     def _apply_group(
         self,
@@ -322,10 +350,16 @@ class EventQueue(Generic[H, M]):
         handler: H,
         deliveries: Sequence[Delivery],
         decided: dict[int, Decision],
+        spans: Mapping[int, Span],
     ) -> None:
         if len(group) > 1 and not self._down:
             try:
-                applied = set(self.apply_batch(self.consumer, [e for _, e in group], handler))
+                # The batch's own span, linked to each event's: its statements nest there.
+                links = [Link(spans[i].get_span_context()) for i, _ in group if i in spans]
+                with tracer.start_as_current_span(
+                    f"apply {len(group)} events", context=Context(), links=links
+                ):
+                    applied = set(self.apply_batch(self.consumer, [e for _, e in group], handler))
             except Exception as exc:  # find the culprit, one event at a time
                 if not self._is_down():
                     log.warning(
@@ -345,7 +379,9 @@ class EventQueue(Generic[H, M]):
                 decided[index] = Decision(Action.REQUEUE, Result.UNAVAILABLE, "", event)
                 continue
             try:
-                decided[index] = _applied(event, self.apply_batch(self.consumer, [event], handler))
+                with _current(spans.get(index)):
+                    applied = self.apply_batch(self.consumer, [event], handler)
+                decided[index] = _applied(event, applied)
             except Exception as exc:  # a handler's failure is data for the operator
                 if self._is_down():
                     reason = failure_reason(exc)
@@ -363,7 +399,7 @@ class EventQueue(Generic[H, M]):
             event.event_type if event else delivery.properties.get("type", "?"),
             event.event_id if event else delivery.properties.get("message_id", "?"),
             reason,
-            extra={"correlation_id": event.correlation_id if event else "-"},
+            extra={"trace_id": _trace_id(event)},
         )
         return Decision(Action.REQUEUE, Result.RETRY, reason, event)
 
@@ -424,12 +460,28 @@ class EventQueue(Generic[H, M]):
             event_id,
             decision.result,
             f" reason={decision.reason!r}" if decision.reason else "",
-            extra={"correlation_id": event.correlation_id if event else "-"},
+            extra={"trace_id": _trace_id(event)},
         )
         event_type = event.event_type if event else "malformed"
         HANDLED.labels(self.consumer, event_type, decision.result).inc()
         if decision.action is Action.PARK:
             DEAD_LETTERED.labels(self.consumer).inc()
+
+
+def _trace_id(event: Event | None) -> str:
+    """The trace an event was published in: its envelope's correlation id."""
+    return (event.correlation_id if event else "") or "-"
+
+
+def _current(span: Span | None) -> AbstractContextManager[object]:
+    return nullcontext() if span is None else trace.use_span(span, end_on_exit=False)
+
+
+def _end(span: Span, decision: Decision) -> None:
+    span.set_attribute("bookstore.event.result", decision.result.value)
+    if decision.action is not Action.ACK:
+        span.set_status(StatusCode.ERROR, decision.reason or decision.result.value)
+    span.end()
 
 
 def _applied(event: Event, applied: set[str]) -> Decision:

@@ -1,7 +1,8 @@
 """One log format for every process: plain text, or JSON with LOG_FORMAT=json.
 
-Every line carries the correlation id (see events.correlation), so one
-purchase can be followed through the site, relay, worker and recommender.
+Every line carries the trace id of the work in hand (events.tracing), so one
+purchase can be followed through the site, relay, worker and recommender,
+in the logs as in a trace.
 No line carries a password: code that logs a URL passes it through
 ``redact_url`` first, and the formatters redact any URL password that still
 slips into a message or a traceback (a library's exception quoting its URL).
@@ -14,10 +15,10 @@ import re
 
 from pythonjsonlogger.json import JsonFormatter
 
-from events.correlation import CorrelationIdFilter
+from events.tracing import TraceIdFilter
 
-PLAIN = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(correlation_id)s %(message)s"
+PLAIN = "%(asctime)s %(levelname)s %(name)s [%(trace_id)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(trace_id)s %(span_id)s %(message)s"
 
 
 REDACTED = "***"
@@ -58,5 +59,5 @@ def configure_logging(level: str = "INFO", kind: str = "plain") -> None:
     """For processes without Django (the recommender): stderr, our format."""
     handler = logging.StreamHandler()
     handler.setFormatter(log_formatter(kind))
-    handler.addFilter(CorrelationIdFilter())
+    handler.addFilter(TraceIdFilter())
     logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -32,6 +32,7 @@ from events.amqp import BrokerNodes, declare_exchanges, declare_history
 from events.consuming import Backoff
 from events.contracts import CONTENT_TYPE
 from events.topology import Topology
+from events.tracing import SpanKind, extracted, trace_context, tracer
 
 # Closing a connection to a frozen node waits for an answer that never comes.
 CLOSE_TIMEOUT = 2.0
@@ -50,6 +51,8 @@ class OutboxRow:
     correlation_id: str
     created_at: datetime
     attempts: int = 0
+    # Where it was recorded, as W3C headers: it is published in that trace.
+    trace_context: Mapping[str, str] = field(default_factory=dict)
 
 
 class OutboxSource(Protocol):
@@ -125,18 +128,32 @@ class Relay:
         return self._exchange
 
     async def _publish(self, exchange: AbstractExchange, row: OutboxRow) -> None:
-        message = aio_pika.Message(
-            body=row.envelope,
-            content_type=CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=row.event_id,
-            correlation_id=row.correlation_id or None,
-            type=row.event_type,
-            timestamp=row.created_at,
-        )
-        await exchange.publish(
-            message, routing_key=row.event_type, mandatory=True, timeout=self._publish_timeout
-        )
+        # In the trace the row was recorded in; the headers carry it on.
+        with tracer.start_as_current_span(
+            f"publish {row.event_type}",
+            context=extracted(row.trace_context),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": self._topology.exchange,
+                "messaging.rabbitmq.destination.routing_key": row.event_type,
+                "messaging.message.id": row.event_id,
+            },
+        ):
+            message = aio_pika.Message(
+                body=row.envelope,
+                headers=dict(trace_context()) or None,
+                content_type=CONTENT_TYPE,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=row.event_id,
+                correlation_id=row.correlation_id or None,
+                type=row.event_type,
+                timestamp=row.created_at,
+            )
+            await exchange.publish(
+                message, routing_key=row.event_type, mandatory=True, timeout=self._publish_timeout
+            )
 
     async def relay_once(self) -> int:
         """One round; returns how many rows were published and marked sent."""

@@ -9,11 +9,16 @@ from pathlib import Path
 from django.conf import settings
 
 from events.environment import exit_on_config_error
+from marketplace_site.tracing import instrument
 
 
-def start() -> None:
+def start(*, traced: bool = True) -> None:
+    """``traced``: set up this process's tracing (marketplace_site.tracing);
+    the tests set up their own."""
     with exit_on_config_error():
         settings.INSTALLED_APPS  # noqa: B018  (loads the settings module)
+        if traced:
+            instrument()
     for folder in folders():
         folder.mkdir(parents=True, exist_ok=True)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from events.environment import ConfigError, exit_on_config_error
 from events.log_format import configure_logging
+from events.tracing import configure_tracing
 from recommender.catalog_file import CatalogFileError, read_catalog
 from recommender.config import Settings
 from recommender.server import ListenError, serve
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             write_synthetic_store(settings.db_path, books=args.books, purchases=args.purchases)
             print(f"wrote {args.books} books and {args.purchases} purchases to {settings.db_path}")
         else:
+            # Its calls are traced by its own interceptor (recommender.interceptors).
+            configure_tracing("recommender")
             asyncio.run(serve(settings))
     except (CatalogFileError, StoreError, ListenError, ConfigError) as exc:
         log.error("%s", exc)

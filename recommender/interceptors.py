@@ -11,7 +11,10 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import grpc
+from opentelemetry.trace import Span, StatusCode
 from prometheus_client import Histogram
+
+from events.tracing import SpanKind, extracted, tracer
 
 log = logging.getLogger("recommender.access")
 
@@ -33,7 +36,6 @@ DEFAULT_SLOW_SECONDS = 0.06
 # A client that ends its own call has nothing to report here.
 UNREMARKABLE = ("OK", "CANCELLED")
 
-CORRELATION_HEADER = "x-correlation-id"
 
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
@@ -46,8 +48,14 @@ _Stream = Callable[[Any, _Context], AsyncIterator[Any]]
 
 
 class AccessLogInterceptor(grpc.aio.ServerInterceptor):
-    """Measures every call, and logs the ones asked for: method, status code,
-    duration, peer, correlation id.
+    """Traces and measures every call, and logs the ones asked for: method,
+    status code, duration, peer; the line carries the call's trace id.
+
+    The call's span continues the caller's trace (W3C traceparent metadata)
+    and follows OpenTelemetry's conventions for gRPC servers. It is made here
+    rather than by opentelemetry-instrumentation-grpc's aio server
+    interceptor, which fails every stream written with context.write (gRPC
+    health's Watch): open-telemetry/opentelemetry-python-contrib#3066.
 
     With ``every_call`` each call has its INFO line; otherwise only a call
     that failed or took ``slow_seconds`` or more does, and the others are
@@ -74,8 +82,9 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        correlation_id = metadata.get(CORRELATION_HEADER, "-")
+        service, _, name = method[1:].rpartition("/")
+        caller = extracted(dict(handler_call_details.invocation_metadata or ()))
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
         quiet = method.startswith(QUIET_PREFIXES)
 
@@ -91,14 +100,20 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
             if log.isEnabledFor(level):
                 log.log(
                     level,
-                    "rpc method=%s code=%s duration_ms=%.2f peer=%s correlation_id=%s%s",
+                    # The call's trace id is the line's (events.tracing.TraceIdFilter).
+                    "rpc method=%s code=%s duration_ms=%.2f peer=%s%s",
                     method,
                     name,
                     elapsed * 1000,
                     peer,
-                    correlation_id,
                     " slow" if elapsed >= self.slow_seconds else "",
                 )
+
+        def traced(span: Span, code: grpc.StatusCode | str) -> None:
+            status = code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+            span.set_attribute("rpc.grpc.status_code", status.value[0])
+            if status is not grpc.StatusCode.OK:
+                span.set_status(StatusCode.ERROR, status.name)
 
         def outcome(context: _Context, exc: BaseException | None) -> grpc.StatusCode | str:
             if exc is None or isinstance(exc, grpc.aio.AbortError):
@@ -114,12 +129,19 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
             # its connection can be freed, and peer() then reads freed memory in
             # gRPC core (grpc/grpc#29069): any client could crash the server.
             peer = context.peer()
-            try:
-                yield
-            except BaseException as exc:
-                finish(peer, started, outcome(context, exc))
-                raise
-            finish(peer, started, outcome(context, None))
+            with tracer.start_as_current_span(
+                method[1:], context=caller, kind=SpanKind.SERVER, attributes=attributes
+            ) as span:
+                try:
+                    yield
+                except BaseException as exc:
+                    code = outcome(context, exc)
+                    traced(span, code)
+                    finish(peer, started, code)
+                    raise
+                code = outcome(context, None)
+                traced(span, code)
+                finish(peer, started, code)
 
         # Every kind of method, wrapped as the servicer wrote it: a coroutine
         # (returning the answer, or writing a stream with context.write, as

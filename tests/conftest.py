@@ -23,13 +23,21 @@ from marketplace_site.vouchers.services import voucher_code_for
 from scripts.dev_certs import DevCerts, write_dev_certs
 from tests.cluster import cluster, on_cluster  # noqa: F401  (fixtures, shared)
 from tests.mail_servers import MailServer
+from tests.tracing import SPANS, trace_the_tests
 
 _ids = itertools.count(1000)
 
 
 def pytest_configure(config) -> None:
-    # As every process of the site starts: the folders its settings name (var/).
-    start()
+    # As every process of the site starts: the folders its settings name (var/);
+    # traces kept in memory (tests/tracing.py) instead of as the variables say.
+    start(traced=False)
+    trace_the_tests()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_spans() -> None:
+    SPANS.clear()
 
 
 @pytest.fixture(scope="session")

@@ -28,13 +28,14 @@ class Shopper:
         )
 
     def request(
-        self, path: str, data: dict[str, str] | None = None
+        self, path: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> HTTPResponse | urllib.error.HTTPError:
         body = None
         if data is not None:
             body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.csrf()}).encode()
+        request = urllib.request.Request(f"{self.base}{path}", body, headers=headers or {})
         try:
-            return self.opener.open(f"{self.base}{path}", body, timeout=30)
+            return self.opener.open(request, timeout=30)
         except urllib.error.HTTPError as response:  # 3xx and 4xx land here
             return response
 

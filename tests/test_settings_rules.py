@@ -14,12 +14,13 @@ import pytest
 from events.amqp import BrokerEnv
 from events.environment import ConfigError
 from events.recommender_link import RecommenderLink
+from events.tracing import TracingEnv
 from marketplace_site.env import ProductionEnv, SiteEnv
 from recommender.config import Settings
 from tests.processes import REPO_ROOT, child_env, procfile_process
 
 TOKEN = "s3cret-token-for-the-tests-0123456789"
-MODELS = (SiteEnv, ProductionEnv, Settings, RecommenderLink, BrokerEnv)
+MODELS = (SiteEnv, ProductionEnv, Settings, RecommenderLink, BrokerEnv, TracingEnv)
 
 
 def every_variable() -> set[str]:

@@ -19,7 +19,7 @@ from marketplace_site.accounts.services import (
 )
 from marketplace_site.clients import client_address
 from marketplace_site.orders.selectors import order_list
-from marketplace_site.requests import SignedInRequest
+from marketplace_site.request_types import SignedInRequest
 from marketplace_site.vouchers.selectors import vouchers_of
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.paginator import InvalidPage
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
@@ -12,12 +12,11 @@ from marketplace_site.orders.cart import MAX_QUANTITY, quantity_allowed, visitor
 from marketplace_site.orders.selectors import cart_quantity_of
 from marketplace_site.promotions.selectors import promotion_banners
 from marketplace_site.recommendations.selectors import recommendations_for
-from marketplace_site.requests import ShopRequest
 
 RECOMMENDATIONS_ON_PAGE = 6
 
 
-def home(request: ShopRequest) -> HttpResponse:
+def home(request: HttpRequest) -> HttpResponse:
     query = CatalogQueryForm(request.GET)
     if not query.is_valid():
         raise Http404("No such category or page.")
@@ -48,7 +47,6 @@ def home(request: ShopRequest) -> HttpResponse:
                 user=request.user,
                 category_code=category.code if category else None,
                 limit=RECOMMENDATIONS_ON_PAGE,
-                correlation_id=request.correlation_id,
             ),
         },
     )
@@ -56,7 +54,7 @@ def home(request: ShopRequest) -> HttpResponse:
 
 # It offers what the cart can still take: never a copy from the browser's cache.
 @never_cache
-def book_detail(request: ShopRequest, book_id: int) -> HttpResponse:
+def book_detail(request: HttpRequest, book_id: int) -> HttpResponse:
     book = book_get(book_id=book_id)
     if book is None:
         raise Http404("No such book.")
@@ -75,7 +73,6 @@ def book_detail(request: ShopRequest, book_id: int) -> HttpResponse:
                 user=request.user,
                 category_code=book.category.code,
                 limit=RECOMMENDATIONS_ON_PAGE,
-                correlation_id=request.correlation_id,
                 exclude=(book.pk,),
             ),
         },

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from events.tracing import current_trace_id
 from marketplace_site.catalog.models import Book
 from marketplace_site.orders.cart import MAX_QUANTITY, visitor_cart, visitor_cart_ensure
 from marketplace_site.orders.forms import AddToCartForm, CheckoutForm, UpdateCartForm, VoucherForm
@@ -32,7 +33,7 @@ from marketplace_site.orders.services import (
     cart_set,
 )
 from marketplace_site.promotions.wording import rule_text
-from marketplace_site.requests import ShopRequest, SignedInRequest
+from marketplace_site.request_types import SignedInRequest
 from marketplace_site.vouchers.selectors import VoucherInvalid, voucher_usable
 
 # The voucher code the customer applied on the cart page.
@@ -168,7 +169,7 @@ def _not_in_cart(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-def checkout(request: ShopRequest) -> HttpResponse:
+def checkout(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         # Enter in the address bar after a refused checkout: the cart is where
         # an order is placed.
@@ -185,7 +186,8 @@ def checkout(request: ShopRequest) -> HttpResponse:
             cart=visitor_cart(user=request.user, session=request.session),
             cart_version=form.cleaned_data["cart_version"],
             expected_total=form.cleaned_data["expected_total"],
-            correlation_id=request.correlation_id,
+            # The order keeps its trace's id: logs and traces find it by that.
+            correlation_id=current_trace_id(),
             voucher_code=form.cleaned_data["voucher_code"],
             checkout_key=form.cleaned_data["checkout_key"],
         )

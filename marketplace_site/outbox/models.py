@@ -17,6 +17,8 @@ class OutboxMessage(models.Model):
     # The serialized EventEnvelope, published as is.
     envelope = models.BinaryField(editable=False)
     correlation_id = models.CharField(max_length=64, blank=True)
+    # The W3C trace context (traceparent, tracestate) of the work that recorded it.
+    trace_context = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)

@@ -71,6 +71,7 @@ class DjangoOutboxSource:
                     event_type=row.event_type,
                     envelope=bytes(row.envelope),
                     correlation_id=row.correlation_id,
+                    trace_context=row.trace_context,
                     created_at=row.created_at,
                     attempts=row.attempts,
                 )

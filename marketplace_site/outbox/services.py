@@ -6,7 +6,7 @@ from django.db import transaction
 from google.protobuf.message import Message
 
 from events.contracts import wrap
-from events.correlation import current_correlation_id
+from events.tracing import current_trace_id, trace_context
 from marketplace_site.outbox.models import OutboxMessage
 
 PRODUCER = "marketplace"
@@ -22,7 +22,7 @@ def outbox_record(*, payload: Message, correlation_id: str | None = None) -> Out
         raise OutboxUsageError("outbox_record() must run inside transaction.atomic()")
     envelope = wrap(
         payload,
-        correlation_id=correlation_id or current_correlation_id(),
+        correlation_id=correlation_id or current_trace_id(),
         producer=PRODUCER,
     )
     return OutboxMessage.objects.create(
@@ -30,4 +30,6 @@ def outbox_record(*, payload: Message, correlation_id: str | None = None) -> Out
         event_type=envelope.event_type,
         envelope=envelope.SerializeToString(),
         correlation_id=envelope.correlation_id,
+        # The relay publishes the row in this trace (events.tracing).
+        trace_context=trace_context(),
     )

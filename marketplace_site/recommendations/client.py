@@ -137,15 +137,12 @@ class RecommenderClient:
                 self._channel.close()
             self._channel = self._stub = self._pid = None
 
-    def recommend(
-        self, *, user_id: int, category: int, max_results: int, correlation_id: str = ""
-    ) -> list[RecommendedBook]:
+    def recommend(self, *, user_id: int, category: int, max_results: int) -> list[RecommendedBook]:
         request = pb.RecommendationRequest(
             user_id=user_id, category=book_category(category), max_results=max_results
         )
+        # The trace goes with the call: gRPC's instrumentation adds its headers.
         metadata = self.security.metadata()
-        if correlation_id:
-            metadata += (("x-correlation-id", correlation_id),)
         try:
             stub = self._get_stub()
         except OSError as exc:  # a certificate file gone since start-up

@@ -81,7 +81,6 @@ def _recommend(
     user_id: int,
     category: int,
     max_results: int,
-    correlation_id: str,
     purchases: Purchases = NO_PURCHASES,
 ) -> list[RecommendedBook]:
     """The recommender's answer, from the cache when one is kept."""
@@ -93,7 +92,7 @@ def _recommend(
         RECOMMENDER_CALLS.labels(outcome="cached").inc()
         return kept
     answer = recommender_client().recommend(
-        user_id=user_id, category=category, max_results=max_results, correlation_id=correlation_id
+        user_id=user_id, category=category, max_results=max_results
     )
     RECOMMENDER_CALLS.labels(outcome="ok").inc()
     ttl = settings.RECOMMENDATIONS_CACHE_SECONDS
@@ -173,7 +172,6 @@ def recommendations_for(
     user: User | AnonymousUser,
     category_code: int | None,
     limit: int,
-    correlation_id: str = "",
     exclude: tuple[int, ...] = (),
 ) -> Recommendations:
     """Never raises because of the recommender: a failure shows best sellers.
@@ -195,7 +193,6 @@ def recommendations_for(
             user_id=user.pk if user.is_authenticated else 0,
             category=category_code,
             max_results=limit + len(exclude),
-            correlation_id=correlation_id,
             purchases=purchases,
         )
     except RecommenderUnavailable as exc:

@@ -52,7 +52,6 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Serves static files from any WSGI server, gunicorn included.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "marketplace_site.correlation.CorrelationIdMiddleware",
     "marketplace_site.metrics.RequestMetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -237,13 +236,13 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "marketplace_site.error_reports.UrlPasswordF
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "events.correlation.CorrelationIdFilter"}},
+    "filters": {"trace": {"()": "events.tracing.TraceIdFilter"}},
     "formatters": {"default": {"()": "events.log_format.log_formatter", "kind": ENV.log_format}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "default",
-            "filters": ["correlation"],
+            "filters": ["trace"],
         }
     },
     "root": {"handlers": ["console"], "level": ENV.django_log_level},

@@ -1,4 +1,4 @@
-"""Log lines: plain or JSON, always with the correlation id."""
+"""Log lines: plain or JSON, always with the trace id of the work in hand."""
 
 from __future__ import annotations
 
@@ -7,29 +7,37 @@ import logging
 
 import pytest
 
-from events.correlation import CorrelationIdFilter, correlation
 from events.environment import ConfigError
 from events.log_format import log_formatter
+from events.tracing import TraceIdFilter, within
 from recommender.config import Settings
+
+TRACE_ID, SPAN_ID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
 
 def render(kind: str, message: str) -> str:
     record = logging.LogRecord("shop", logging.INFO, __file__, 1, message, (), None)
-    with correlation("order-77"):
-        CorrelationIdFilter().filter(record)
+    with within({"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-01"}):
+        TraceIdFilter().filter(record)
     return log_formatter(kind).format(record)
 
 
-def test_json_lines_parse_and_carry_the_correlation_id():
+def test_json_lines_parse_and_carry_the_trace_and_span_ids():
     line = json.loads(render("json", 'a "quoted" message'))
     assert line["message"] == 'a "quoted" message'
-    assert line["correlation_id"] == "order-77"
+    assert (line["trace_id"], line["span_id"]) == (TRACE_ID, SPAN_ID)
     assert line["level"] == "INFO"
     assert line["name"] == "shop"
 
 
-def test_plain_lines_carry_the_correlation_id():
-    assert "INFO shop [order-77] hello" in render("plain", "hello")
+def test_plain_lines_carry_the_trace_id():
+    assert f"INFO shop [{TRACE_ID}] hello" in render("plain", "hello")
+
+
+def test_a_line_outside_any_trace_says_so():
+    record = logging.LogRecord("shop", logging.INFO, __file__, 1, "idle", (), None)
+    TraceIdFilter().filter(record)
+    assert "INFO shop [-] idle" in log_formatter("plain").format(record)
 
 
 def test_an_unknown_format_is_refused():

@@ -72,7 +72,10 @@ def test_a_checkout_answered_just_before_the_site_died_is_delivered_once(
     shown = re.search(r'name="expected_total" value="([^"]+)"', cart).group(1)
     assert shown == str(TOTAL)
 
-    response = shopper.request("/checkout/", {"expected_total": shown})
+    # The checkout in a trace of the test's choosing (W3C traceparent).
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traced = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    response = shopper.request("/checkout/", {"expected_total": shown}, headers=traced)
     site.kill()
 
     assert site.proc.returncode == -9
@@ -80,9 +83,9 @@ def test_a_checkout_answered_just_before_the_site_died_is_delivered_once(
     order = Order.objects.get()
     assert response.headers["Location"] == f"/orders/{order.pk}/"
     assert (order.user, order.total) == (alice, TOTAL)
-    correlation_id = response.headers["X-Correlation-ID"]
-    assert order.correlation_id == correlation_id
-    rows = OutboxMessage.objects.filter(correlation_id=correlation_id)
+    # The trace's id is the order's correlation id, and its events'.
+    assert order.correlation_id == trace_id
+    rows = OutboxMessage.objects.filter(correlation_id=trace_id)
     assert sorted(rows.values_list("event_type", "state")) == [
         ("orders.purchase_completed", "pending"),
         ("promotions.promotion_applied", "pending"),
@@ -92,5 +95,5 @@ def test_a_checkout_answered_just_before_the_site_died_is_delivered_once(
     wait_until_every_consumer_applied(timeout=60)
     assert expected_counts() == dict.fromkeys(WORKER_CONSUMERS, 1)
     assert_applied_exactly_once(topology=topology, mail=mail)
-    assert set(InboxEvent.objects.values_list("correlation_id", flat=True)) == {correlation_id}
-    assert correlation_id in worker.text()
+    assert set(InboxEvent.objects.values_list("correlation_id", flat=True)) == {trace_id}
+    assert trace_id in worker.text()  # the worker's log lines about them

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from ipaddress import ip_network
 
 import pytest
 from django.views.debug import get_exception_reporter_filter
+from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 
 from marketplace_site import health
 from recommender.engine import RecommendationIndex
 from recommender.server import start_server
 from tests.grpc_server import ServerThread
+from tests.tracing import SPANS
 
 pytestmark = pytest.mark.django_db
 
@@ -127,10 +130,24 @@ def test_metrics_are_served_to_the_allowed_networks(client, settings, remote_add
     assert "marketplace_request_seconds" in response.content.decode()
 
 
-def test_a_correlation_id_is_echoed_or_made(client):
-    given = client.get("/healthz", headers={"X-Correlation-ID": "checkout-42"})
-    assert given["X-Correlation-ID"] == "checkout-42"
-    hostile = client.get("/healthz", headers={"X-Correlation-ID": "bad id\nInjected: yes"})
-    made = hostile["X-Correlation-ID"]
-    assert made != "bad id\nInjected: yes"
-    assert len(made) == 32
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_a_request_continues_its_callers_trace_or_starts_one(client, settings, customer, caplog):
+    """W3C traceparent in: the request's span and its log lines are in that trace."""
+    caplog.set_level(logging.INFO)
+    settings.RECOMMENDER_TARGET = "127.0.0.1:1"  # down: the page says so in the log
+    client.force_login(customer)
+    client.get("/", headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"})
+    [span] = [s for s in SPANS.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert format_trace_id(span.context.trace_id) == TRACE_ID
+    assert format_span_id(span.parent.span_id) == "00f067aa0ba902b7"
+    [line] = [r for r in caplog.records if "showing best sellers" in r.getMessage()]
+    assert line.trace_id == TRACE_ID
+
+    SPANS.clear()
+    for hostile in ("bad id\nInjected: yes", f"00-{'0' * 32}-00f067aa0ba902b7-01"):
+        client.get("/healthz", headers={"traceparent": hostile})
+    started = [s for s in SPANS.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert [s.parent for s in started] == [None, None]  # a trace of their own
+    assert len({s.context.trace_id for s in started}) == 2

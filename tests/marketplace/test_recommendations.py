@@ -3,7 +3,7 @@ gRPC servers on port 0: the real recommender, a scripted fake one, or nothing.
 
 What a customer relies on: recommendations when the recommender answers, best
 sellers in time when it does not, never an error page; what an operator
-relies on: the user, category and correlation id in each call, a deadline,
+relies on: the user, category and trace context in each call, a deadline,
 retries of UNAVAILABLE only, a breaker, a warning and a counted outcome.
 """
 
@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import grpc
 import pytest
+from opentelemetry.trace import SpanKind, format_trace_id
 from prometheus_client import REGISTRY
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
@@ -34,6 +35,7 @@ from recommender.engine import Category, Purchase, RecommendationIndex
 from recommender.server import start_server
 from tests.grpc_server import ServerThread
 from tests.marketplace.test_views import page
+from tests.tracing import SPANS
 
 SELECTORS_LOGGER = "marketplace_site.recommendations.selectors"
 # A category's page: anonymous visitors are recommended from it (the home
@@ -450,16 +452,15 @@ def test_anonymous_visitors_are_user_zero(client, categories, fake):
 
 
 @pytest.mark.django_db
-def test_the_requests_correlation_id_travels_as_metadata(client, categories, fake):
-    generated = client.get(MYSTERY)
-    offered = client.get(MYSTERY, headers={"X-Correlation-ID": "req-42"})
-
-    assert generated["X-Correlation-ID"]
-    assert offered["X-Correlation-ID"] == "req-42"
-    assert [c.metadata.get("x-correlation-id") for c in fake.calls] == [
-        generated["X-Correlation-ID"],
-        "req-42",
-    ]
+def test_the_requests_trace_goes_with_the_call(client, categories, fake):
+    """The gRPC call carries the page's trace (W3C traceparent metadata)."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    client.get(MYSTERY, headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    [call] = fake.calls
+    assert call.metadata["traceparent"].split("-")[1] == trace_id
+    [call_span] = [s for s in SPANS.get_finished_spans() if s.name.endswith("/Recommend")]
+    assert call_span.kind is SpanKind.CLIENT
+    assert format_trace_id(call_span.context.trace_id) == trace_id
 
 
 @pytest.mark.django_db

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from events.correlation import CorrelationIdFilter
 from events.environment import ConfigError
 from events.log_format import log_formatter, redact_url
 from events.relay import Relay
 from events.topology import Topology
+from events.tracing import TraceIdFilter
 from marketplace_site.env import SiteEnv
 from marketplace_site.notifications.recommender_stream import BatchRequest
 from marketplace_site.notifications.services import recommender_stream
@@ -349,7 +349,7 @@ def test_log_lines_never_carry_a_url_password(kind):
             ("amqp://bookstore:hunter2-pass@rabbitmq:5672/",),
             sys.exc_info(),
         )
-    CorrelationIdFilter().filter(record)
+    TraceIdFilter().filter(record)
     line = log_formatter(kind).format(record)
     assert "hunter2-pass" not in line
     # In the message, and in the traceback (its source line and its exception).

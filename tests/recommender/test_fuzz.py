@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from events.tracing import TraceIdFilter, within
 from recommender.engine import InvalidRequest, RecommendationIndex
-from recommender.interceptors import CORRELATION_HEADER
 from recommender.server import start_server
 from tests.grpc_server import ServerThread
 from tests.recommender.conftest import BOOKS, PURCHASES
@@ -50,7 +50,7 @@ V1_RECOMMEND = "/bookstore.recommendations.v1.Recommendations/Recommend"
 V1_STREAM = "/bookstore.recommendations.v1.Recommendations/RecommendStream"
 LEGACY_RECOMMEND = "/Recommendations/Recommend"
 UNDECODABLE = "the request is not a RecommendationRequest"
-CALLS = itertools.count()
+CALLS = itertools.count(1)  # 0 is no trace id
 T = TypeVar("T")
 
 
@@ -62,15 +62,16 @@ class AccessLog(logging.Handler):
 
     def __post_init__(self) -> None:
         super().__init__(logging.INFO)
+        self.addFilter(TraceIdFilter())
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+        self.lines.append(f"{record.getMessage()} trace_id={getattr(record, 'trace_id', '-')}")
 
     def __hash__(self) -> int:
         return id(self)
 
-    def mentions(self, correlation_id: str) -> bool:
-        return any(f"correlation_id={correlation_id}" in line.split() for line in self.lines)
+    def mentions(self, trace_id: str) -> bool:
+        return any(f"trace_id={trace_id}" in line.split() for line in self.lines)
 
 
 @dataclass(repr=False)
@@ -196,11 +197,10 @@ def test_raw_bytes_are_answered_or_refused_as_invalid(fuzzed, raw, method):
     call = fuzzed.channel.unary_unary(method)
     request = decodes(raw)
     # Names this call in the access log, where lines of earlier calls may still come in.
-    token = f"fuzz-{next(CALLS)}"
+    token = f"{next(CALLS):032x}"  # a trace id of its own
     replies = []
-    code, details = status_of(
-        lambda: [call(raw, timeout=5, metadata=((CORRELATION_HEADER, token),))], replies
-    )
+    with within({"traceparent": f"00-{token}-00f067aa0ba902b7-01"}):
+        code, details = status_of(lambda: [call(raw, timeout=5)], replies)
     if request is None:
         assert code is grpc.StatusCode.INVALID_ARGUMENT, (code, details)
         assert details.startswith(UNDECODABLE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager
 
 import grpc
 import pytest
@@ -14,6 +15,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
+from events.tracing import within
 from recommender.server import start_server
 from tests.grpc_server import ServerThread
 
@@ -118,6 +120,14 @@ def test_reflection_describes_the_api(server):
     assert method.server_streaming
 
 
+TRACE_42, TRACE_7 = "4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"
+
+
+def in_trace(trace_id: str) -> AbstractContextManager[None]:
+    """Calls made in the block are in the caller's trace ``trace_id``."""
+    return within({"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+
+
 def logged_calls(caplog, count: int) -> list[logging.LogRecord]:
     """The access log's records once ``count`` are in (the server logs as a call
     ends, which may be just after the client hears back), and no more."""
@@ -136,21 +146,20 @@ def test_failed_calls_have_their_line_and_answered_ones_only_in_debug(server, ca
     """By default (RECOMMENDER_ACCESS_LOG=problems) a line per call costs no
     throughput: the calls answered quickly are DEBUG lines."""
     caplog.set_level(logging.DEBUG, logger="recommender.access")
-    server.stub.Recommend(
-        request(category=SF), metadata=[("x-correlation-id", "req-42")], timeout=5
-    )
+    with in_trace(TRACE_42):
+        server.stub.Recommend(request(category=SF), timeout=5)
     with pytest.raises(grpc.RpcError):
         server.stub.Recommend(request(category=77), timeout=5)
     ok, bad = logged_calls(caplog, 2)
     assert ok.levelno == logging.DEBUG
     assert "method=/bookstore.recommendations.v1.Recommendations/Recommend" in ok.getMessage()
     assert "code=OK" in ok.getMessage()
-    assert "correlation_id=req-42" in ok.getMessage()
+    assert ok.trace_id == TRACE_42  # the caller's trace
     assert "peer=ipv" in ok.getMessage()
     assert "duration_ms=" in ok.getMessage()
     assert bad.levelno == logging.INFO
     assert "code=INVALID_ARGUMENT" in bad.getMessage()
-    assert "correlation_id=-" in bad.getMessage()
+    assert bad.trace_id not in (TRACE_42, "-")  # a trace of its own
 
 
 @pytest.fixture
@@ -176,10 +185,11 @@ def logging_server(index):
 def test_every_call_has_its_line_where_the_operator_asks(logging_server, caplog):
     caplog.set_level(logging.INFO, logger="recommender.access")
     stub = logging_server(access_log="every")
-    stub.Recommend(request(category=SF), metadata=[("x-correlation-id", "req-7")], timeout=5)
+    with in_trace(TRACE_7):
+        stub.Recommend(request(category=SF), timeout=5)
     [line] = logged_calls(caplog, 1)
     assert "code=OK" in line.getMessage()
-    assert "correlation_id=req-7" in line.getMessage()
+    assert line.trace_id == TRACE_7
 
 
 def test_a_slow_call_has_its_line_marked_slow(logging_server, caplog):
@@ -225,11 +235,13 @@ def test_streaming_calls_of_every_kind_are_logged_and_measured(server, caplog):
         return REGISTRY.get_sample_value("recommender_rpc_seconds_count", labels) or 0
 
     before = count()
-    answers = health_pb2_grpc.HealthStub(server.channel).Watch(
-        health_pb2.HealthCheckRequest(), timeout=5
-    )
-    assert next(answers).status == health_pb2.HealthCheckResponse.SERVING
-    answers.cancel()
+    # Ended by closing its channel: a traced channel hands the answers over as a
+    # plain generator, without the call's cancel().
+    with grpc.insecure_channel(server.target) as channel:
+        answers = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+        assert next(answers).status == health_pb2.HealthCheckResponse.SERVING
 
     def logged() -> list[str]:
         return [

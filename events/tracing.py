@@ -1,0 +1,141 @@
+"""Distributed traces with OpenTelemetry: one W3C trace per request or checkout.
+
+Every process calls :func:`configure_tracing` once at start. The maintained
+instrumentations trace what they know (Django's requests, gRPC's calls on
+both sides, database statements, Celery's tasks); this module adds the hops
+they cannot see: a checkout's context is stored with its outbox rows, the
+relay publishes each row in a span of that trace and puts its context in the
+message's headers, and each consumer processes each event in a span under
+it (events.consuming).
+
+The standard variables choose what happens to the spans (read by the SDK
+itself, except the exporter's name):
+
+- ``OTEL_TRACES_EXPORTER``: ``none`` (the default), ``otlp`` (OTLP over
+  HTTP/protobuf to ``OTEL_EXPORTER_OTLP_ENDPOINT``, default
+  http://localhost:4318) or ``console``;
+- ``OTEL_SERVICE_NAME``: the process's name in a trace (each has its own
+  default: marketplace-site, relay, worker, recommender);
+- ``OTEL_TRACES_SAMPLER`` and its argument, when exporting.
+
+With nothing exported, spans are not recorded: the sampler drops them all,
+but each still gets its ids, so log lines carry the trace id (their
+correlation id) and the next hop continues the same trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Annotated
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanProcessor,
+)
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
+from pydantic import AfterValidator, Field
+
+from events.environment import EnvSettings, one_of
+
+log = logging.getLogger(__name__)
+
+NONE, OTLP, CONSOLE = "none", "otlp", "console"
+tracer = trace.get_tracer("bookstore")
+
+__all__ = ["SpanKind", "configure_tracing", "current_trace_id", "tracer"]
+
+
+class TracingEnv(EnvSettings):
+    """What the SDK does not read itself."""
+
+    otel_traces_exporter: Annotated[str, AfterValidator(one_of(NONE, OTLP, CONSOLE))] = Field(
+        NONE, validation_alias="OTEL_TRACES_EXPORTER"
+    )
+
+
+def configure_tracing(
+    service: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    processor: SpanProcessor | None = None,
+) -> bool:
+    """Sets the process's tracer provider as the variables say (once per
+    process); whether spans are recorded and sent somewhere.
+
+    ``processor`` (a test's in-memory exporter) records every span instead.
+    """
+    if processor is None:
+        exporter = TracingEnv.from_env(environ).otel_traces_exporter
+        processor = None if exporter == NONE else BatchSpanProcessor(_exporter(exporter))
+    # OTEL_SERVICE_NAME, when set, wins over the process's default name.
+    resource = Resource.create({"service.name": service})
+    # Sampling reads OTEL_TRACES_SAMPLER when spans go somewhere; else none is kept.
+    provider = TracerProvider(resource=resource, sampler=None if processor else ALWAYS_OFF)
+    if processor is not None:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    return processor is not None
+
+
+def _exporter(name: str) -> SpanExporter:
+    if name == CONSOLE:
+        return ConsoleSpanExporter()
+    # Imported only when used: it pulls in an HTTP client.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def current_trace_id() -> str:
+    """The trace id of the work in hand, as logs and stored rows show it ("-": none)."""
+    span_context = trace.get_current_span().get_span_context()
+    return format_trace_id(span_context.trace_id) if span_context.is_valid else "-"
+
+
+def trace_context() -> dict[str, str]:
+    """The current context as W3C headers (traceparent, tracestate), to store or send."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def extracted(carrier: Mapping[str, object] | None) -> context.Context:
+    """The context ``carrier`` (stored, or a message's headers) holds."""
+    headers = {k: v for k, v in (carrier or {}).items() if isinstance(v, str)}
+    return propagate.extract(headers)
+
+
+@contextmanager
+def within(carrier: Mapping[str, object] | None) -> Iterator[None]:
+    """Runs the block in the trace ``carrier`` holds."""
+    token = context.attach(extracted(carrier))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+class TraceIdFilter(logging.Filter):
+    """Adds ``trace_id`` and ``span_id`` to every record: of the span in hand,
+    or, for a line about an event, of the trace it came with (an explicit
+    ``extra={"trace_id": ...}`` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "trace_id"):
+            span_context = trace.get_current_span().get_span_context()
+            if span_context.is_valid:
+                record.trace_id = format_trace_id(span_context.trace_id)
+                record.span_id = format_span_id(span_context.span_id)
+            else:
+                record.trace_id = "-"
+        if not hasattr(record, "span_id"):
+            record.span_id = "-"
+        return True
