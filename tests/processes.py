@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import connection
@@ -142,3 +143,49 @@ def celery_worker(env: dict[str, str], name: str = "worker") -> Process:
         env,
         name,
     )
+
+
+@dataclass
+class Pipeline:
+    """The recommender, the relay and a Celery worker, as `make run` starts them."""
+
+    recommender: Process
+    relay: Process
+    worker: Process
+    target: str  # the recommender's address
+
+    @property
+    def processes(self) -> list[Process]:
+        return [self.recommender, self.relay, self.worker]
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.text()[-2500:]}" for p in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+def start_pipeline(tmp_path: Path, **extra: str) -> Pipeline:
+    """Every process of the pipeline but the site, ready; e-mails as files in tmp_path/mail."""
+    env = child_env(
+        DJANGO_EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        DJANGO_EMAIL_FILE_PATH=str(tmp_path / "mail"),
+        RECOMMENDER_LISTEN="127.0.0.1:0",
+        RECOMMENDER_DB=str(tmp_path / "recommender.sqlite3"),
+        RECOMMENDER_INSTANCE="e2e",
+        **extra,
+    )
+    recommender = Process([sys.executable, "-m", "recommender"], env, "recommender")
+    relay = manage("run_relay", env=env, name="relay")
+    worker = celery_worker(env)
+    pipeline = Pipeline(recommender, relay, worker, target="")
+    try:
+        recommender.wait_for_output(" ready", timeout=60)
+        port = recommender.text().split("serving on 127.0.0.1:")[1].split()[0]
+        pipeline.target = f"127.0.0.1:{port}"
+        worker.wait_for_output(" ready.", timeout=60)
+    except BaseException:
+        pipeline.stop()
+        raise
+    return pipeline

@@ -7,7 +7,6 @@ differently. Every process is real and started as `make run` starts it.
 
 from __future__ import annotations
 
-import sys
 from decimal import Decimal
 
 import grpc
@@ -24,7 +23,7 @@ from marketplace_site.orders.services import order_checkout
 from marketplace_site.promotions.models import PromotionStats
 from marketplace_site.vouchers.models import Voucher, VoucherRule
 from tests.events.broker import wait_until
-from tests.processes import Process, celery_worker, child_env, manage
+from tests.processes import start_pipeline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,24 +47,9 @@ def test_a_checkout_reaches_every_consumer_and_changes_recommendations(
     VoucherRule.objects.create(name="Welcome back", nth_purchase=1, percent_off=Decimal("10"))
     alice, bob = make_user("alice"), make_user("bob")
     mail = tmp_path / "mail"
-    env = child_env(
-        DJANGO_EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-        DJANGO_EMAIL_FILE_PATH=str(mail),
-        RECOMMENDER_LISTEN="127.0.0.1:0",
-        RECOMMENDER_DB=str(tmp_path / "recommender.sqlite3"),
-        RECOMMENDER_INSTANCE="e2e",
-    )
-    processes = [
-        Process([sys.executable, "-m", "recommender"], env, "recommender"),
-        manage("run_relay", env=env, name="relay"),
-        celery_worker(env),
-    ]
-    recommender, _, worker = processes
+    pipeline = start_pipeline(tmp_path)
+    target, worker = pipeline.target, pipeline.worker
     try:
-        recommender.wait_for_output(" ready", timeout=60)
-        port = recommender.text().split("serving on 127.0.0.1:")[1].split()[0]
-        target = f"127.0.0.1:{port}"
-        worker.wait_for_output(" ready.", timeout=60)
         # The recommender learns the shop's catalog from events, not its tables.
         book_publish_all()
         wait_until(
@@ -110,8 +94,6 @@ def test_a_checkout_reaches_every_consumer_and_changes_recommendations(
         assert order.correlation_id
         assert order.correlation_id in worker.text()
     except AssertionError as exc:
-        logs = "\n".join(f"--- {p.name} ---\n{p.text()[:2500]}" for p in processes)
-        raise AssertionError(f"{exc}\n{logs}") from None
+        raise AssertionError(f"{exc}\n{pipeline.logs()}") from None
     finally:
-        for process in processes:
-            process.stop()
+        pipeline.stop()

@@ -10,12 +10,12 @@ OTEL_EXPORTER_OTLP_ENDPOINT tell them, to a collector this test runs.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -30,11 +30,12 @@ from marketplace_site.inbox.models import InboxEvent
 from marketplace_site.orders.models import Order
 from marketplace_site.recommendations.selectors import reset_recommender_client
 from tests.events.broker import wait_until
-from tests.processes import Process, celery_worker, child_env, manage
+from tests.processes import start_pipeline
 from tests.tracing import SPANS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WORKER_CONSUMERS = ("worker.promotions", "worker.campaigns", "worker.emails", "worker.vouchers")
 
 
@@ -114,6 +115,33 @@ def _local_spans() -> list[Span]:
     ]
 
 
+def tree(spans: list[Span]) -> str:
+    """A trace as text, one span a line under its parent, a span's database
+    statements counted on its line (as the README shows it)."""
+    statements = {"BEGIN", "SELECT", "INSERT", "UPDATE", "DELETE", "SAVEPOINT", "RELEASE"}
+    children: dict[str, list[Span]] = {}
+    for span in spans:
+        children.setdefault(span.parent_id, []).append(span)
+    lines: list[str] = []
+
+    def add(span: Span, depth: int) -> None:
+        below = children.get(span.span_id, [])
+        counted = sum(child.name in statements for child in below)
+        group = span.attributes.get("messaging.consumer.group.name")
+        lines.append(
+            f"{'  ' * depth}{span.name}  [{span.service}{f' {group}' if group else ''}]"
+            + (f"  ({counted} SQL statements)" if counted else "")
+        )
+        for child in below:
+            if child.name not in statements:
+                add(child, depth + 1)
+
+    ids = {span.span_id for span in spans}
+    for root in (s for s in spans if s.parent_id not in ids and s.name not in statements):
+        add(root, 0)
+    return "\n".join(lines) + "\n"
+
+
 @pytest.fixture
 def collector() -> Iterator[Collector]:
     server = Collector()
@@ -130,29 +158,16 @@ def test_one_trace_runs_from_the_page_and_the_checkout_to_every_consumer(
     books = [make_book(price, category="fantasy") for price in ("12.00", "15.00", "9.00")]
     make_promotion()  # buy two, get the cheapest free: the checkout has both events
     alice = make_user("alice")
-    env = child_env(
-        DJANGO_EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-        DJANGO_EMAIL_FILE_PATH=str(tmp_path / "mail"),
-        RECOMMENDER_LISTEN="127.0.0.1:0",
-        RECOMMENDER_DB=str(tmp_path / "recommender.sqlite3"),
-        RECOMMENDER_INSTANCE="e2e",
+    pipeline = start_pipeline(
+        tmp_path,
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
         # Sent every 0.1 s instead of every 5 s.
         OTEL_BSP_SCHEDULE_DELAY="100",
     )
-    processes = [
-        Process([sys.executable, "-m", "recommender"], env, "recommender"),
-        manage("run_relay", env=env, name="relay"),
-        celery_worker(env),
-    ]
-    recommender, _, worker = processes
     try:
-        recommender.wait_for_output(" ready", timeout=60)
-        port = recommender.text().split("serving on 127.0.0.1:")[1].split()[0]
-        settings.RECOMMENDER_TARGET = f"127.0.0.1:{port}"
+        settings.RECOMMENDER_TARGET = pipeline.target
         reset_recommender_client()
-        worker.wait_for_output(" ready.", timeout=60)
         book_publish_all()
 
         client.force_login(alice)
@@ -220,9 +235,9 @@ def test_one_trace_runs_from_the_page_and_the_checkout_to_every_consumer(
                 else "worker"
             )
             assert span.attributes["bookstore.event.result"] == "applied"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "checkout-trace.txt").write_text(tree([*_local_spans(), *spans]))
     except AssertionError as exc:
-        logs = "\n".join(f"--- {p.name} ---\n{p.text()[-2500:]}" for p in processes)
-        raise AssertionError(f"{exc}\n{logs}") from None
+        raise AssertionError(f"{exc}\n{pipeline.logs()}") from None
     finally:
-        for process in processes:
-            process.stop()
+        pipeline.stop()
