@@ -69,6 +69,8 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         self.slow_seconds = slow_seconds
         # Label lookups cost more than the observation: one child per (method, code).
         self._latency: dict[tuple[str, str], Histogram] = {}
+        # Method -> (the handler as served, the same wrapped).
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -81,11 +83,18 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
+        # Wrapped once per method, not per call: a call then costs a lookup here.
         method = handler_call_details.method
-        service, _, name = method[1:].rpartition("/")
-        caller = extracted(dict(handler_call_details.invocation_metadata or ()))
-        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        known = self._wrapped.get(method)
+        if known is None or known[0] is not handler:
+            known = self._wrapped[method] = (handler, self._wrap(method, handler))
+        return known[1]
 
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[_Request, _Response]
+    ) -> grpc.RpcMethodHandler[_Request, _Response]:
+        service, _, name = method[1:].rpartition("/")
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
         quiet = method.startswith(QUIET_PREFIXES)
 
         def finish(peer: str, started: float, code: grpc.StatusCode | str) -> None:
@@ -129,6 +138,8 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
             # its connection can be freed, and peer() then reads freed memory in
             # gRPC core (grpc/grpc#29069): any client could crash the server.
             peer = context.peer()
+            # The caller's trace, from its W3C headers (traceparent, tracestate).
+            caller = extracted(dict(context.invocation_metadata() or ()))
             with tracer.start_as_current_span(
                 method[1:], context=caller, kind=SpanKind.SERVER, attributes=attributes
             ) as span:
