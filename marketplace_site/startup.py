@@ -11,10 +11,19 @@ from django.conf import settings
 from events.environment import exit_on_config_error
 from marketplace_site.tracing import instrument
 
+_started = False
+
 
 def start(*, traced: bool = True) -> None:
-    """``traced``: set up this process's tracing (marketplace_site.tracing);
-    the tests set up their own."""
+    """Once per process, whatever calls it first: manage.py, then runserver's
+    wsgi.py or a module importing the Celery app, would each call it again.
+
+    ``traced``: set up this process's tracing (marketplace_site.tracing); the
+    tests set up their own."""
+    global _started
+    if _started:
+        return
+    _started = True
     with exit_on_config_error():
         settings.INSTALLED_APPS  # noqa: B018  (loads the settings module)
         if traced:

@@ -82,3 +82,15 @@ def test_a_killed_recommender_is_started_again_and_pages_keep_answering(
         what="recommendations from the restarted recommender",
     )
     print(f"the recommender was ready again {back_after:.1f} s after the kill")
+
+
+def test_the_first_screen_of_make_run_is_readable(stack: str, stack_home: Path) -> None:
+    """A first run (empty database and store): no traceback, no warning from the
+    libraries' set-up, and the catalog's 338 events in a few lines, not one each."""
+    log = (stack_home / "stack.log").read_text()
+    first = log[: log.index("/readyz")] if "/readyz" in log else log
+    assert "Traceback" not in log
+    assert "WARNING opentelemetry" not in log  # set up once per process
+    catalog = [line for line in log.splitlines() if "catalog.book_upserted" in line]
+    assert 0 < len(catalog) < 40, len(catalog)
+    assert "demo staff account: staff / bookstore-staff" in first
