@@ -375,17 +375,22 @@ class RecommendationIndex:
         self, picked: list[int], candidates: array[int], spans: list[tuple[int, int, int]]
     ) -> list[int]:
         """For each of ``picked``, the owned book whose orders hold it most often
-        (ties: the lower id). Each owned book's co-purchases are counted once,
-        in C: slicing them again for every pick cost a third of the throughput."""
+        (ties: the lower id). Each owned book's co-purchases are sliced once, and
+        only the picks they hold are counted, in C: slicing them again for every
+        pick cost a third of the throughput, and counting all of them half the
+        rest."""
         book_ids = self._book_ids
         best = dict.fromkeys(picked, NONE)
         best_count = dict.fromkeys(picked, 0)
+        wanted = set(picked)
         for owner, start, end in spans:
-            counts = Counter(candidates[start:end])
-            for slot in picked:
-                count = counts.get(slot, 0)
+            span = candidates[start:end]
+            # Most owned books share orders with none of the picks: found in C,
+            # as are the counts of the few they do hold.
+            for slot in wanted.intersection(span):
+                count = span.count(slot)
                 if count > best_count[slot] or (
-                    count == best_count[slot] and count and book_ids[owner] < book_ids[best[slot]]
+                    count == best_count[slot] and book_ids[owner] < book_ids[best[slot]]
                 ):
                     best[slot], best_count[slot] = owner, count
         return [best[slot] for slot in picked]

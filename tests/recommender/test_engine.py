@@ -110,6 +110,26 @@ def test_a_purchase_the_catalog_never_described_is_not_named():
     assert (got.book.id, got.reason, got.bought_with) == (2, Reason.BOUGHT_TOGETHER, None)
 
 
+def test_bought_with_names_the_lower_id_of_owned_books_tied_on_orders():
+    # Book 5 is loaded first: its place in the index comes before book 1's.
+    books = [Book(i, f"Book {i}", "Author", Category.HISTORY) for i in (5, 1, 4)]
+    purchases = [
+        # 4 was bought once with 5 and once with 1: a tie.
+        Purchase(1, 10, 5),
+        Purchase(1, 10, 4),
+        Purchase(2, 11, 1),
+        Purchase(2, 11, 4),
+        # The customer owns both 5 and 1.
+        Purchase(3, 12, 5),
+        Purchase(4, 12, 1),
+    ]
+    index = RecommendationIndex.build(books, purchases)
+
+    [got] = index.recommend(user_id=12, category=Category.HISTORY, max_results=1)
+
+    assert (got.book.id, got.bought_with and got.bought_with.id) == (4, 1)
+
+
 def test_never_recommends_a_book_the_user_bought(index):
     for user_id in (1, 2, 3):
         got = ids(index.recommend(user_id=user_id, category=SF, max_results=50))
