@@ -26,8 +26,7 @@ correlation id) and the next hop continues the same trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Annotated
 
 from opentelemetry import context, propagate, trace
@@ -111,16 +110,6 @@ def extracted(carrier: Mapping[str, object] | None) -> context.Context:
     """The context ``carrier`` (stored, or a message's headers) holds."""
     headers = {k: v for k, v in (carrier or {}).items() if isinstance(v, str)}
     return propagate.extract(headers)
-
-
-@contextmanager
-def within(carrier: Mapping[str, object] | None) -> Iterator[None]:
-    """Runs the block in the trace ``carrier`` holds."""
-    token = context.attach(extracted(carrier))
-    try:
-        yield
-    finally:
-        context.detach(token)
 
 
 class TraceIdFilter(logging.Filter):

@@ -9,8 +9,9 @@ import pytest
 
 from events.environment import ConfigError
 from events.log_format import log_formatter
-from events.tracing import TraceIdFilter, within
+from events.tracing import TraceIdFilter
 from recommender.config import Settings
+from tests.tracing import within
 
 TRACE_ID, SPAN_ID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 

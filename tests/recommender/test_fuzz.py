@@ -31,11 +31,12 @@ from hypothesis import strategies as st
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
-from events.tracing import TraceIdFilter, within
+from events.tracing import TraceIdFilter
 from recommender.engine import InvalidRequest, RecommendationIndex
 from recommender.server import start_server
 from tests.grpc_server import ServerThread
 from tests.recommender.conftest import BOOKS, PURCHASES
+from tests.tracing import within
 
 INT32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
 # Mostly all of int32; often near the edges of what is valid, so answers are fuzzed too.

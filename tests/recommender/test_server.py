@@ -15,9 +15,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
-from events.tracing import within
 from recommender.server import start_server
 from tests.grpc_server import ServerThread
+from tests.tracing import within
 
 SF = pb.SCIENCE_FICTION
 
