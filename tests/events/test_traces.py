@@ -216,7 +216,13 @@ def test_one_trace_runs_from_the_page_and_the_checkout_to_every_consumer(
             ("worker.vouchers", f"process {PURCHASE_COMPLETED}"),
             ("recommender", f"process {PURCHASE_COMPLETED}"),
         }
+        def published() -> set[str]:
+            return {s.name for s in in_the_checkout() if s.kind == "producer"}
+
         wait_until(lambda: processed() >= wanted, timeout=60, what="every consumer's span")
+        # The relay ends its publish span after the broker's confirm, so a
+        # consumer can export its span first: wait for the relay's too.
+        wait_until(lambda: len(published()) >= 2, timeout=30, what="the relay's publish spans")
         assert set(InboxEvent.objects.values_list("consumer", flat=True)) >= set(WORKER_CONSUMERS)
 
         spans = in_the_checkout()
