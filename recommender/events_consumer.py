@@ -374,6 +374,7 @@ class EventsConsumer:
             # After the queue is bound, which now holds every event to come.
             await self._catch_up(connection, lost)
         await queue.consume(self._on_message)
+        await _on_consumer_cancelled(channel, lost)
         return channel
 
     async def _catch_up(
@@ -565,6 +566,29 @@ def _closed(
 
     closable.close_callbacks.add(on_close)
     return closed
+
+
+class ConsumerCancelled(Exception):
+    """The broker ended this replica's consumer: its queue was deleted."""
+
+
+async def _on_consumer_cancelled(
+    channel: AbstractChannel, lost: asyncio.Future[BaseException | None]
+) -> None:
+    """Resolve ``lost`` when the broker cancels a consumer of ``channel``.
+
+    A deleted queue ends its consumers with basic.cancel and leaves the
+    channel and connection open: without this the replica would stay
+    connected and learn nothing more. Treated as a lost connection, it
+    subscribes again, which declares the queue again.
+    """
+    underlay = await channel.get_underlay_channel()
+
+    def cancelled(frame: object) -> None:
+        if not lost.done():
+            lost.set_result(ConsumerCancelled("the broker cancelled the consumer (queue deleted?)"))
+
+    underlay.on_consumer_cancel_callbacks.add(cancelled)
 
 
 def _close_if_connected(attempt: asyncio.Future[tuple[AbstractConnection, str]]) -> None:

@@ -28,6 +28,7 @@ import aio_pika
 import grpc
 import pytest
 from aio_pika.abc import AbstractConnection, AbstractExchange
+from aio_pika.exceptions import ChannelNotFoundEntity
 from google.protobuf.message import Message as ProtoMessage
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from yarl import URL
@@ -1012,3 +1013,32 @@ def test_with_the_broker_unreachable_a_replica_that_caught_up_still_serves(tmp_p
         process.stop()
         raise
     _stop(process)
+
+
+def test_a_queue_deleted_under_the_consumer_is_declared_again_and_learning_goes_on(start_live):
+    """The broker ends the consumer of a deleted queue (basic.cancel) and
+    leaves the connection open: the replica must not stay connected and deaf."""
+    live = start_live()
+    live.publish(BOOK_UPSERTED, envelope(book_upserted(30, "Before", pb.FANTASY)))
+    wait_until(lambda: live.ids(category=pb.FANTASY) == [30], what="the first book")
+    name = live.topology.recommender_queue(INSTANCE).name
+
+    async def delete_queue() -> None:
+        channel = await live.publisher.channel()
+        await channel.queue_delete(name)
+        await channel.close()
+
+    async def queue_is_there() -> bool:
+        channel = await live.publisher.channel()
+        try:
+            await channel.declare_queue(name, passive=True)
+        except ChannelNotFoundEntity:
+            return False
+        await channel.close()
+        return True
+
+    live.thread.run(delete_queue())
+    wait_until(lambda: live.thread.run(queue_is_there()), what="the queue declared again")
+    wait_until(lambda: live.consumer.consuming, what="consuming again")
+    live.publish(BOOK_UPSERTED, envelope(book_upserted(31, "After", pb.FANTASY)))
+    wait_until(lambda: live.ids(category=pb.FANTASY) == [30, 31], what="the second book")
