@@ -145,15 +145,25 @@ def books_in(shop: Shop, category: int, count: int) -> list[int]:
     )
 
 
-def start_promotion(shop: Shop) -> None:
-    """Staff start a campaign in the admin; here, the same row from a shell."""
+def start_promotion(shop: Shop, per_customer_limit: int = 1) -> None:
+    """Staff start a campaign in the admin; here, the same row from a shell.
+    An order of three books or more gets its cheapest free."""
     shop.python(
         "site",
         "import json; from datetime import timedelta; from django.utils import timezone;"
         "from marketplace_site.promotions.models import Promotion; now = timezone.now();"
         "Promotion.objects.create(name='Buy 2, get a 3rd free', banner='Buy 2, get a 3rd free',"
         " buy_quantity=2, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=30),"
-        " per_customer_limit=1); print(json.dumps('ok'))",
+        f" per_customer_limit={per_customer_limit}); print(json.dumps('ok'))",
+    )
+
+
+def redemptions(shop: Shop) -> int:
+    """The orders the promotion applied to."""
+    return shop.python(
+        "site",
+        "import json; from marketplace_site.promotions.models import Redemption;"
+        "print(json.dumps(Redemption.objects.count()))",
     )
 
 
@@ -162,12 +172,13 @@ def start_promotion(shop: Shop) -> None:
 
 @dataclass
 class Load:
-    """Customers buying (two books an order) and one browsing the home page,
+    """Customers buying (two books an order by default) and one browsing the home page,
     each in a thread, until stopped. Every request is counted; nothing is
     retried: a failed request is a failure."""
 
     shoppers: list[Shopper]
     books: list[int]
+    books_per_order: int = 2
     orders: list[int] = field(default_factory=list)
     # (when, status, where its recommendations came from: data-source)
     pages: list[tuple[float, int, str]] = field(default_factory=list)
@@ -190,10 +201,9 @@ class Load:
         rng = random.Random(7)
         while not self._stop.is_set():
             try:
-                self.orders.append(
-                    place_order(rng.choice(self.shoppers), rng.sample(self.books, 2))
-                )
-                self.requests += 6  # two adds, the cart, the checkout (and their redirects' pages)
+                books = rng.sample(self.books, self.books_per_order)
+                self.orders.append(place_order(rng.choice(self.shoppers), books))
+                self.requests += len(books) + 2  # the adds, the cart, the checkout
             except (AssertionError, OSError) as error:
                 self.failures.append(f"{time.strftime('%H:%M:%S')} order: {error!r}")
 
@@ -204,9 +214,8 @@ class Load:
                 page = browser.request("/")
                 body = page.read().decode()
                 source = re.search(r'data-source="([^"]+)"', body)
-                self.pages.append(
-                    (time.monotonic(), page.status, source.group(1) if source else "-")
-                )
+                status = page.status or 0  # an HTTPError may have none
+                self.pages.append((time.monotonic(), status, source.group(1) if source else "-"))
                 self.requests += 1
             except OSError as error:
                 self.failures.append(f"{time.strftime('%H:%M:%S')} page: {error!r}")

@@ -50,6 +50,7 @@ from tests.deploy.shop import (
     customer,
     learned,
     python_command,
+    redemptions,
     start_promotion,
     waited,
 )
@@ -305,7 +306,8 @@ def swarm(engine: None) -> Iterator[Swarm]:
         assert deployed.returncode == 0, deployed.stderr
         waited(swarm.converged, 420, f"every service of the stack to run: {swarm.replicas()}")
         swarm.note(f"every service running and healthy after {time.monotonic() - started:.0f} s")
-        start_promotion(swarm)
+        # Every order of the load gets it (three books each, no limit reached).
+        start_promotion(swarm, per_customer_limit=10_000)
         yield swarm
     finally:
         try:
@@ -385,7 +387,7 @@ def test_rolling_updates_and_scaling_under_load_lose_nothing(swarm):
     books = books_in(swarm, FANTASY, 40)
     docker("tag", f"bookstore/app:{TAG}", NEXT_APP_IMAGE)
     figures: dict[str, Any] = {}
-    load = Load(shoppers, books)
+    load = Load(shoppers, books, books_per_order=3)
     load.start()
     try:
         time.sleep(5)
@@ -423,9 +425,11 @@ def test_rolling_updates_and_scaling_under_load_lose_nothing(swarm):
     waited(
         lambda: set(load.orders) <= set(swarm.mailbox.confirmations()), 120, "every confirmation"
     )
+    # Every checkout had the promotion, and every event was applied once.
+    assert redemptions(swarm) == len(load.orders)
     assert_every_event_applied_once(swarm)
     assert_no_dead_letters(swarm, "rabbitmq-2")
-    everything = {"orders": len(load.orders), "lines": 2 * len(load.orders)}
+    everything = {"orders": len(load.orders), "lines": 3 * len(load.orders)}
     for replica in ("recommender-1", "recommender-2"):
         waited(
             lambda r=replica: learned(swarm, r, load.orders) == everything,
