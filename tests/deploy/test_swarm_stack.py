@@ -224,3 +224,22 @@ def test_each_rabbitmq_node_keeps_its_name_data_and_configuration():
         assert {t: (SWARM_DIR / f).resolve() for t, f in configs.items()} == {
             t: Path(s).resolve() for t, s in compose_mounts.items()
         }
+
+
+def test_the_proxy_balances_the_sites_tasks_by_name_and_health():
+    config = (SWARM_DIR / "haproxy.cfg").read_text()
+    site = stack_services()["site"]
+    [bind] = [a for a in site["command"] if a.startswith("--bind=")]
+    port = bind.rsplit(":", 1)[1]
+    # Every task of the site by DNS (dnsrr), each checked on /healthz.
+    assert re.search(rf"^\s*server-template site- \d+ site:{port}\b", config, re.MULTILINE)
+    assert site["deploy"]["endpoint_mode"] == "dnsrr"
+    assert "uri /healthz" in config
+    assert "retry-on conn-failure" in config
+    # The node's port (host mode: no routing mesh) is HAProxy's.
+    proxy = stack_services()["proxy"]
+    [published] = proxy["ports"]
+    assert published["mode"] == "host"
+    assert re.search(rf"^\s*bind :{published['target']}$", config, re.MULTILINE)
+    assert proxy["deploy"]["mode"] == "global"
+    assert {c["target"] for c in proxy["configs"]} == {"/etc/haproxy/haproxy.cfg"}
