@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kombu.pidbox import Mailbox
-
 from events.routes import ROUTES
 
 DEFAULT_NAMESPACE = "bookstore"
@@ -128,6 +126,10 @@ class Topology:
     def celery_exchanges(self) -> tuple[str, ...]:
         """Every exchange Celery's processes declare. Of their queues, only
         the task queue outlives them: the others are each process's own."""
+        # Here, not at the top: the recommender reads the topology and has no
+        # use for kombu (a few MB it need not load).
+        from kombu.pidbox import Mailbox
+
         return (
             self.task_queue,
             Mailbox.exchange_fmt % self.control_name,

@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 
 NONE, OTLP, CONSOLE = "none", "otlp", "console"
 tracer = trace.get_tracer("bookstore")
+# Set by configure_tracing; spans are made only where they are kept.
+_recording = False
 
-__all__ = ["SpanKind", "configure_tracing", "current_trace_id", "tracer"]
+__all__ = ["SpanKind", "configure_tracing", "current_trace_id", "tracer", "tracing_on"]
 
 
 class TracingEnv(EnvSettings):
@@ -81,7 +83,16 @@ def configure_tracing(
     if processor is not None:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
+    global _recording
+    if trace.get_tracer_provider() is provider:  # the first call's provider stays
+        _recording = processor is not None
     return processor is not None
+
+
+def tracing_on() -> bool:
+    """Whether this process records spans. Where it does not, a hot path may
+    skip making one (they would be dropped) and only pass the context on."""
+    return _recording
 
 
 def _exporter(name: str) -> SpanExporter:

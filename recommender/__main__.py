@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             write_synthetic_store(settings.db_path, books=args.books, purchases=args.purchases)
             print(f"wrote {args.books} books and {args.purchases} purchases to {settings.db_path}")
         else:
-            # Its calls are traced by its own interceptor (recommender.interceptors).
+            # Its calls are traced by recommender.calls, not an instrumentation.
             configure_tracing("recommender")
             asyncio.run(serve(settings))
     except (CatalogFileError, StoreError, ListenError, ConfigError) as exc:

@@ -9,57 +9,19 @@ and never logged; a caller without it gets UNAUTHENTICATED and a reason.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
-
-import grpc
 
 AUTHORIZATION = "authorization"
 SCHEME = "bearer"
 # Load balancers and container health checks probe without credentials.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
-_Request = TypeVar("_Request")
-_Response = TypeVar("_Response")
-
 MISSING = "missing credentials: send metadata 'authorization: Bearer <token>'"
 INVALID = "invalid credentials: the bearer token was not accepted"
 
 
-def _refusal(
-    handler: grpc.RpcMethodHandler[_Request, _Response], message: str
-) -> grpc.RpcMethodHandler[_Request, _Response]:
-    """A handler of the same kind as ``handler`` that answers UNAUTHENTICATED."""
-
-    async def refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
-    # Streaming responses as an async generator, as the servicer's are (the
-    # access log iterates them).
-    async def refuse_stream(
-        _request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[None]:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-        yield  # never reached: makes this a generator
-
-    behavior: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], object]
-    if handler.unary_unary:
-        make, behavior = grpc.unary_unary_rpc_method_handler, refuse
-    elif handler.stream_unary:
-        make, behavior = grpc.stream_unary_rpc_method_handler, refuse
-    elif handler.unary_stream:
-        make, behavior = grpc.unary_stream_rpc_method_handler, refuse_stream
-    else:
-        make, behavior = grpc.stream_stream_rpc_method_handler, refuse_stream
-    return make(
-        behavior,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
-
-
-class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
-    """Refuses every call without the shared bearer token, health checks aside."""
+class TokenCheck:
+    """The shared bearer token a call must carry (recommender.calls refuses a
+    call it finds a problem with; health checks are not asked)."""
 
     def __init__(self, token: str) -> None:
         if not token:
@@ -69,7 +31,7 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     def __repr__(self) -> str:  # the token stays out of any log of the server's parts
         return f"{type(self).__name__}(token=***)"
 
-    def _problem(self, metadata: tuple[tuple[str, str | bytes], ...]) -> str | None:
+    def problem(self, metadata: tuple[tuple[str, str | bytes], ...]) -> str | None:
         values = [value for key, value in metadata if key == AUTHORIZATION]
         if not values:
             return MISSING
@@ -80,17 +42,3 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         if not hmac.compare_digest(presented.strip().encode(), self._expected):
             return INVALID
         return None
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails],
-            Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None],
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(OPEN_PREFIXES):
-            return handler
-        problem = self._problem(tuple(handler_call_details.invocation_metadata or ()))
-        return handler if problem is None else _refusal(handler, problem)

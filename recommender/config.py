@@ -25,7 +25,7 @@ from events.environment import (
 )
 from events.metrics import DEFAULT_METRICS_ADDR
 from events.recommender_link import AuthToken
-from recommender.interceptors import DEFAULT_SLOW_SECONDS, EVERY, PROBLEMS
+from recommender.calls import DEFAULT_SLOW_SECONDS, EVERY, PROBLEMS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO_ROOT / "data" / "demo_catalog.csv"

@@ -185,9 +185,14 @@ class RecommendationIndex:
         self._purchases += len(books)
         self._order_books.grow(len(self._orders))
         self._books_of_user.grow(len(self._user_slot))
+        # Each list of slots goes as soon as it is laid out, before the next
+        # layout takes its room: at a million purchases each is 4 MB of the
+        # process's peak (issue 18's memory target).
+        self._books_of_user.extend(users, books)
+        del users
         self._order_books.extend(orders, books)
         self._orders_of_book.extend(books, orders)
-        self._books_of_user.extend(users, books)
+        del orders, books
         # As many orders change as there are purchases, at worst: all anew.
         self._co_purchases.clear()
         self._ranked.clear()

@@ -11,21 +11,22 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from bookstore.legacy import recommendations_pb2 as legacy_pb  # noqa: F401  (reflection)
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from events.metrics import serve_metrics
-from recommender.auth import TokenAuthInterceptor
-from recommender.config import ConfigError, ServerTls, Settings
-from recommender.engine import RecommendationIndex
-from recommender.events_consumer import EventsConsumer
-from recommender.interceptors import (
+from recommender.auth import TokenCheck
+from recommender.calls import (
     DEFAULT_SLOW_SECONDS,
     EVERY,
     PROBLEMS,
-    AccessLogInterceptor,
+    CallPolicy,
+    WrappingServer,
 )
+from recommender.config import ConfigError, ServerTls, Settings
+from recommender.engine import RecommendationIndex
+from recommender.events_consumer import EventsConsumer
 from recommender.servicer import (
     LEGACY_SERVICE_NAME,
     RecommendationsServicer,
@@ -124,25 +125,28 @@ async def start_server(
     makes every RPC but health checks require it; ``max_connection_age``
     (seconds, 0: never) moves clients to new connections, see
     ``connection_age_options``. ``access_log`` ("problems" or "every") and
-    ``slow_call_seconds``: which calls have a line (AccessLogInterceptor).
+    ``slow_call_seconds``: which calls have a line (recommender.calls.CallPolicy).
     """
     credentials = None if tls is None else server_credentials(tls)
-    # The access log outermost: refused calls are logged and measured too.
-    interceptors: list[grpc.aio.ServerInterceptor] = [
-        AccessLogInterceptor(every_call=access_log == EVERY, slow_seconds=slow_call_seconds)
-    ]
-    if auth_token:
-        interceptors.append(TokenAuthInterceptor(auth_token))
     server = grpc.aio.server(
-        interceptors=interceptors,
         options=connection_age_options(max_age=max_connection_age, grace=max_connection_age_grace),
     )
+    policy = CallPolicy(
+        every_call=access_log == EVERY,
+        slow_seconds=slow_call_seconds,
+        token=TokenCheck(auth_token) if auth_token else None,
+    )
+    # Every service registers through this: its methods traced, measured,
+    # logged and (with a token) guarded, each wrapped once.
+    wrapping = WrappingServer(server, policy.wrap)
     servicer = RecommendationsServicer(index)
-    server.add_generic_rpc_handlers((v1_handler(servicer), legacy_handler(servicer)))
+    wrapping.add_generic_rpc_handlers((v1_handler(servicer), legacy_handler(servicer)))
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVED, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, wrapping)  # type: ignore[arg-type]
+    # The aio servicer by name: enable_server_reflection picks it only for a grpc.aio.Server.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
+        reflection.aio.ReflectionServicer((*SERVED, health.SERVICE_NAME, reflection.SERVICE_NAME)),
+        wrapping,
     )
     try:
         if credentials is None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from events.relay import OutboxRow
@@ -58,7 +59,7 @@ class DjangoOutboxSource:
         publishing them, and mark them; one transaction from claim to commit."""
         with transaction.atomic():
             pending = OutboxMessage.objects.filter(
-                state=OutboxMessage.State.PENDING, next_attempt_at__lte=timezone.now()
+                state=OutboxMessage.State.PENDING, next_attempt_at__lte=Now()
             ).order_by("id")
             if connection.features.has_select_for_update_skip_locked:
                 # A second relay skips the rows this one holds instead of waiting.

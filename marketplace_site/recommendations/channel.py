@@ -51,7 +51,7 @@ class ChannelSecurity:
         )
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        """What every call sends (the recommender's auth interceptor reads it)."""
+        """What every call sends (the recommender's token check reads it)."""
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
     def credentials(self) -> grpc.ChannelCredentials:

@@ -216,6 +216,7 @@ def test_one_trace_runs_from_the_page_and_the_checkout_to_every_consumer(
             ("worker.vouchers", f"process {PURCHASE_COMPLETED}"),
             ("recommender", f"process {PURCHASE_COMPLETED}"),
         }
+
         def published() -> set[str]:
             return {s.name for s in in_the_checkout() if s.kind == "producer"}
 

@@ -19,6 +19,7 @@ from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from recommender.catalog_file import read_catalog
 from recommender.config import DEMO_CATALOG
 from recommender.store import Store
+from tests.tracing import within
 
 
 def test_first_start_imports_the_demo_catalog_and_serves_it(recommender_process, tmp_path):
@@ -128,3 +129,20 @@ def test_a_taken_port_stops_with_a_clear_message(tmp_path):
         result = run_cli(db=tmp_path / "r.sqlite3", RECOMMENDER_LISTEN=f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_with_tracing_off_the_access_log_keeps_the_callers_trace_id(recommender_process):
+    # No span is made where none is exported; the caller's trace still names the line.
+    process, target = recommender_process(
+        OTEL_TRACES_EXPORTER="none", RECOMMENDER_ACCESS_LOG="every"
+    )
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    caller = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    with grpc.insecure_channel(target) as channel, within(caller):
+        pb_grpc.RecommendationsStub(channel).Recommend(
+            pb.RecommendationRequest(category=pb.HISTORY, max_results=1), timeout=5
+        )
+    line = process.wait_for(
+        r"rpc method=/bookstore\.recommendations\.v1\.Recommendations/Recommend "
+    )
+    assert f"[{trace_id}]" in line.string

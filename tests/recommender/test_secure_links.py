@@ -31,7 +31,7 @@ from bookstore.legacy import recommendations_pb2_grpc as legacy_grpc
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
 from recommender import healthcheck
-from recommender.auth import AUTHORIZATION, INVALID, MISSING, TokenAuthInterceptor
+from recommender.auth import AUTHORIZATION, INVALID, MISSING, TokenCheck
 from recommender.config import REPO_ROOT, ConfigError, ServerTls, Settings
 from recommender.engine import Book, Category, RecommendationIndex
 from recommender.server import RunningServer, describe_security, start_server
@@ -235,7 +235,7 @@ def test_the_token_never_reaches_the_logs(serve, caplog):
     # The refused calls are in the access log, by status code only.
     assert "code=UNAUTHENTICATED" in logged
     assert TOKEN not in logged
-    assert TOKEN not in repr(TokenAuthInterceptor(TOKEN))
+    assert TOKEN not in repr(TokenCheck(TOKEN))
     assert TOKEN not in repr(Settings.from_env({"RECOMMENDER_AUTH_TOKEN": TOKEN}))
     assert describe_security(None, TOKEN) == "plaintext, bearer token required"
 
