@@ -10,6 +10,7 @@ swarm (`docker swarm leave --force`).
 What an operator relies on, checked here:
 - no password, key or cookie is in a service's definition (what `docker
   service inspect` shows): each is a Docker secret;
+- the three RabbitMQ services, started at once, form one cluster;
 - while customers browse and buy with the promotion, the site, the
   recommender, the relay and the worker are updated to a new image
   (`docker service update --image`), then the recommender is scaled 2 -> 3
@@ -144,13 +145,11 @@ class Swarm:
         """Every service has its replicas running, healthy where it has a check
         (a task is "running" only once healthy), and the migrations are done."""
         migrated = docker("service", "ps", f"{STACK}_migrate", "--format", "{{.CurrentState}}")
-        waiting = [
-            name
-            for name, replicas in self.replicas().items()
-            if name != f"{STACK}_migrate"
-            and (lambda r: r[0] != r[1])(replicas.split(" ")[0].split("/"))
-        ]
-        return not waiting and migrated.startswith("Complete")
+        for name, replicas in self.replicas().items():
+            running, wanted = replicas.split(" ")[0].split("/")  # "1/2", "1/1 (max 1 per node)"
+            if name != f"{STACK}_migrate" and running != wanted:
+                return False
+        return migrated.startswith("Complete")
 
     def images(self, service: str) -> set[str]:
         shown = docker(
@@ -229,7 +228,7 @@ class Swarm:
         return len(RECOMMEND_CALL.findall(shown.stdout + shown.stderr))
 
 
-def make_secrets(site_port: int) -> dict[str, str]:
+def make_secrets() -> dict[str, str]:
     postgres, rabbitmq = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     nodes = ";".join(f"amqp://bookstore:{rabbitmq}@rabbitmq-{n}:5672/" for n in (1, 2, 3))
     return {
@@ -256,7 +255,7 @@ def swarm(engine: None) -> Iterator[Swarm]:
     smtp = Controller(mailbox, hostname="0.0.0.0", port=smtp_port)
     smtp.start()
     site_port = free_port()
-    values = make_secrets(site_port)
+    values = make_secrets()
     swarm = Swarm(site=f"http://127.0.0.1:{site_port}", mailbox=mailbox, secrets=values)
     try:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
@@ -304,7 +303,7 @@ def swarm(engine: None) -> Iterator[Swarm]:
             check=False,
         )
         assert deployed.returncode == 0, deployed.stderr
-        waited(swarm.converged, 420, f"every service of the stack to run: {swarm.replicas()}")
+        waited(swarm.converged, 420, "every service of the stack to run (docker service ls)")
         swarm.note(f"every service running and healthy after {time.monotonic() - started:.0f} s")
         # Every order of the load gets it (three books each, no limit reached).
         start_promotion(swarm, per_customer_limit=10_000)
@@ -345,22 +344,40 @@ def save_logs(swarm: Swarm) -> None:
 
 
 def remove_everything(networks_before: set[str]) -> None:
-    """The stack, its containers and volumes, the secrets, the swarm."""
+    """The stack, its containers and volumes, the secrets, the swarm; each
+    step tried whatever the one before it did."""
     docker("stack", "rm", STACK, check=False)
-    # Removing a stack returns at once; its containers stop in their grace time.
-    waited(
-        lambda: not docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={STACK}"),
-        120,
-        "the stack's containers to go",
-    )
-    volumes = docker("volume", "ls", "--format", "{{.Name}}", check=False).split()
-    ours = [v for v in volumes if v.startswith((f"{STACK}_", f"{STACK}-recommender-store-"))]
-    if ours:
-        docker("volume", "rm", *ours, check=False)
-    docker("swarm", "leave", "--force", check=False)  # its secrets and configs go with it
-    for network in set(docker("network", "ls", "--format", "{{.Name}}").split()) - networks_before:
-        docker("network", "rm", network, check=False)  # docker_gwbridge
-    docker("image", "rm", NEXT_APP_IMAGE, check=False)
+    try:
+        # Removing a stack returns at once; its containers stop in their grace time.
+        waited(
+            lambda: (
+                not docker(
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    f"label=com.docker.stack.namespace={STACK}",
+                    check=False,
+                )
+            ),
+            120,
+            "the stack's containers to go",
+        )
+    finally:
+        # A container still there is removed with its volume.
+        left = docker(
+            "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={STACK}", check=False
+        ).split()
+        if left:
+            docker("rm", "--force", "--volumes", *left, check=False)
+        volumes = docker("volume", "ls", "--format", "{{.Name}}", check=False).split()
+        ours = [v for v in volumes if v.startswith((f"{STACK}_", f"{STACK}-recommender-store-"))]
+        if ours:
+            docker("volume", "rm", *ours, check=False)
+        docker("swarm", "leave", "--force", check=False)  # its secrets and configs go with it
+        networks = docker("network", "ls", "--format", "{{.Name}}", check=False).split()
+        for network in set(networks) - networks_before:
+            docker("network", "rm", network, check=False)  # docker_gwbridge
+        docker("image", "rm", NEXT_APP_IMAGE, check=False)
 
 
 # --- the tests ------------------------------------------------------------------
@@ -380,6 +397,13 @@ def test_no_secret_is_in_any_service_definition(swarm):
     assert variables["DATABASE_URL_FILE"] == "/run/secrets/database_url"
     assert "DATABASE_URL" not in variables
     assert "DJANGO_SECRET_KEY" not in variables
+
+
+def test_the_rabbitmq_nodes_form_one_cluster(swarm):
+    status = json.loads(
+        swarm.exec("rabbitmq-3", "rabbitmqctl", "-q", "cluster_status", "--formatter", "json")
+    )
+    assert sorted(status["running_nodes"]) == [f"rabbit@rabbitmq-{n}" for n in (1, 2, 3)]
 
 
 def test_rolling_updates_and_scaling_under_load_lose_nothing(swarm):

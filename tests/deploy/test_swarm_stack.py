@@ -109,12 +109,16 @@ def variables(service: dict[str, Any]) -> set[str]:
     return {name.removesuffix("_FILE") for name in service.get("environment") or {}}
 
 
+# The command a backing service's image runs when compose gives none.
+IMAGE_COMMANDS = {"bookstore/rabbitmq": ["rabbitmq-server"]}
+
+
 def command(service: str, config: dict[str, Any]) -> list[str] | None:
     """The process a service runs: after its waits, the one its shell execs."""
     run = config.get("command")
-    if run and run[:2] == ["sh", "-ec"] and "\nexec " in f"\n{run[2]}":
+    if run and run[:2] in (["sh", "-ec"], ["bash", "-ec"]) and "\nexec " in f"\n{run[2]}":
         return shlex.split(run[2].rsplit("exec ", 1)[1])
-    return run
+    return run or IMAGE_COMMANDS.get(config["image"].rsplit(":", 1)[0])
 
 
 def test_every_compose_service_has_a_place_in_the_stack():
@@ -202,6 +206,15 @@ def test_each_recommender_slot_keeps_its_name_queue_and_store():
         site["RECOMMENDER_TARGET"]
         == compose_services()["site"]["environment"]["RECOMMENDER_TARGET"]
     )
+
+
+def test_the_rabbitmq_nodes_join_the_first_on_their_first_start():
+    """Compose's start order, which Swarm has not: else each would be a cluster."""
+    assert "command" not in stack_services()["rabbitmq-1"]
+    for node in ("rabbitmq-2", "rabbitmq-3"):
+        script = stack_services()[node]["command"][2]
+        assert '$(ls -A "/var/lib/rabbitmq/mnesia/rabbit@$HOSTNAME"' in script
+        assert "/dev/tcp/rabbitmq-1/5672" in script
 
 
 def test_each_rabbitmq_node_keeps_its_name_data_and_configuration():
