@@ -37,22 +37,23 @@ run: $(INSTALLED)
 	$(BIN)/python marketplace_site/manage.py ensure_demo_promotion
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/supervise.py
 
-# Every test on SQLite; then, side by side, the database tests again on
-# PostgreSQL followed by the benchmark harness once, small (a smoke check that
-# fails only if it breaks), and the compose deployment brought up on Docker
-# Engine (tests/deploy/; it starts dockerd where none runs, and stops it). The
-# deployment mostly waits on its containers, so the two share the machine
-# well; its output follows the other's, and either failing fails the run.
+# The deployments on Docker Engine (tests/deploy/: compose, then the swarm
+# stack with its rolling updates, on one engine that the tests start where
+# none runs, and stop) start first, in the background: they mostly wait on
+# their containers. Beside them: every test on SQLite, then the database
+# tests again on PostgreSQL, then the benchmark harness once, small (a smoke
+# check that fails only if it breaks). The deployments' output follows the
+# rest; either failing fails the run.
 DEPLOY_LOG := test-artifacts/deploy-tests.log
 test: $(INSTALLED) lint chromium axe docker
 	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
-	$(BIN)/python -m pytest -m "not postgres and not docker"
 	@mkdir -p $(dir $(DEPLOY_LOG)); \
 	$(BIN)/python -m pytest -m docker tests/deploy > $(DEPLOY_LOG) 2>&1 & deploy=$$!; \
-	DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "not docker" tests/marketplace tests/events \
+	$(BIN)/python -m pytest -m "not postgres and not docker" \
+	  && DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "not docker" tests/marketplace tests/events \
 	  && $(BIN)/python -m bench --quick; status=$$?; \
 	wait $$deploy; deployed=$$?; \
-	echo "--- tests/deploy (the compose deployment on Docker Engine) ---"; cat $(DEPLOY_LOG); \
+	echo "--- tests/deploy (compose and the swarm stack on Docker Engine) ---"; cat $(DEPLOY_LOG); \
 	test $$status -eq 0 -a $$deployed -eq 0
 
 # Every hop against its bare baseline (bench/README.md); bench-results/report.{md,json}.

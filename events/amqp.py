@@ -144,16 +144,21 @@ async def declare_exchanges(
 
 
 async def declare_queue(
-    channel: AbstractChannel, topology: Topology, spec: QueueSpec
+    channel: AbstractChannel, topology: Topology, spec: QueueSpec, *, exists: bool = False
 ) -> AbstractQueue:
-    """A consumer's queue, bound to its event types, and its dead-letter queue."""
+    """A consumer's queue, bound to its event types, and its dead-letter queue.
+
+    ``exists``: the queue is there already, and is taken with the arguments
+    it was declared with (passively), which may be an earlier version's."""
     declared = topology.declarations(spec)
     exchanges = {
         exchange.name: await channel.declare_exchange(exchange.name, exchange.type, durable=True)
         for exchange in declared.exchanges
     }
     queues = {
-        name: await channel.declare_queue(name, durable=True, arguments=dict(arguments))
+        name: await channel.declare_queue(
+            name, durable=True, arguments=dict(arguments), passive=exists and name == spec.name
+        )
         for name, arguments in declared.queues
     }
     for queue, exchange, routing_key in declared.bindings:

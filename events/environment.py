@@ -9,6 +9,10 @@ at start. The rules are the same everywhere:
 - a boolean is one of 1/true/yes/on or 0/false/no/off, in any case;
 - a file (a certificate, a key) is read when the settings are: it must be
   readable, and a PEM file must hold PEM;
+- any variable can instead be given as a file holding its value, named by
+  ``<VARIABLE>_FILE`` (Docker's and Kubernetes' secrets are files under
+  /run/secrets): the file is read once, at start, stripped like a value;
+  setting both is an error;
 - a wrong value raises :class:`ConfigError`, whose message names the variable
   and never a secret's value; :func:`exit_on_config_error` turns it into one
   line and exit code 2.
@@ -23,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, cast
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -170,11 +174,35 @@ class _Environment(EnvSettingsSource):
         environ = _ENVIRON.get()
         environ = os.environ if environ is None else environ
         # Variables are named in capitals: a lower-case "amqp_url" is not AMQP_URL.
-        return {
-            name.lower(): value.strip()
+        values = {
+            name: value.strip()
             for name, value in environ.items()
             if name.isupper() and value.strip()
         }
+        read: dict[str, str | None] = {name.lower(): value for name, value in values.items()}
+        settings = cast("type[EnvSettings]", self.settings_cls)
+        for variable in (settings.variable(field) for field in settings.model_fields):
+            path = values.get(variable + FILE_SUFFIX)
+            if path is None:
+                continue
+            if variable in values:
+                raise ConfigError(f"set {variable} or {variable}{FILE_SUFFIX}, not both")
+            read[variable.lower()] = _value_in_file(variable + FILE_SUFFIX, path)
+        return read
+
+
+# <VARIABLE>_FILE names a file holding VARIABLE's value (a Docker secret).
+FILE_SUFFIX = "_FILE"
+
+
+def _value_in_file(variable: str, path: str) -> str | None:
+    """The value in a secret's file, stripped; blank (like a blank variable) is unset."""
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ConfigError(f"{variable}: cannot read {path}: {problem}") from None
+    return value or None
 
 
 # How pydantic's own checks read in a message, after "<VARIABLE> ".

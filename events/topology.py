@@ -43,6 +43,14 @@ HISTORY_MARKER = "history.marker"
 QUORUM_QUEUE_ARGUMENTS: Mapping[str, Any] = {"x-queue-type": "quorum"}
 DEAD_LETTER_QUEUE_ARGUMENTS: Mapping[str, Any] = QUORUM_QUEUE_ARGUMENTS
 
+# A recommender replica's queue goes after a day with no consumer: one of a
+# replica scaled away for good would otherwise collect every event for ever.
+# A replica that comes back after its queue went reads the history stream
+# again (recommender.events_consumer), so nothing is lost. Set only on
+# queues made from now on: a queue an earlier version declared without it
+# is kept as it is (the recommender declares an existing queue passively).
+RECOMMENDER_QUEUE_EXPIRES_MS = 24 * 60 * 60 * 1000
+
 # Consumer name -> the event types it is bound to: those it has handlers for.
 CONSUMERS: dict[str, tuple[str, ...]] = {name: tuple(types) for name, types in ROUTES.items()}
 WORKER_CONSUMERS = tuple(name for name in CONSUMERS if name.startswith("worker."))
@@ -148,6 +156,9 @@ class Topology:
                 # message cannot be lost on the way (needs reject-publish).
                 "x-dead-letter-strategy": "at-least-once",
                 "x-overflow": "reject-publish",
+                **(
+                    {"x-expires": RECOMMENDER_QUEUE_EXPIRES_MS} if consumer == "recommender" else {}
+                ),
             },
         )
 

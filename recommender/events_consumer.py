@@ -368,9 +368,23 @@ class EventsConsumer:
         # on_return_raises: a parked message the broker cannot route is an error.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=self._prefetch)
-        queue = await declare_queue(channel, self.topology, self.spec)
+        exists = await _queue_exists(connection, self.spec.name)
+        gone = not exists and self.caught_up.is_set()
+        if gone:
+            # It expired (RECOMMENDER_QUEUE_EXPIRES_MS unused: this replica was
+            # away that long) or was deleted: what was published meanwhile is
+            # only in the history. Forgotten before the queue is made again,
+            # so a crash while reading it leaves the reading still to do.
+            log.warning(
+                "events: %s was gone (expired while this replica was away, or deleted):"
+                " reading %s again",
+                self.spec.name,
+                self.history.name,
+            )
+            await asyncio.to_thread(self.store.forget_caught_up, self.history.name)
+        queue = await declare_queue(channel, self.topology, self.spec, exists=exists)
         _, self._dead_letters = await declare_exchanges(channel, self.topology)
-        if not self.caught_up.is_set():
+        if gone or not self.caught_up.is_set():
             # After the queue is bound, which now holds every event to come.
             await self._catch_up(connection, lost)
         await queue.consume(self._on_message)
@@ -600,6 +614,18 @@ def _close_if_connected(attempt: asyncio.Future[tuple[AbstractConnection, str]])
 
 # Strong references to fire-and-forget tasks, which the loop holds only weakly.
 _background: set[asyncio.Future[None]] = set()
+
+
+async def _queue_exists(connection: AbstractConnection, name: str) -> bool:
+    """Whether the queue is there (asked on a channel of its own: the broker
+    closes the channel of a passive declaration that finds none)."""
+    channel = await connection.channel()
+    try:
+        await channel.declare_queue(name, passive=True)
+    except ChannelNotFoundEntity:
+        return False
+    await channel.close()
+    return True
 
 
 async def _close_quietly(closable: AbstractConnection | AbstractChannel) -> None:

@@ -185,6 +185,11 @@ class Store:
         row = self._db.execute("SELECT 1 FROM caught_up WHERE stream = ?", (stream,)).fetchone()
         return row is not None
 
+    def forget_caught_up(self, stream: str) -> None:
+        """The stream is to be read again (this replica's queue was lost)."""
+        with self._db:
+            self._db.execute("DELETE FROM caught_up WHERE stream = ?", (stream,))
+
     def record_caught_up(self, stream: str, *, at: datetime | None = None) -> None:
         with self._db:
             self._db.execute(

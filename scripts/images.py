@@ -10,7 +10,8 @@
    /usr/local/share/ca-certificates). Only build stages start from it (pip
    behind a proxy that re-signs TLS); no runtime image contains them.
 3. On those: ``bookstore/app`` (compose/Dockerfile) and the backing services
-   ``bookstore/rabbitmq``, ``bookstore/postgres``, ``bookstore/redis``
+   ``bookstore/rabbitmq``, ``bookstore/postgres``, ``bookstore/redis``,
+   ``bookstore/haproxy`` (the swarm stack's front door)
    (compose/images/*), tagged IMAGE_TAG (default ``local``); pip in the
    build reads IMAGE_PIP_INDEX_URL when set (a PyPI mirror). Docker's layer
    cache makes a rebuild with nothing changed take seconds.
@@ -34,7 +35,7 @@ IMAGES = REPO / "compose" / "images"
 SUITE = "bookworm"
 BASE = f"bookstore/debian:{SUITE}"
 BUILD_BASE = f"bookstore/debian-build:{SUITE}"
-SERVICES = ("rabbitmq", "postgres", "redis")
+SERVICES = ("rabbitmq", "postgres", "redis", "haproxy")
 
 # Written into the root filesystem before it becomes an image.
 # Packages must not start services while an image is built (the convention

@@ -126,6 +126,48 @@ def test_the_broker_settings_are_one_model_for_every_process():
     assert SiteEnv.from_env(env).topology == Settings.from_env(env).topology
 
 
+def test_a_secret_is_read_from_the_file_its_FILE_variable_names(tmp_path):
+    """Docker secrets are files (/run/secrets/...): <VAR>_FILE names one, for any variable."""
+    (tmp_path / "token").write_text(f"{TOKEN}\n")
+    (tmp_path / "amqp_url").write_text("amqp://shop:pw@mq:5672/\n")
+    files = {
+        "RECOMMENDER_AUTH_TOKEN_FILE": str(tmp_path / "token"),
+        "AMQP_URL_FILE": str(tmp_path / "amqp_url"),
+    }
+    site, server = SiteEnv.from_env(files), Settings.from_env(files)
+    assert site.recommender_auth_token == server.auth_token == TOKEN
+    assert RecommenderLink.from_env(files).recommender_auth_token == TOKEN
+    assert BrokerEnv.from_env(files).amqp_url == "amqp://shop:pw@mq:5672/"
+
+
+def test_a_secret_file_is_checked_like_the_variable_and_never_shown(tmp_path):
+    (tmp_path / "short").write_text("short\n")
+    (tmp_path / "token").write_text(TOKEN)
+    cases = [
+        (
+            {"RECOMMENDER_AUTH_TOKEN_FILE": str(tmp_path / "short")},
+            "RECOMMENDER_AUTH_TOKEN must be at least 16",
+        ),
+        (
+            {"RECOMMENDER_AUTH_TOKEN_FILE": str(tmp_path / "gone")},
+            "RECOMMENDER_AUTH_TOKEN_FILE: cannot read .*gone",
+        ),
+        (
+            {
+                "RECOMMENDER_AUTH_TOKEN_FILE": str(tmp_path / "token"),
+                "RECOMMENDER_AUTH_TOKEN": TOKEN,
+            },
+            "set RECOMMENDER_AUTH_TOKEN or RECOMMENDER_AUTH_TOKEN_FILE, not both",
+        ),
+    ]
+    for environ, message in cases:
+        for model in (SiteEnv, Settings):
+            with pytest.raises(ConfigError, match=message) as refused:
+                model.from_env(environ)
+            assert TOKEN not in str(refused.value)
+            assert "'short'" not in str(refused.value)
+
+
 def test_only_variables_named_in_capitals_are_read():
     assert Settings.from_env({"recommender_listen": "0.0.0.0:1"}).listen == "127.0.0.1:50051"
 

@@ -21,68 +21,49 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import secrets
 import subprocess
-import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.deploy.compose import COMPOSE_FILE, REPO_ROOT, compose_binary
-from tests.deploy.engine import docker_engine
-from tests.events.broker import wait_until
+from tests.deploy.compose import COMPOSE_FILE, compose_binary
+from tests.deploy.shop import (
+    ARTIFACTS,
+    FANTASY,
+    Load,
+    Mailbox,
+    assert_every_event_applied_once,
+    assert_no_dead_letters,
+    books_in,
+    customer,
+    learned,
+    place_order,
+    python_command,
+    start_promotion,
+    waited,
+)
 from tests.processes import free_port
 from tests.shopper import Shopper
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 
 OVERRIDE = Path(__file__).with_name("compose.test.yml")
-ARTIFACTS = REPO_ROOT / "test-artifacts"
 TAG = "local"
 APP_IMAGES = {"app": f"bookstore/app:{TAG}"}
-SERVICE_IMAGES = {name: f"bookstore/{name}:{TAG}" for name in ("rabbitmq", "postgres", "redis")}
-CONFIRMATION = re.compile(r"^Subject: Your order #(\d+) is confirmed$", re.MULTILINE)
-PASSWORD = "a long and hard to guess passphrase 7"
-FANTASY = 3  # BookCategory.FANTASY
+SERVICE_IMAGES = {
+    name: f"bookstore/{name}:{TAG}" for name in ("rabbitmq", "postgres", "redis", "haproxy")
+}
 
 
 # --- the deployment ------------------------------------------------------------
-
-
-class Mailbox:
-    """An SMTP server on this host; the worker sends the shop's e-mails here."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
-        with self._lock:
-            # SMTP ends lines with CRLF.
-            self.messages.append(envelope.content.decode("utf-8", "replace").replace("\r\n", "\n"))
-        return "250 OK"
-
-    def confirmations(self) -> Counter[int]:
-        with self._lock:
-            return Counter(int(n) for m in self.messages for n in CONFIRMATION.findall(m))
-
-
-class BrowserCookies(DefaultCookiePolicy):
-    """The site runs production settings (secure cookies) behind no TLS proxy
-    here: send its cookies over plain HTTP, as a browser behind one would."""
-
-    def return_ok_secure(self, cookie: Any, request: Any) -> bool:
-        return True
 
 
 @dataclass
@@ -104,15 +85,12 @@ class Deployment:
             pytest.fail(f"docker compose {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
+    def exec(self, service: str, *command: str) -> str:
+        return self.compose("exec", "-T", service, *command, timeout=60)
+
     def python(self, service: str, code: str) -> Any:
         """Runs code in a service's container; returns what it prints as JSON."""
-        if service in {"site", "worker", "relay"}:
-            command = ["python", "marketplace_site/manage.py", "shell", "-c", code]
-        else:
-            command = ["python", "-c", code]
-        return json.loads(
-            self.compose("exec", "-T", service, *command, timeout=60).splitlines()[-1]
-        )
+        return json.loads(self.exec(service, *python_command(service, code)).splitlines()[-1])
 
     def container(self, service: str, index: int = 1) -> str:
         return f"{self.project}-{service}-{index}"
@@ -142,34 +120,6 @@ def inspect_health(container: str) -> str:
         check=False,
     )
     return shown.stdout.strip()
-
-
-def waited(condition: Callable[[], object], timeout: float, what: str) -> None:
-    # Each look runs a docker command: once a second is often enough.
-    wait_until(condition, timeout=timeout, what=what, interval=1)
-
-
-def build_images() -> None:
-    log = ARTIFACTS / "images.log"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with log.open("w") as out:
-        built = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "scripts" / "images.py")],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=900,
-            check=False,
-        )
-    if built.returncode:
-        tail = "\n".join(log.read_text().splitlines()[-30:])
-        pytest.fail(f"scripts/images.py failed (all of it in {log}):\n{tail}")
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[None]:
-    with docker_engine():
-        build_images()
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -212,15 +162,7 @@ def deployment(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         started = time.monotonic()
         deployment.compose("up", "--detach", "--wait", "--wait-timeout", "420", timeout=480)
         deployment.log.append(f"every service healthy after {time.monotonic() - started:.0f} s")
-        # Staff start a campaign in the admin; here, the same row from a shell.
-        deployment.python(
-            "site",
-            "import json; from datetime import timedelta; from django.utils import timezone;"
-            "from marketplace_site.promotions.models import Promotion; now = timezone.now();"
-            "Promotion.objects.create(name='Buy 2, get a 3rd free', banner='Buy 2, get a 3rd free',"
-            " buy_quantity=2, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=30),"
-            " per_customer_limit=1); print(json.dumps('ok'))",
-        )
+        start_promotion(deployment)
         yield deployment
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -233,58 +175,12 @@ def deployment(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         smtp.stop()
 
 
-# --- a customer ---------------------------------------------------------------
-
-
-def customer(deployment: Deployment, name: str) -> Shopper:
-    shopper = Shopper(deployment.site)
-    shopper.cookies.set_policy(BrowserCookies())
-    assert shopper.request("/accounts/signup/").status == 200
-    username = f"{name}-{secrets.token_hex(3)}"
-    signed_up = shopper.request(
-        "/accounts/signup/",
-        {
-            "username": username,
-            "email": f"{username}@example.com",
-            "password1": PASSWORD,
-            "password2": PASSWORD,
-        },
-    )
-    assert signed_up.status == 302, signed_up.read()[-1500:]
-    return shopper
-
-
-def place_order(shopper: Shopper, book_ids: list[int]) -> int:
-    for book_id in book_ids:
-        added = shopper.request(f"/cart/add/{book_id}/", {"quantity": "1"})
-        assert added.status == 302, added.read()[-1500:]
-    cart = shopper.request("/cart/").read().decode()
-    total = re.search(r'name="expected_total" value="([^"]+)"', cart)
-    assert total, cart[-1500:]
-    placed = shopper.request("/checkout/", {"expected_total": total.group(1), "voucher_code": ""})
-    assert placed.status == 302, placed.read()[-1500:]
-    found = re.search(r"/orders/(\d+)/", placed.headers["Location"])
-    assert found is not None, placed.headers["Location"]
-    return int(found.group(1))
-
-
 def user_id(deployment: Deployment, shopper: Shopper) -> int:
     session = next(c.value for c in shopper.cookies if c.name == "sessionid")
     return deployment.python(
         "site",
         "import json; from django.contrib.sessions.backends.db import SessionStore;"
         f"print(json.dumps(int(SessionStore('{session}').load()['_auth_user_id'])))",
-    )
-
-
-def books_in(deployment: Deployment, category: int, count: int) -> list[int]:
-    """Books of a category, restocked (as staff would) so that no order runs out."""
-    return deployment.python(
-        "site",
-        "import json; from marketplace_site.catalog.models import Book;"
-        f"ids = list(Book.objects.filter(category__code={category}, active=True)"
-        f".order_by('id').values_list('id', flat=True)[:{count}]);"
-        "Book.objects.filter(id__in=ids).update(stock=1000); print(json.dumps(ids))",
     )
 
 
@@ -367,34 +263,8 @@ def test_an_order_with_the_promotion_is_mailed_and_learned_by_both_replicas(depl
 def test_losing_a_node_a_recommender_and_a_worker_loses_no_order(deployment):
     shoppers = [customer(deployment, f"load{n}") for n in range(3)]
     books = books_in(deployment, FANTASY, 40)
-    orders: list[int] = []
-    pages: list[tuple[float, int, str]] = []
-    failures: list[str] = []
-    stop = threading.Event()
-
-    def buy() -> None:
-        rng = random.Random(7)
-        while not stop.is_set():
-            try:
-                orders.append(place_order(rng.choice(shoppers), rng.sample(books, 2)))
-            except (AssertionError, OSError) as error:
-                failures.append(f"order: {error!r}")
-
-    def browse() -> None:
-        browser = shoppers[0]
-        while not stop.is_set():
-            try:
-                page = browser.request("/")
-                body = page.read().decode()
-                source = re.search(r'data-source="([^"]+)"', body)
-                pages.append((time.monotonic(), page.status, source.group(1) if source else "-"))
-            except OSError as error:
-                failures.append(f"page: {error!r}")
-            time.sleep(0.2)
-
-    threads = [threading.Thread(target=buy), threading.Thread(target=browse)]
-    for thread in threads:
-        thread.start()
+    load = Load(shoppers, books)
+    load.start()
     try:
         time.sleep(3)
         deployment.crash("rabbitmq-1")
@@ -406,43 +276,23 @@ def test_losing_a_node_a_recommender_and_a_worker_loses_no_order(deployment):
         deployment.crash("worker", 1)
         time.sleep(8)
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
+        load.stop()
 
-    assert not failures, failures[:5]
+    orders = load.orders
+    assert not load.failures, load.failures[:5]
     assert len(orders) >= 10, f"only {len(orders)} orders placed in a minute"
-    assert all(status == 200 for _, status, _ in pages), Counter(s for _, s, _ in pages)
+    assert all(status == 200 for _, status, _ in load.pages), Counter(s for _, s, _ in load.pages)
     # The other replica answers while the killed one is down: pages go back
     # to the recommender's answers within seconds, not the breaker's 30 s.
-    after = [source for at, _, source in pages if at > recommender_killed + 10]
+    after = [source for at, _, source in load.pages if at > recommender_killed + 10]
     assert after, "no page after the recommender was killed"
     assert set(after) == {"recommender"}, Counter(after)
 
     waited(
         lambda: set(orders) <= set(deployment.mailbox.confirmations()), 120, "every confirmation"
     )
-    applied = deployment.python("site", CONSUMERS_APPLIED)
-    assert applied["unpublished"] == 0
-    for consumer, counts in applied["consumers"].items():
-        assert counts["applied"] == counts["recorded"], (consumer, counts)
-    dead = json.loads(
-        deployment.compose(
-            "exec",
-            "-T",
-            "rabbitmq-2",
-            "rabbitmqctl",
-            "-q",
-            "list_queues",
-            "name",
-            "messages",
-            "--formatter",
-            "json",
-        )
-    )
-    assert {q["name"]: q["messages"] for q in dead if q["name"].endswith(".dead")} == {
-        q["name"]: 0 for q in dead if q["name"].endswith(".dead")
-    }
+    assert_every_event_applied_once(deployment)
+    assert_no_dead_letters(deployment, "rabbitmq-2")
     # The killed replica, restarted by its policy, takes up its queue where it
     # left it: both learn every order once (two lines each).
     everything = {"orders": len(orders), "lines": 2 * len(orders)}
@@ -452,39 +302,6 @@ def test_losing_a_node_a_recommender_and_a_worker_loses_no_order(deployment):
             120,
             f"{replica} to learn every order",
         )
-
-
-CONSUMERS_APPLIED = (
-    "import json;"
-    "from events.topology import CONSUMERS, WORKER_CONSUMERS;"
-    "from marketplace_site.inbox.models import InboxEvent;"
-    "from marketplace_site.outbox.models import OutboxMessage;"
-    "rows = list(OutboxMessage.objects.values_list('event_id', 'event_type', 'state'));"
-    "print(json.dumps({'unpublished': sum(1 for r in rows if r[2] != 'sent'), 'consumers': {"
-    " c: {'recorded': sum(1 for r in rows if r[1] in CONSUMERS[c]),"
-    "     'applied': InboxEvent.objects.filter(consumer=c).count()}"
-    " for c in WORKER_CONSUMERS}}))"
-)
-
-
-def learned(deployment: Deployment, replica: str, orders: list[int]) -> dict[str, int] | None:
-    try:
-        return deployment.python(replica, STORE_ORDERS.format(orders=sorted(orders)))
-    except pytest.fail.Exception:  # not running again yet
-        return None
-
-
-STORE_ORDERS = """
-import json, sqlite3
-db = sqlite3.connect("/app/var/recommender/store.sqlite3")
-orders = {orders}
-marks = ",".join("?" * len(orders))
-rows = db.execute(
-    f"SELECT count(DISTINCT order_id), count(*) FROM purchases WHERE order_id IN ({{marks}})",
-    orders,
-).fetchone()
-print(json.dumps({{"orders": rows[0], "lines": rows[1]}}))
-"""
 
 
 def in_image(image: str, script: str) -> list[str]:

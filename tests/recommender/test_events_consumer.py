@@ -470,11 +470,15 @@ class Live:
 def start_live(tmp_path, topology) -> Iterator[Callable[..., Live]]:
     started: list[tuple[Live, Callable[[], None]]] = []
 
-    def start(*, amqp_url: str = AMQP_URL, **consumer_options: Any) -> Live:
+    def start(
+        *, amqp_url: str = AMQP_URL, caught_up: bool = False, **consumer_options: Any
+    ) -> Live:
         db_path = tmp_path / f"recommender-{len(started)}.sqlite3"
         with Store(db_path) as store:
             store.upsert_books(BOOKS)
             store.add_purchases(PURCHASES)
+            if caught_up:  # a replica that read the history once, before
+                store.record_caught_up(topology.history.name)
             index = RecommendationIndex.build(store.books(), store.purchases())
         thread = ServerThread()
 
@@ -658,6 +662,43 @@ def test_a_new_replica_reads_the_history_to_its_marker_skipping_what_it_cannot_a
     wait_until(lambda: live.consumer.results == {"applied": 1}, what="the queue's event")
     assert live.ids(category=pb.HISTORY) == [30, 31]
     assert live.rows("SELECT stream FROM caught_up") == [(topology.history.name,)]
+
+
+def test_a_replica_whose_queue_expired_while_it_was_away_reads_the_history_again(
+    start_live, topology, caplog
+):
+    """A slot scaled away for longer than its queue's expiry, then back: its
+    store had caught up, but what was published meanwhile is only in the history."""
+    caplog.set_level(logging.INFO, logger="recommender.events")
+    declare_history_stream(topology)
+    publish_to_history(
+        topology,
+        aio_pika.Message(envelope(book_upserted(30, "SPQR", pb.HISTORY))),
+        aio_pika.Message(envelope(purchase_completed(900, 9, (30, pb.HISTORY), (5, 1)))),
+    )
+
+    live = start_live(caught_up=True)
+    assert live.consumer.history_results == {"applied": 2}
+    assert live.rows("SELECT book_id FROM purchases WHERE order_id = 900") == [(5,), (30,)]
+    assert live.ids(category=pb.HISTORY) == [30]
+    assert any("was gone" in r.getMessage() for r in caplog.records)
+    # Made again with its expiry; read once more only if it goes again.
+    assert live.rows("SELECT stream FROM caught_up") == [(topology.history.name,)]
+
+
+def test_a_queue_an_earlier_version_declared_without_expiry_is_taken_as_it_is(start_live, topology):
+    spec = topology.recommender_queue(INSTANCE)
+
+    async def declare_as_before() -> None:
+        async with await aio_pika.connect(AMQP_URL, timeout=5) as connection:
+            channel = await connection.channel()
+            arguments = {k: v for k, v in spec.arguments.items() if k != "x-expires"}
+            await channel.declare_queue(spec.name, durable=True, arguments=arguments)
+
+    asyncio.run(declare_as_before())
+    live = start_live()
+    live.publish(BOOK_UPSERTED, envelope(book_upserted(20, "The Hobbit", pb.FANTASY)))
+    wait_until(lambda: live.consumer.results == {"applied": 1}, what="the event applied")
 
 
 def test_a_history_whose_oldest_events_were_dropped_says_so(start_live, topology, caplog):
