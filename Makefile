@@ -37,28 +37,31 @@ run: $(INSTALLED)
 	$(BIN)/python marketplace_site/manage.py ensure_demo_promotion
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/supervise.py
 
-# The deployments on Docker Engine (tests/deploy/: compose, then the swarm
-# stack with its rolling updates, on one engine that the tests start where
-# none runs, and stop) start first, in the background: they mostly wait on
-# their containers. Beside them: every test on SQLite but the fault tests,
-# then the database tests again on PostgreSQL. The deployments' output
-# follows; either failing fails the run. Then, alone on the machine, the fault
-# tests (RabbitMQ clusters of their own, stopped, killed and frozen under
-# time limits: beside the deployments' own cluster they ran out of time) and
-# the benchmark harness once, small (a smoke check that fails only if it breaks).
+# Two lines of work side by side, either failing failing the run.
+# In the background: the deployments on Docker Engine (tests/deploy/:
+# compose, then the swarm stack with its rolling updates, on one engine that
+# the tests start where none runs, and stop), which mostly wait on their
+# containers; then the fault tests (RabbitMQ clusters of their own, stopped,
+# killed and frozen under time limits: beside the deployments' own cluster
+# they ran out of time on two cores). In the foreground: every other test on
+# SQLite, the database tests again on PostgreSQL, and the benchmark harness
+# once, small (a smoke check that fails only if it breaks). The background's
+# output follows.
 DEPLOY_LOG := test-artifacts/deploy-tests.log
+FAULTS_LOG := test-artifacts/fault-tests.log
 test: $(INSTALLED) lint chromium axe docker
 	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
 	@mkdir -p $(dir $(DEPLOY_LOG)); \
-	$(BIN)/python -m pytest -m docker tests/deploy > $(DEPLOY_LOG) 2>&1 & deploy=$$!; \
+	{ $(BIN)/python -m pytest -m docker tests/deploy > $(DEPLOY_LOG) 2>&1; deployed=$$?; \
+	  $(BIN)/python -m pytest -m "not postgres and not docker" tests/faults > $(FAULTS_LOG) 2>&1; faulted=$$?; \
+	  test $$deployed -eq 0 -a $$faulted -eq 0; } & background=$$!; \
 	$(BIN)/python -m pytest -m "not postgres and not docker" --ignore=tests/faults \
-	  && DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "not docker" tests/marketplace tests/events; \
-	status=$$?; \
-	wait $$deploy; deployed=$$?; \
+	  && DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "not docker" tests/marketplace tests/events \
+	  && $(BIN)/python -m bench --quick; status=$$?; \
+	wait $$background; finished=$$?; \
 	echo "--- tests/deploy (compose and the swarm stack on Docker Engine) ---"; cat $(DEPLOY_LOG); \
-	test $$status -eq 0 -a $$deployed -eq 0
-	$(BIN)/python -m pytest -m "not postgres and not docker" tests/faults
-	$(BIN)/python -m bench --quick
+	echo "--- tests/faults (after the deployments) ---"; cat $(FAULTS_LOG) 2>/dev/null; \
+	test $$status -eq 0 -a $$finished -eq 0
 
 # Every hop against its bare baseline (bench/README.md); bench-results/report.{md,json}.
 bench: $(INSTALLED)
