@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
-from aio_pika.exceptions import ChannelPreconditionFailed
+from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 from aiormq.abc import FieldTable
 from pydantic import AfterValidator, Field
 from yarl import URL
@@ -141,6 +141,18 @@ async def declare_exchanges(
         for spec in topology.exchanges()
     ]
     return events, dead
+
+
+async def queue_exists(connection: AbstractConnection, name: str) -> bool:
+    """Whether the queue is there (asked on a channel of its own: the broker
+    closes the channel of a passive declaration that finds none)."""
+    channel = await connection.channel()
+    try:
+        await channel.declare_queue(name, passive=True)
+    except ChannelNotFoundEntity:
+        return False
+    await channel.close()
+    return True
 
 
 async def declare_queue(

@@ -138,13 +138,7 @@ class CallPolicy:
 
     def wrap(self, method: str, handler: _Handler) -> _Handler:
         observe = self._observer(method)
-        check = None if self.token is None or method.startswith(OPEN_PREFIXES) else self.token
-
-        async def started(context: _Context) -> None:
-            if check is not None:
-                problem = check.problem(tuple(context.invocation_metadata() or ()))
-                if problem is not None:
-                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+        guard = None if self.token is None or method.startswith(OPEN_PREFIXES) else self._guard
 
         kinds = (
             (handler.unary_unary, grpc.unary_unary_rpc_method_handler),
@@ -160,7 +154,8 @@ class CallPolicy:
             async def wrapped_stream(request: Any, context: _Context) -> AsyncIterator[Any]:
                 done = observe(context)
                 try:
-                    await started(context)
+                    if guard is not None:
+                        await guard(context)
                     async for response in stream(request, context):
                         yield response
                 except BaseException as exc:
@@ -175,7 +170,8 @@ class CallPolicy:
             async def wrapped_answer(request: Any, context: _Context) -> Any:
                 done = observe(context)
                 try:
-                    await started(context)
+                    if guard is not None:
+                        await guard(context)
                     response = await answer(request, context)
                 except BaseException as exc:
                     done(exc)
@@ -190,6 +186,13 @@ class CallPolicy:
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _guard(self, context: _Context) -> None:
+        """Ends the call UNAUTHENTICATED unless it carries the token."""
+        assert self.token is not None  # wrap() asks only with a token
+        problem = self.token.problem(tuple(context.invocation_metadata() or ()))
+        if problem is not None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
 
     def _observer(
         self, method: str

@@ -40,7 +40,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import ChannelInvalidStateError, ChannelNotFoundEntity
 
 from bookstore.events.v1 import events_pb2
-from events.amqp import BrokerNodes, declare_exchanges, declare_queue
+from events.amqp import BrokerNodes, declare_exchanges, declare_queue, queue_exists
 from events.consuming import (
     STREAM_OFFSET_HEADER,
     Action,
@@ -368,7 +368,7 @@ class EventsConsumer:
         # on_return_raises: a parked message the broker cannot route is an error.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=self._prefetch)
-        exists = await _queue_exists(connection, self.spec.name)
+        exists = await queue_exists(connection, self.spec.name)
         gone = not exists and self.caught_up.is_set()
         if gone:
             # It expired (RECOMMENDER_QUEUE_EXPIRES_MS unused: this replica was
@@ -614,18 +614,6 @@ def _close_if_connected(attempt: asyncio.Future[tuple[AbstractConnection, str]])
 
 # Strong references to fire-and-forget tasks, which the loop holds only weakly.
 _background: set[asyncio.Future[None]] = set()
-
-
-async def _queue_exists(connection: AbstractConnection, name: str) -> bool:
-    """Whether the queue is there (asked on a channel of its own: the broker
-    closes the channel of a passive declaration that finds none)."""
-    channel = await connection.channel()
-    try:
-        await channel.declare_queue(name, passive=True)
-    except ChannelNotFoundEntity:
-        return False
-    await channel.close()
-    return True
 
 
 async def _close_quietly(closable: AbstractConnection | AbstractChannel) -> None:

@@ -28,7 +28,6 @@ import aio_pika
 import grpc
 import pytest
 from aio_pika.abc import AbstractConnection, AbstractExchange
-from aio_pika.exceptions import ChannelNotFoundEntity
 from google.protobuf.message import Message as ProtoMessage
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from yarl import URL
@@ -36,7 +35,7 @@ from yarl import URL
 from bookstore.events.v1 import events_pb2
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from bookstore.recommendations.v1 import recommendations_pb2_grpc as pb_grpc
-from events.amqp import DEFAULT_AMQP_URL, declare_exchanges
+from events.amqp import DEFAULT_AMQP_URL, declare_exchanges, queue_exists
 from events.consuming import Action, Delivery
 from events.contracts import (
     BOOK_UPSERTED,
@@ -1069,17 +1068,10 @@ def test_a_queue_deleted_under_the_consumer_is_declared_again_and_learning_goes_
         await channel.queue_delete(name)
         await channel.close()
 
-    async def queue_is_there() -> bool:
-        channel = await live.publisher.channel()
-        try:
-            await channel.declare_queue(name, passive=True)
-        except ChannelNotFoundEntity:
-            return False
-        await channel.close()
-        return True
-
     live.thread.run(delete_queue())
-    wait_until(lambda: live.thread.run(queue_is_there()), what="the queue declared again")
+    wait_until(
+        lambda: live.thread.run(queue_exists(live.publisher, name)), what="the queue declared again"
+    )
     wait_until(lambda: live.consumer.consuming, what="consuming again")
     live.publish(BOOK_UPSERTED, envelope(book_upserted(31, "After", pb.FANTASY)))
     wait_until(lambda: live.ids(category=pb.FANTASY) == [30, 31], what="the second book")
