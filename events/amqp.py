@@ -36,6 +36,20 @@ URL_SEPARATOR = ";"
 HEARTBEAT_SECONDS = 10
 
 
+class _ReportedByCaller(logging.Filter):
+    """aiormq logs every failed connect at ERROR, with no word of what follows.
+    BrokerNodes' callers report the same failure once, as a WARNING saying
+    what they do next (the next node, the wait), so a broker that is down for
+    a while is one line per try, not two, and not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == _TRANSPORT_ERROR and record.levelno == logging.ERROR)
+
+
+_TRANSPORT_ERROR = "error when creating transport: %r"
+logging.getLogger("aiormq.connection").addFilter(_ReportedByCaller())
+
+
 def broker_urls(value: str, *, variable: str = "AMQP_URL") -> tuple[str, ...]:
     """The node URLs in ``value``; a malformed entry is refused by name."""
     urls = tuple(entry.strip() for entry in value.split(URL_SEPARATOR))
