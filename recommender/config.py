@@ -33,6 +33,14 @@ DEMO_CATALOG = REPO_ROOT / "data" / "demo_catalog.csv"
 __all__ = ["REPO_ROOT", "ConfigError", "ServerTls", "Settings"]
 
 
+def _listen(address: str) -> str:
+    # gRPC takes a port out of range modulo 65536 and binds another one.
+    _, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"must be host:port, the port 0 (any free one) to 65535, got {address!r}")
+    return address
+
+
 @dataclass(frozen=True, slots=True)
 class ServerTls:
     """The listening port's certificate and key; with ``client_ca``, mutual TLS."""
@@ -48,7 +56,7 @@ class Settings(BrokerEnv):
 
     model_config = SettingsConfigDict(env_prefix="RECOMMENDER_")
 
-    listen: str = "127.0.0.1:50051"
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:50051"
     db_path: Path = Field(
         REPO_ROOT / "var" / "recommender.sqlite3", validation_alias="RECOMMENDER_DB"
     )

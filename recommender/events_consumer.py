@@ -445,8 +445,7 @@ class EventsConsumer:
             await stream.consume(on_message, arguments={STREAM_OFFSET_HEADER: "first"})
             log.info("events: catching up on %s from its first event", self.history.name)
             closed = _closed(channel)
-            waits: set[asyncio.Future[object]] = {reading.done, closed, lost}  # type: ignore[arg-type]
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((reading.done, closed, lost), return_when=asyncio.FIRST_COMPLETED)
             if not reading.done.done():
                 reason = closed.result() if closed.done() else lost.result() if lost.done() else ""
                 raise ConnectionError(f"lost {self.history.name} while catching up ({reason!r})")

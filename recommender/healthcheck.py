@@ -35,10 +35,11 @@ _ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]", "*"}
 
 
 def health_target(listen: str) -> str:
-    """The address to check a server listening on ``listen`` (host:port) at."""
-    host, sep, port = listen.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"RECOMMENDER_LISTEN must be host:port, port 1-65535; got {listen!r}")
+    """The address to check a server listening on ``listen`` at (host:port,
+    as Settings checked it)."""
+    host, _, port = listen.rpartition(":")
+    if int(port) == 0:
+        raise ValueError("RECOMMENDER_LISTEN's port is 0 (any free one): no port to check")
     if host in _ANY_ADDRESS:
         host = "127.0.0.1"
     return f"{host}:{int(port)}"

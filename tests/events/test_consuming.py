@@ -12,7 +12,7 @@ import pytest
 
 from bookstore.events.v1 import events_pb2
 from events import consuming
-from events.consuming import Action, Backoff, Delivery, EventQueue, Result
+from events.consuming import Action, ApplyBatch, Backoff, Delivery, EventQueue, Result
 from events.contracts import CONTENT_TYPE, PROMOTION_APPLIED, Event, payload_as
 from events.dead_letters import CONSUMER_HEADER, QUEUE_HEADER, REASON_HEADER
 from events.metrics import HANDLED
@@ -54,12 +54,32 @@ class Ledger:
         return {e.event_id for e in fresh}
 
 
-def event_queue(ledger: Ledger, **options) -> EventQueue:
+class Database:
+    """Up or down; while down, every batch applied through it fails."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.up = True
+        self.checks = 0
+        self.tries = 0
+
+    def apply_batch(self, consumer: str, events: Sequence[Event], handler: object) -> set[str]:
+        self.tries += 1
+        if not self.up:
+            raise ConnectionError("connection refused")
+        return self.ledger(consumer, events, handler)
+
+    def is_up(self, consumer: str) -> bool:
+        self.checks += 1
+        return self.up
+
+
+def event_queue(apply_batch: ApplyBatch[object], **options) -> EventQueue:
     return EventQueue(
         consumer=CONSUMER,
         queue=QUEUE,
         handlers={PROMOTION_APPLIED: "handler"},
-        apply_batch=ledger,
+        apply_batch=apply_batch,
         delivery_limit=LIMIT,
         **options,
     )
@@ -268,3 +288,33 @@ def test_with_log_each_every_event_has_its_info_line(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 3
     assert all("result=applied" in m for m in messages)
+
+
+def test_with_a_dependency_down_batches_are_held_and_retried_after_growing_waits():
+    """The core alone: nothing is settled (so no delivery is spent, not even a
+    last one), later batches wait behind, and all are applied in order once back."""
+    ledger = Ledger()
+    outage = Database(ledger)
+    queue = event_queue(
+        outage.apply_batch, dependencies_up=lambda: outage.is_up(CONSUMER), outage_waits=(0.5, 1.5)
+    )
+    outage.up = False
+    first = queue.handle([(1, delivery(1, deliveries=LIMIT - 1)), (2, delivery(2))])
+    assert (first.settle, first.retry_in, outage.tries) == ([], 0.5, 1)  # once, not one by one
+    later = queue.handle([(3, delivery(3))])
+    assert (later.settle, later.retry_in, outage.tries) == ([], None, 1)  # behind, not tried
+    # Still down: the dependency is asked, the events are not tried.
+    assert [queue.retry_held().retry_in for _ in range(3)] == [1.0, 1.5, 1.5]
+    assert outage.tries == 1
+
+    outage.up = True
+    back = queue.retry_held()
+    assert [(s.message, s.decision.action, s.decision.result) for s in back.settle] == [
+        (1, Action.ACK, Result.APPLIED),
+        (2, Action.ACK, Result.APPLIED),
+        (3, Action.ACK, Result.APPLIED),
+    ]
+    assert (back.retry_in, queue.held, ledger.applied) == (None, [], [1, 2, 3])
+
+    outage.up = False  # a new outage waits the first wait again
+    assert queue.handle([(4, delivery(4))]).retry_in == 0.5

@@ -19,25 +19,7 @@ from events.celery_consumer import EventConsumers, QueueDriver, delivery_of
 from events.consuming import Action, EventQueue, Properties, Result
 from events.contracts import PROMOTION_APPLIED, Event
 from events.topology import Topology
-from tests.events.test_consuming import CONSUMER, LIMIT, Ledger, delivery
-
-
-class Database:
-    """Up or down; while down, every batch applied through it fails."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self.up = True
-        self.checks = 0
-
-    def apply_batch(self, consumer: str, events: Sequence[Event], handler: object) -> set[str]:
-        if not self.up:
-            raise ConnectionError("connection refused")
-        return self.ledger(consumer, events, handler)
-
-    def is_up(self, consumer: str) -> bool:
-        self.checks += 1
-        return self.up
+from tests.events.test_consuming import CONSUMER, LIMIT, Database, Ledger, delivery
 
 
 class Channel:

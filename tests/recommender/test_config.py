@@ -81,11 +81,20 @@ def test_bad_event_settings_are_a_configuration_error(env, message):
             {"RECOMMENDER_MAX_CONNECTION_AGE_GRACE_SECONDS": "soon"},
             "RECOMMENDER_MAX_CONNECTION_AGE_GRACE_SECONDS must be a number",
         ),
+        # gRPC would bind 34463 for this one, and fail only later for the others.
+        ({"RECOMMENDER_LISTEN": "127.0.0.1:99999"}, "RECOMMENDER_LISTEN must be host:port"),
+        ({"RECOMMENDER_LISTEN": "localhost"}, "RECOMMENDER_LISTEN must be host:port"),
+        ({"RECOMMENDER_LISTEN": "[::]:port"}, "RECOMMENDER_LISTEN must be host:port"),
     ],
 )
 def test_bad_server_settings_are_a_configuration_error(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:0", "0.0.0.0:50051", "[::]:65535", ":50051"])
+def test_a_listen_address_is_a_host_and_a_port(listen):
+    assert Settings.from_env({"RECOMMENDER_LISTEN": listen}).listen == listen
 
 
 def test_the_log_level_is_read_in_any_case():
