@@ -9,7 +9,8 @@ message's headers, and each consumer processes each event in a span under
 it (events.consuming).
 
 The standard variables choose what happens to the spans (read by the SDK
-itself, except the exporter's name):
+itself, except the exporter's name and OTEL_SERVICE_NAME, which a process's
+default name would override):
 
 - ``OTEL_TRACES_EXPORTER``: ``none`` (the default), ``otlp`` (OTLP over
   HTTP/protobuf to ``OTEL_EXPORTER_OTLP_ENDPOINT``, default
@@ -55,11 +56,14 @@ __all__ = ["SpanKind", "configure_tracing", "current_trace_id", "tracer", "traci
 
 
 class TracingEnv(EnvSettings):
-    """What the SDK does not read itself."""
+    """What the SDK does not read itself, or would let a process's default override."""
 
     otel_traces_exporter: Annotated[str, AfterValidator(one_of(NONE, OTLP, CONSOLE))] = Field(
         NONE, validation_alias="OTEL_TRACES_EXPORTER"
     )
+    # The SDK reads it too, but a service.name given in code wins over its
+    # reading: the process's default name goes in only when this is unset.
+    otel_service_name: str = Field("", validation_alias="OTEL_SERVICE_NAME")
 
 
 def configure_tracing(
@@ -73,11 +77,11 @@ def configure_tracing(
 
     ``processor`` (a test's in-memory exporter) records every span instead.
     """
+    env = TracingEnv.from_env(environ)
     if processor is None:
-        exporter = TracingEnv.from_env(environ).otel_traces_exporter
+        exporter = env.otel_traces_exporter
         processor = None if exporter == NONE else BatchSpanProcessor(_exporter(exporter))
-    # OTEL_SERVICE_NAME, when set, wins over the process's default name.
-    resource = Resource.create({"service.name": service})
+    resource = service_resource(service, env)
     # Sampling reads OTEL_TRACES_SAMPLER when spans go somewhere; else none is kept.
     provider = TracerProvider(resource=resource, sampler=None if processor else ALWAYS_OFF)
     if processor is not None:
@@ -87,6 +91,11 @@ def configure_tracing(
     if trace.get_tracer_provider() is provider:  # the first call's provider stays
         _recording = processor is not None
     return processor is not None
+
+
+def service_resource(service: str, env: TracingEnv) -> Resource:
+    """The process's resource: named OTEL_SERVICE_NAME when set, else ``service``."""
+    return Resource.create({"service.name": env.otel_service_name or service})
 
 
 def tracing_on() -> bool:

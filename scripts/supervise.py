@@ -39,6 +39,12 @@ STOPWAITSECS = 5
 # Output events supervisord holds for the listener while it prints (default 10).
 OUTPUT_BUFFER_EVENTS = 100_000
 COLOURS = (32, 33, 34, 35, 36, 31)
+# What this process receives -> what it sends supervisord: each stops everything.
+STOP_SIGNALS = {
+    signal.SIGINT: signal.SIGINT,
+    signal.SIGTERM: signal.SIGTERM,
+    signal.SIGHUP: signal.SIGTERM,
+}
 
 
 def procfile(path: Path = PROCFILE) -> dict[str, str]:
@@ -177,13 +183,16 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bookstore-supervisor-") as run_dir:
         conf = Path(run_dir) / "supervisord.conf"
         conf.write_text(supervisord_conf(processes, Path(run_dir), colour=sys.stdout.isatty()))
+        # In a session of its own, so every signal reaches it once, from here:
+        # Ctrl-C goes to the terminal's process group, but an IDE or a script
+        # may signal this process alone. A closed terminal (HUP) stops it too:
+        # supervisord would take HUP as "restart everything".
         supervisord = subprocess.Popen(
-            [Path(sys.executable).with_name("supervisord"), "--configuration", conf]
+            [Path(sys.executable).with_name("supervisord"), "--configuration", conf],
+            start_new_session=True,
         )
-        # Ctrl-C reaches supervisord from the terminal itself; a TERM for this
-        # process is passed on. Either way, wait for it to stop everything.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, lambda *_: supervisord.terminate())
+        for signum, passed_on in STOP_SIGNALS.items():
+            signal.signal(signum, lambda *_, sent=passed_on: supervisord.send_signal(sent))
         return supervisord.wait()
 
 

@@ -369,6 +369,30 @@ def test_every_python_process_runs_the_one_image_as_a_non_root_user():
         assert str(service.get("user", "")).split(":")[0] not in ("root", "0"), name
 
 
+def test_every_python_process_sends_its_traces_to_the_collector_compose_env_names(tmp_path):
+    """Off by default; two lines of compose/.env (as its example shows) turn
+    them on for every process of ours, each under its own service name."""
+    assert {
+        s["environment"]["OTEL_TRACES_EXPORTER"]
+        for s in services().values()
+        if s["image"].startswith("bookstore/app:")
+    } == {"none"}
+    example = ENV_EXAMPLE.read_text()
+    assert "# OTEL_TRACES_EXPORTER=otlp\n" in example
+    assert "# OTEL_EXPORTER_OTLP_ENDPOINT=" in example
+    values = {
+        **env_lines(ENV_EXAMPLE),
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.example:4318",
+    }
+    config = render(write_env(tmp_path / "traced.env", values))
+    for name in SERVICES - BACKING:
+        environment = config["services"][name]["environment"]
+        assert environment["OTEL_TRACES_EXPORTER"] == "otlp", name
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector.example:4318", name
+        assert "OTEL_SERVICE_NAME" not in environment, name  # each process's own name
+
+
 # --- secrets -------------------------------------------------------------------------
 
 

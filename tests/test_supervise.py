@@ -1,14 +1,20 @@
-"""`make run`'s supervisor: its Procfile reading and its prefixed output."""
+"""`make run`'s supervisor: its Procfile reading, its prefixed output, and stopping."""
 
 from __future__ import annotations
 
 import configparser
 import io
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from scripts.supervise import OutputPrefixer, procfile, supervisord_conf
+from scripts.supervise import REPO_ROOT, OutputPrefixer, procfile, supervisord_conf
 
 
 def test_the_procfile_is_read_in_order_and_a_malformed_line_is_named(tmp_path: Path) -> None:
@@ -62,3 +68,35 @@ def test_every_procfile_line_becomes_a_program_run_by_the_shell_with_percent_kep
     # supervisord expands %(...)s: a literal % survives as one.
     assert parser["program:worker"]["command"] == "/bin/sh -c 'celery worker --hostname=w.$$@%h'"
     assert parser["program:worker"]["autorestart"] == "true"
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_a_signal_to_the_supervisor_alone_stops_every_process(tmp_path: Path, signum) -> None:
+    """Ctrl-C reaches the terminal's whole process group; an IDE, a script or a
+    closed terminal may signal the supervisor alone. Either way nothing is left
+    running."""
+    pid_file = tmp_path / "pid"
+    (tmp_path / "Procfile").write_text(f"sleeper: echo $$ > {pid_file}; exec sleep 600\n")
+    supervisor = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "scripts" / "supervise.py"), str(tmp_path / "Procfile")],
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.monotonic() < deadline, "the process did not start"
+            time.sleep(0.1)
+        sleeper = psutil.Process(int(pid_file.read_text()))
+        supervisor.send_signal(signum)
+        output, _ = supervisor.communicate(timeout=30)
+    finally:
+        if supervisor.poll() is None:  # not stopped: stop it as before, not leave it
+            supervisor.terminate()
+            supervisor.wait(30)
+    assert not psutil.pid_exists(sleeper.pid) or sleeper.status() == psutil.STATUS_ZOMBIE, output
+    assert "stopped: sleeper" in output, output

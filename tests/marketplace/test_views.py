@@ -287,6 +287,8 @@ def test_every_page_links_the_shops_icon_and_browsers_find_it_at_the_root(client
     assert response["Content-Type"] == "image/svg+xml"
     assert response.content.startswith(b"<svg")
     assert "max-age=86400" in response["Cache-Control"]
+    # A HEAD (link checkers, `curl -I`) is answered too, not logged as a 405.
+    assert client.head("/favicon.ico").status_code == 200
 
 
 # --- a book's page -------------------------------------------------------------
