@@ -409,10 +409,13 @@ class EventsConsumer:
         try:
             stream = await channel.declare_queue(self.history.name, passive=True)
         except ChannelNotFoundEntity:
-            log.warning(
-                "events: no history stream %s to catch up from (the relay declares it; an"
-                " older relay did not): events published before %s existed reach this"
-                " replica only with `manage.py replay_events --consumer recommender.%s`",
+            # The relay declares it before its first publish: none means no
+            # event was published yet (a first start, the recommender up
+            # before the relay), unless by a relay older than the stream.
+            log.info(
+                "events: no history stream %s yet, so nothing published before %s to read"
+                " (if a relay older than the history stream published events, send them"
+                " with `manage.py replay_events --consumer recommender.%s`)",
                 self.history.name,
                 self.spec.name,
                 self._instance,

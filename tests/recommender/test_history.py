@@ -256,7 +256,8 @@ def test_a_replica_that_caught_up_once_never_reads_the_history_again(topology, s
 
 
 def test_without_a_history_stream_a_new_replica_says_so_once_and_serves(topology, start_replica):
-    """An older relay declared no stream: the replica starts as it used to."""
+    """No relay has published yet (or an older one, which declared no stream):
+    the replica says so once, with how to send it past events, and serves."""
     a = start_replica("a")
     said = [line for line in a.process.log if "no history stream" in line]
     assert len(said) == 1
