@@ -12,7 +12,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,16 @@ class Comparison:
 
 
 @dataclass
+class Floor:
+    """The best the same run measured for a target's figure with a part taken
+    away that the subject cannot do without (the ranking, grpc.aio, the
+    handlers): what a MISSED target is up against, in its own unit."""
+
+    value: float
+    what: str
+
+
+@dataclass
 class Target:
     """A goal on one figure: met when ``value`` is on the right side of ``bound``."""
 
@@ -150,6 +160,7 @@ class Target:
     bound: float
     at_least: bool
     unit: str = "x"
+    floor: Floor | None = None
 
     @property
     def met(self) -> bool:
@@ -169,8 +180,19 @@ class Target:
         return fmt(value)
 
     def verdict(self) -> str:
-        """ "MET 0.90x (target >= 0.85x)"; a figure not measured is MISSED, as "n/a"."""
-        return ("MET " if self.met else "MISSED ") + self.describe()
+        """ "MET 0.90x (target >= 0.85x)"; a figure not measured is MISSED, as "n/a".
+
+        A MISSED target with a floor says it, and whether the floor itself
+        misses the bound: then no change to the subject's own part can meet it.
+        """
+        verdict = ("MET " if self.met else "MISSED ") + self.describe()
+        if self.met or self.floor is None:
+            return verdict
+        best = replace(self, value=self.floor.value, floor=None)
+        reach = "within reach" if best.met else "out of reach"
+        if math.isnan(best.value):
+            reach = "not measured"
+        return f"{verdict}; floor {best.describe().split(' (')[0]}, {self.floor.what}: {reach}"
 
 
 def fmt(value: float) -> str:

@@ -7,9 +7,9 @@ import math
 import pytest
 
 from bench.config import FULL, QUICK
-from bench.hop_events import PeerLog, kill_counts
+from bench.hop_events import PeerLog, handlers_free, kill_counts
 from bench.hop_recommender import BARE, DEMO, MTLS, TUTORIAL, recommender_targets
-from bench.stats import Comparison, Sample, Target
+from bench.stats import Comparison, Floor, Sample, Target
 
 
 def test_a_target_says_met_or_missed_and_an_unmeasured_figure_is_missed():
@@ -84,3 +84,40 @@ def test_kill_counts_lose_orders_missing_an_effect_and_double_extra_ledger_lines
     ledger_lines = {1: 1, 2: 1, 3: 4}  # 4: never in the ledger
     assert kill_counts(committed, consumers_done, order_lines, ledger_lines, 3) == (2, 1)
     assert kill_counts({}, {}, {}, {}, 3) == (0, 0)
+
+
+def test_a_missed_target_shows_its_floor_and_whether_the_floor_meets_the_bound():
+    no_ranking = Floor(0.81, "ours with the ranking taken out vs bare")
+    assert Target("rate", 0.70, 0.85, True, floor=no_ranking).verdict() == (
+        "MISSED 0.70x (target >= 0.85x); floor 0.81x,"
+        " ours with the ranking taken out vs bare: out of reach"
+    )
+    assert Target("rate", 0.70, 0.75, True, floor=no_ranking).verdict() == (
+        "MISSED 0.70x (target >= 0.75x); floor 0.81x,"
+        " ours with the ranking taken out vs bare: within reach"
+    )
+    # A bound from below: the floor is the least the subject could take.
+    assert Target("p50", 1.3, 1.0, False, floor=Floor(1.2, "bare vs tutorial")).verdict() == (
+        "MISSED 1.30x (target <= 1.00x); floor 1.20x, bare vs tutorial: out of reach"
+    )
+    # Met, the floor says nothing; unmeasured, it says so.
+    assert Target("rate", 0.9, 0.85, True, floor=no_ranking).verdict() == (
+        "MET 0.90x (target >= 0.85x)"
+    )
+    assert Target("rate", 0.7, 0.85, True, floor=Floor(math.nan, "x")).verdict() == (
+        "MISSED 0.70x (target >= 0.85x); floor n/a, x: not measured"
+    )
+
+
+def test_the_events_floor_is_the_rate_with_the_handlers_costing_nothing():
+    floor = handlers_free(
+        {
+            "subject: CPU ms per purchase, all measured": 4.62,
+            "subject: CPU ms per purchase, workers": 2.52,
+            "baseline: CPU ms per purchase, all measured": 0.89,
+        }
+    )
+    assert floor.value == pytest.approx(0.89 / 2.10)
+    # What the target leaves the handlers: 0.89 / 0.35 - 2.10 ms.
+    assert "the workers' 2.52 ms taken away; the target leaves them 0.44 ms" in floor.what
+    assert math.isnan(handlers_free({}).value)
