@@ -1,8 +1,10 @@
 """The gRPC load generator, in its own process: grpc.aio channels, N calls in flight.
 
 Driven by bench.procs.Driver: each stdin line {"target", "concurrency",
-"seconds", "users", "max_results", "tls", "tutorial"} runs one timed round
-and answers with the count, the duration and every call's latency. ``tls``
+"seconds", "users", "max_results", "tls", "tutorial", "traceparent"} runs
+one timed round and answers with the count, the duration and every call's
+latency. ``traceparent`` goes with every call as W3C metadata, as the
+site's instrumented client sends it. ``tls``
 names a directory of development certificates (scripts/dev_certs.py): the
 channel is then mutual TLS, as the site's. ``tutorial`` calls the seed
 tutorial's service (protos/bookstore/legacy) with its three categories, as a
@@ -80,8 +82,10 @@ class Load:
         seed: int = 1,
         tls: str = "",
         tutorial: bool = False,
+        traceparent: str = "",
     ) -> dict[str, Any]:
         call = self.call(target, tls, tutorial)
+        metadata = (("traceparent", traceparent),) if traceparent else None
         rng = random.Random(seed)
         categories = TUTORIAL_CATEGORIES if tutorial else CATEGORIES
         requests = [
@@ -105,7 +109,7 @@ class Load:
                 n += concurrency
                 t0 = time.perf_counter()
                 try:
-                    await call(request, timeout=10)
+                    await call(request, timeout=10, metadata=metadata)
                 except grpc.aio.AioRpcError:
                     errors += 1
                     continue

@@ -1,27 +1,32 @@
 """Hop 1: Recommend over gRPC against bare grpc.aio servers (no interceptor,
 a fixed reply; the echo server with our access log), against the seed
-tutorial's synchronous server over the same mutual TLS link, and the engine
-alone."""
+tutorial's synchronous server over the same mutual TLS link, against itself
+with tracing disabled, and the engine alone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
+
+import grpc
 
 from bench.config import Mode
 from bench.cpu import CpuUse, fixed, idle_share, idle_target, metered
 from bench.engine_probe import EVICTION_BYTES, LEARNING_CALLS, past_sales
+from bench.grpc_load import METHOD
 from bench.pg import delete_namespace
 from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env
 from bench.sales import Sales
 from bench.stats import Comparison, Sample, Section, Target, interleave, percentile, rotate
+from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from recommender.catalog_file import read_catalog
 from recommender.config import DEMO_CATALOG
 from recommender.engine import Purchase
@@ -34,6 +39,11 @@ BARE = "bare server"
 DEMO = "recommender, demo store"
 TUTORIAL = "tutorial server"
 MTLS = " (mTLS)"
+UNTRACED = DEMO + ", tracing disabled"
+# What the site's gRPC client sends with every call while tracing is off
+# (the ALWAYS_OFF sampler: not sampled); the x16 calls all carry one.
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-00"
 
 # Issue 18's targets, ratios of the same run.
 DEMO_RATE_VS_BARE = 0.85
@@ -41,6 +51,8 @@ DEMO_P99_VS_BARE = 1.5
 LARGE_RATE_VS_BARE = 0.75
 RATE_VS_TUTORIAL = 1.0
 LATENCY_VS_TUTORIAL = 1.0
+# Issue 17's: tracing off (the default) costs nothing measurable.
+OFF_VS_DISABLED = 0.97
 
 
 def synthetic_store(books: int, purchases: int) -> Path:
@@ -83,9 +95,11 @@ def start_grpc(
     *,
     events_namespace: str = "",
     certs: DevCerts | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[Child, str]:
     """A server on a free port; with ``events_namespace``, consuming its events;
-    with ``certs``, mutual TLS as the site's link to the recommender."""
+    with ``certs``, mutual TLS as the site's link to the recommender; ``env``:
+    more variables."""
     tls = {}
     if certs is not None:
         tls = {
@@ -93,16 +107,17 @@ def start_grpc(
             "RECOMMENDER_TLS_KEY": str(certs.server_key),
             "RECOMMENDER_TLS_CLIENT_CA": str(certs.ca),
         }
-    env = base_env(
+    variables = base_env(
         RECOMMENDER_LISTEN="127.0.0.1:0",
         RECOMMENDER_DB=str(store),
         RECOMMENDER_CONSUME_EVENTS="true" if events_namespace else "false",
         RECOMMENDER_INSTANCE=f"bench-{name}",
         EVENTS_NAMESPACE=events_namespace,
         **tls,
+        **(env or {}),
     )
-    env.pop("RECOMMENDER_METRICS_PORT", None)
-    child = Child(name, args, env)
+    variables.pop("RECOMMENDER_METRICS_PORT", None)
+    child = Child(name, args, variables)
     text = child.wait_for(" ready", timeout=120)
     if events_namespace:
         child.wait_for("events: consuming", timeout=60)
@@ -110,6 +125,36 @@ def start_grpc(
     assert serving is not None, text  # wait_for returned the ready line
     port = serving.group(1)
     return child, f"127.0.0.1:{port}"
+
+
+def trace_read(child: Child, target: str) -> str:
+    """The trace id the server gives a call carrying TRACEPARENT: TRACE_ID
+    where tracing is off, "-" where it is disabled. The call is refused
+    (INVALID_ARGUMENT), so the access log has its line at the default level."""
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(
+            METHOD,
+            request_serializer=pb.RecommendationRequest.SerializeToString,
+            response_deserializer=pb.RecommendationResponse.FromString,
+        )
+        with contextlib.suppress(grpc.RpcError):  # INVALID_ARGUMENT, as meant
+            call(
+                pb.RecommendationRequest(max_results=-1),
+                metadata=(("traceparent", TRACEPARENT),),
+                timeout=10,
+            )
+    refused = re.compile(r"\[([0-9a-f]{32}|-)\] rpc method=\S+ code=INVALID_ARGUMENT")
+    found = refused.search(child.wait_for("code=INVALID_ARGUMENT", timeout=10))
+    if found is None:
+        raise HarnessError(f"{child.name}: no access-log line with a trace id:\n{child.text()}")
+    return found.group(1)
+
+
+def expect_trace_read(child: Child, target: str, expected: str) -> None:
+    """Stops the hop unless the server reads the caller's trace as its row says."""
+    read = trace_read(child, target)
+    if read != expected:
+        raise HarnessError(f"{child.name} read the caller's trace as {read!r}, not {expected!r}")
 
 
 def recommender_targets(mode: Mode, comparisons: list[Comparison]) -> list[Target]:
@@ -121,6 +166,7 @@ def recommender_targets(mode: Mode, comparisons: list[Comparison]) -> list[Targe
         )
 
     demo = find("Recommend x16", BARE, DEMO)
+    tracing_off = find("Recommend x16", UNTRACED, DEMO)
     large = find("Recommend x16", BARE, "recommender")
     vs_tutorial = find("Recommend x16 mTLS", TUTORIAL + MTLS, DEMO + MTLS)
     one = find("Recommend x1 mTLS", TUTORIAL + MTLS, DEMO + MTLS)
@@ -137,6 +183,12 @@ def recommender_targets(mode: Mode, comparisons: list[Comparison]) -> list[Targe
         Target("x16 mTLS: calls/s vs tutorial", vs_tutorial.rate_ratio, RATE_VS_TUTORIAL, True),
         Target("x16 mTLS: p99 vs tutorial", vs_tutorial.p99_ratio, LATENCY_VS_TUTORIAL, False),
         Target("x1 mTLS: p50 vs tutorial", one.p50_ratio, LATENCY_VS_TUTORIAL, False),
+        Target(
+            "x16, demo store, tracing off: calls/s vs tracing disabled",
+            tracing_off.rate_ratio,
+            OFF_VS_DISABLED,
+            True,
+        ),
     ]
 
 
@@ -182,9 +234,15 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         *,
         events_namespace: str = "",
         certs: DevCerts | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> tuple[Child, str]:
         child, target = start_grpc(
-            name, [PYTHON, "-m", module], where, events_namespace=events_namespace, certs=certs
+            name,
+            [PYTHON, "-m", module],
+            where,
+            events_namespace=events_namespace,
+            certs=certs,
+            env=env,
         )
         started.append(child)
         return child, target
@@ -194,6 +252,10 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     fixed_answer, fixed_target = start("fixed-answer", "bench.fixed_answer_server", store)
     bare, bare_target = start("bare", "bench.bare_server", store)
     demo, demo_target = start("demo", "recommender", demo_store)
+    # The same with OpenTelemetry's switch: what tracing off is measured against.
+    untraced, untraced_target = start(
+        "demo-untraced", "recommender", demo_store, env={"OTEL_SDK_DISABLED": "true"}
+    )
     tutorial, tutorial_target = start("tutorial", "bench.tutorial_server", demo_store)
     _, bare_tls_target = start("bare-tls", "bench.bare_server", demo_store, certs=certs)
     _, demo_tls_target = start("demo-tls", "recommender", demo_store, certs=certs)
@@ -211,9 +273,12 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     sales = Sales(namespace=namespace, rate=mode.sales_per_second, books=books, users=users)
     sales.start()
     load = Driver("grpc-load", "bench.grpc_load")
-    x16 = (BARE, "echo server", "fixed answer", "recommender", LEARNING, DEMO, TUTORIAL)
+    x16 = (BARE, "echo server", "fixed answer", "recommender", LEARNING, DEMO, UNTRACED, TUTORIAL)
     cpu = {name: CpuUse() for name in x16}
     try:
+        # Each side of the tracing target is what its label says.
+        expect_trace_read(demo, demo_target, TRACE_ID)
+        expect_trace_read(untraced, untraced_target, "-")
 
         def round_of(
             where: str,
@@ -224,6 +289,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             tls: bool = False,
             tutorial: bool = False,
             population: int = users,
+            traceparent: str = "",
         ) -> Sample:
             return Sample.from_dict(
                 load.run(
@@ -234,6 +300,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                     seed=seed,
                     tls=str(certs.directory) if tls else "",
                     tutorial=tutorial,
+                    traceparent=traceparent,
                 )
             )
 
@@ -247,6 +314,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             round_of(where, 16, warm, 99)
         round_of(target, 16, 3.0 if mode.name == "full" else 1.0, 99)
         as_demo(demo_target, 16, warm, 99)
+        as_demo(untraced_target, 16, warm, 99)
         as_tutorial(tutorial_target, 16, warm, 99)
         for where in (bare_tls_target, tutorial_tls_target, demo_tls_target):
             as_tutorial_tls(where, 16, warm, 99)
@@ -270,21 +338,27 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 continue
 
             # At the target's concurrency, every server, and where the CPU went.
+            # Each call carries a traceparent, as the site's do: the same bytes
+            # to every server, which ours reads unless tracing is disabled.
+            def traced(where: str, how: Callable[..., Sample] = round_of) -> Sample:
+                return runner(where, how=partial(how, traceparent=TRACEPARENT))
+
             def selling(where: str) -> Sample:
                 sales.on()
                 try:
-                    return runner(where)
+                    return traced(where)
                 finally:
                     sales.off()
 
             servers = {
-                BARE: (bare, partial(runner, bare_target)),
-                "echo server": (echo, partial(runner, echo_target)),
-                "fixed answer": (fixed_answer, partial(runner, fixed_target)),
-                "recommender": (recommender, partial(runner, target)),
+                BARE: (bare, partial(traced, bare_target)),
+                "echo server": (echo, partial(traced, echo_target)),
+                "fixed answer": (fixed_answer, partial(traced, fixed_target)),
+                "recommender": (recommender, partial(traced, target)),
                 LEARNING: (learning, partial(selling, learning_target)),
-                DEMO: (demo, partial(runner, demo_target, how=as_demo)),
-                TUTORIAL: (tutorial, partial(runner, tutorial_target, how=as_tutorial)),
+                DEMO: (demo, partial(traced, demo_target, how=as_demo)),
+                UNTRACED: (untraced, partial(traced, untraced_target, how=as_demo)),
+                TUTORIAL: (tutorial, partial(traced, tutorial_target, how=as_tutorial)),
             }
             samples = rotate(
                 mode.grpc_rounds,
@@ -305,6 +379,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 (BARE, "recommender"),
                 (BARE, DEMO),
                 (BARE, TUTORIAL),
+                (UNTRACED, DEMO),
             ]:
                 pairs = list(zip(samples[base], samples[label], strict=True))
                 section.comparisons.append(Comparison.of(name, base, label, pairs))
@@ -373,7 +448,15 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         " (each a past purchase's book, best sellers more often, for a random customer):"
         " the same calls while every sale is stored and learned. CPU per call is the"
         " server's and the load generator's own (user + system, all threads, from /proc)"
-        " over the x16 rounds."
+        " over the x16 rounds. At 16 in flight every call carries a W3C traceparent (not"
+        " sampled), as the site's gRPC client sends with tracing off."
+    )
+    section.notes.append(
+        "'Tracing disabled' is the demo store's recommender started with"
+        " OTEL_SDK_DISABLED=true: no span, the caller's trace context not read, log lines with"
+        " '-'; the other servers have tracing off (OTEL_TRACES_EXPORTER=none, the default:"
+        " the caller's context read and attached, no span). Checked before the rounds: each"
+        " logs a refused call carrying a traceparent with the caller's trace id, or '-'."
     )
     section.notes.append(
         "The bare server is a grpc.aio server with no interceptor, health, reflection or"

@@ -1,5 +1,6 @@
-"""Hop 2: the home page with recommendations, without them, and a bare view,
-each served by gunicorn and driven by a load generator in its own process."""
+"""Hop 2: the home page with recommendations, without them, with tracing
+disabled, and a bare view, each served by gunicorn and driven by a load
+generator in its own process."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from bench.config import Mode
 from bench.cpu import CpuUse, Pids, fixed, idle_share, idle_target, metered
-from bench.hop_recommender import recommender_store, start_grpc
+from bench.hop_recommender import TRACE_ID, TRACEPARENT, recommender_store, start_grpc
 from bench.procs import (
     PYTHON,
     REPO_ROOT,
@@ -28,6 +29,8 @@ from bench.stats import Comparison, Sample, Section, Target, rotate
 # Issue 18's targets: the page with recommendations against the page without.
 RATE_VS_WITHOUT = 0.9
 P99_VS_WITHOUT = 1.2
+# Issue 17's: tracing off (the default) costs nothing measurable.
+OFF_VS_DISABLED = 0.97
 
 # One per harness process: two runs at once must not share it.
 SITE_DB = VAR / f"site-{os.getpid()}.sqlite3"
@@ -88,6 +91,18 @@ def start_gunicorn(name: str, **env: str) -> tuple[Child, int]:
     raise HarnessError(f"gunicorn {name} did not start:\n{child.text()[-3000:]}")
 
 
+def expect_trace_read(name: str, port: int, expected: str) -> None:
+    """Stops the hop unless the site serves a request carrying TRACEPARENT in
+    the trace its row says: TRACE_ID with tracing off, "-" disabled."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/bench/trace", headers={"traceparent": TRACEPARENT}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        read = response.read().decode()
+    if read != expected:
+        raise HarnessError(f"site {name} read the caller's trace as {read!r}, not {expected!r}")
+
+
 def run(mode: Mode, memory: dict[str, float]) -> Section:
     section = Section("Marketplace home page (gunicorn gthread, 2 workers x 2 threads)")
     data = prepare_site(mode.site_users)
@@ -95,7 +110,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     recommender, target = start_grpc("site-recommender", [PYTHON, "-m", "recommender"], store)
     servers: dict[str, tuple[Child, int]] = {}
     load = None
-    cpu = {name: CpuUse() for name in ("bare", "off", "on", "nocache")}
+    cpu = {name: CpuUse() for name in ("bare", "off", "on", "nocache", "untraced")}
     try:
         servers["on"] = start_gunicorn("site-on", RECOMMENDER_TARGET=target)
         servers["off"] = start_gunicorn(
@@ -104,6 +119,13 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         servers["nocache"] = start_gunicorn(
             "site-nocache", RECOMMENDER_TARGET=target, RECOMMENDATIONS_CACHE_SECONDS="0"
         )
+        # The page with recommendations, OpenTelemetry's switch on: what
+        # tracing off (every other server) is measured against.
+        servers["untraced"] = start_gunicorn(
+            "site-untraced", RECOMMENDER_TARGET=target, OTEL_SDK_DISABLED="true"
+        )
+        expect_trace_read("on", servers["on"][1], TRACE_ID)
+        expect_trace_read("untraced", servers["untraced"][1], "-")
         load = Driver("http-load", "bench.http_load")
         home = ["/", *(f"/?category={slug}" for slug in data["slugs"])]
 
@@ -123,6 +145,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             "off": lambda: runner("off", home, mode.site_seconds),
             "on": lambda: runner("on", home, mode.site_seconds),
             "nocache": lambda: runner("nocache", home, mode.site_seconds),
+            "untraced": lambda: runner("untraced", home, mode.site_seconds),
         }
         for warm in runners.values():
             warm()
@@ -135,7 +158,13 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 "load generator": fixed(load.pid),
             }
 
-        served_by = {"bare": "on", "off": "off", "on": "on", "nocache": "nocache"}
+        served_by = {
+            "bare": "on",
+            "off": "off",
+            "on": "on",
+            "nocache": "nocache",
+            "untraced": "untraced",
+        }
         samples = rotate(
             mode.site_rounds,
             {
@@ -162,17 +191,22 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         return Comparison.of(name, base_label, label, pairs)
 
     with_recs = compare("home", "off", "switched off", "on", "with recommendations")
+    tracing_off = compare(
+        "home", "untraced", "tracing disabled", "on", "with recommendations (tracing off)"
+    )
     section.comparisons += [
         with_recs,
         compare("home", "off", "switched off", "nocache", "with recommendations, no cache"),
         compare("home", "bare", "bare view", "off", "without recommendations"),
         compare("home", "bare", "bare view", "on", "with recommendations"),
+        tracing_off,
     ]
     labels = {
         "on": "with recommendations",
         "off": "switched off",
         "nocache": "no cache",
         "bare": "bare view",
+        "untraced": "tracing disabled",
     }
     for name, label in labels.items():
         section.figures.update(cpu[name].figures(label, "request"))
@@ -189,6 +223,12 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             P99_VS_WITHOUT,
             at_least=False,
         ),
+        Target(
+            "home with recommendations, tracing off vs disabled: requests/s",
+            tracing_off.rate_ratio,
+            OFF_VS_DISABLED,
+            at_least=True,
+        ),
         idle_target("site (gunicorn, master and workers)", idle),
     ]
     section.notes.append(
@@ -197,6 +237,11 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         " pages: / and /?category=<each category>. 'no cache' is the same server with"
         " RECOMMENDATIONS_CACHE_SECONDS=0 (one gRPC call per page: the design before the cache)."
         " CPU per request: the gunicorn master and workers, the recommender and the load"
-        " generator (from /proc)."
+        " generator (from /proc). 'tracing disabled' is the page with recommendations from a"
+        " site started with OTEL_SDK_DISABLED=true (nothing instrumented, no trace ids);"
+        " every other site has tracing off (OTEL_TRACES_EXPORTER=none, the default: Django's"
+        " requests and the gRPC client instrumented, no span recorded), as checked before the"
+        " rounds (/bench/trace with a traceparent: the caller's trace id, or '-'). Both ask"
+        " the same recommender."
     )
     return section

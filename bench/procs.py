@@ -49,7 +49,11 @@ def children_of(pid: int) -> list[int]:
 
 
 def base_env(**extra: str) -> dict[str, str]:
+    """The harness's environment for a child; tracing off (the default), as
+    every row but the baseline of that cost measures it, whatever .env says."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("OTEL_SDK_DISABLED", None)
+    env["OTEL_TRACES_EXPORTER"] = "none"
     env.update(extra)
     return env
 

@@ -34,7 +34,7 @@ from opentelemetry.trace import Link, Span, StatusCode
 from events.contracts import CONTENT_TYPE, Event, MalformedEvent, unwrap
 from events.dead_letters import DELIVERY_COUNT_HEADER, is_last_delivery, parked_headers
 from events.metrics import DEAD_LETTERED, HANDLED
-from events.tracing import SpanKind, extracted, tracer
+from events.tracing import SpanKind, extracted, tracer, tracing_disabled
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,9 @@ class EventQueue(Generic[H, M]):
     ``handlers`` maps event types to what ``apply_batch`` applies them with.
     ``dependencies_up()`` tells, after a failure, whether what the handlers
     need can be reached; give it only from a driver that can call
-    ``retry_held()`` later, as ``Step.retry_in`` says.
+    ``retry_held()`` later, as ``Step.retry_in`` says. ``traced=False`` (by
+    default, when OTEL_SDK_DISABLED is true): no span is made for an event
+    or a batch.
     """
 
     def __init__(
@@ -183,6 +185,7 @@ class EventQueue(Generic[H, M]):
         outage_waits: tuple[float, float] = (0.5, 30.0),
         stream: bool = False,
         log_each: bool = False,
+        traced: bool | None = None,
     ) -> None:
         self.consumer = consumer
         self.queue = queue
@@ -195,6 +198,7 @@ class EventQueue(Generic[H, M]):
         self.stream = stream  # read from a stream: see decide_history()
         # EVENTS_LOG_EACH: an INFO line per event applied, not one per batch.
         self.log_each = log_each
+        self.traced = not tracing_disabled() if traced is None else traced
         self.results: Counter[str] = Counter()  # messages settled, by result
         self._pending: list[tuple[M, Delivery]] = []
         # Batches waiting for a dependency, in the order they came.
@@ -287,7 +291,7 @@ class EventQueue(Generic[H, M]):
                     reason = f"unhandled: {self.consumer} has no handler for {event.event_type}"
                     decided[index] = Decision(Action.PARK, Result.UNHANDLED, reason, event)
         # Each event is processed in a span of the trace it was published in.
-        spans = {} if self.stream else self._spans(groups, deliveries)
+        spans = self._spans(groups, deliveries) if self.traced and not self.stream else {}
         for event_type, group in groups.items():
             self._apply_group(group, self.handlers[event_type], deliveries, decided, spans)
         for index, span in spans.items():
@@ -344,6 +348,17 @@ class EventQueue(Generic[H, M]):
             for index, event in group
         }
 
+    def _batch_span(
+        self, group: list[tuple[int, Event]], spans: Mapping[int, Span]
+    ) -> AbstractContextManager[object]:
+        """The batch's own span, linked to each event's: its statements nest there."""
+        if not self.traced:
+            return nullcontext()
+        links = [Link(spans[i].get_span_context()) for i, _ in group if i in spans]
+        return tracer.start_as_current_span(
+            f"apply {len(group)} events", context=Context(), links=links
+        )
+
     def _apply_group(
         self,
         group: list[tuple[int, Event]],
@@ -354,11 +369,7 @@ class EventQueue(Generic[H, M]):
     ) -> None:
         if len(group) > 1 and not self._down:
             try:
-                # The batch's own span, linked to each event's: its statements nest there.
-                links = [Link(spans[i].get_span_context()) for i, _ in group if i in spans]
-                with tracer.start_as_current_span(
-                    f"apply {len(group)} events", context=Context(), links=links
-                ):
+                with self._batch_span(group, spans):
                     applied = set(self.apply_batch(self.consumer, [e for _, e in group], handler))
             except Exception as exc:  # find the culprit, one event at a time
                 if not self._is_down():

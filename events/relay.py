@@ -32,7 +32,7 @@ from events.amqp import BrokerNodes, declare_exchanges, declare_history
 from events.consuming import Backoff
 from events.contracts import CONTENT_TYPE
 from events.topology import Topology
-from events.tracing import SpanKind, extracted, trace_context, tracer
+from events.tracing import SpanKind, extracted, trace_context, tracer, tracing_disabled
 
 # Closing a connection to a frozen node waits for an answer that never comes.
 CLOSE_TIMEOUT = 2.0
@@ -84,6 +84,7 @@ class Relay:
         max_backoff: float = 10.0,
         on_published: Callable[[Sequence[OutboxRow], float], None] | None = None,
         wakeup: asyncio.Event | None = None,
+        traced: bool | None = None,
     ) -> None:
         self._source_factory = source_factory
         self._nodes = BrokerNodes(amqp_url)
@@ -97,6 +98,8 @@ class Relay:
         # Set when a commit added rows (PostgreSQL's NOTIFY): idle, the relay
         # sleeps until then, poll_interval being only a safety net.
         self._wakeup = wakeup
+        # False (by default, when OTEL_SDK_DISABLED is true): no publish span.
+        self._traced = not tracing_disabled() if traced is None else traced
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db")
         self._source: OutboxSource | None = None
         self._connection: AbstractConnection | None = None
@@ -128,6 +131,10 @@ class Relay:
         return self._exchange
 
     async def _publish(self, exchange: AbstractExchange, row: OutboxRow) -> None:
+        if not self._traced:
+            # The row's trace goes on as it was stored: nothing read, no span.
+            await self._send(exchange, row, row.trace_context)
+            return
         # In the trace the row was recorded in; the headers carry it on.
         with tracer.start_as_current_span(
             f"publish {row.event_type}",
@@ -141,19 +148,24 @@ class Relay:
                 "messaging.message.id": row.event_id,
             },
         ):
-            message = aio_pika.Message(
-                body=row.envelope,
-                headers=dict(trace_context()) or None,
-                content_type=CONTENT_TYPE,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=row.event_id,
-                correlation_id=row.correlation_id or None,
-                type=row.event_type,
-                timestamp=row.created_at,
-            )
-            await exchange.publish(
-                message, routing_key=row.event_type, mandatory=True, timeout=self._publish_timeout
-            )
+            await self._send(exchange, row, trace_context())
+
+    async def _send(
+        self, exchange: AbstractExchange, row: OutboxRow, headers: Mapping[str, str]
+    ) -> None:
+        message = aio_pika.Message(
+            body=row.envelope,
+            headers=dict(headers) or None,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=row.event_id,
+            correlation_id=row.correlation_id or None,
+            type=row.event_type,
+            timestamp=row.created_at,
+        )
+        await exchange.publish(
+            message, routing_key=row.event_type, mandatory=True, timeout=self._publish_timeout
+        )
 
     async def relay_once(self) -> int:
         """One round; returns how many rows were published and marked sent."""

@@ -17,11 +17,16 @@ default name would override):
   http://localhost:4318) or ``console``;
 - ``OTEL_SERVICE_NAME``: the process's name in a trace (each has its own
   default: marketplace-site, relay, worker, recommender);
-- ``OTEL_TRACES_SAMPLER`` and its argument, when exporting.
+- ``OTEL_TRACES_SAMPLER`` and its argument, when exporting;
+- ``OTEL_SDK_DISABLED=true``: no tracing at all (below).
 
 With nothing exported, spans are not recorded: the sampler drops them all,
 but each still gets its ids, so log lines carry the trace id (their
-correlation id) and the next hop continues the same trace.
+correlation id) and the next hop continues the same trace. Disabled, a
+process does no tracing work: no provider, nothing instrumented, no span
+made, no context read or attached (its log lines carry "-"; the relay
+passes a row's stored context on as it is); `make bench` measures what
+"off" costs against that.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from events.environment import EnvSettings, one_of
 
@@ -49,14 +54,36 @@ log = logging.getLogger(__name__)
 
 NONE, OTLP, CONSOLE = "none", "otlp", "console"
 tracer = trace.get_tracer("bookstore")
-# Set by configure_tracing; spans are made only where they are kept.
+# Set by configure_tracing; spans are made only where they are kept, and
+# none at all (nor any context read) where tracing is disabled.
 _recording = False
+_disabled = False
 
-__all__ = ["SpanKind", "configure_tracing", "current_trace_id", "tracer", "tracing_on"]
+__all__ = [
+    "SpanKind",
+    "configure_tracing",
+    "current_trace_id",
+    "tracer",
+    "tracing_disabled",
+    "tracing_on",
+]
+
+
+def _otel_boolean(value: object) -> object:
+    """OpenTelemetry's booleans are "true" and "false" alone: its specification
+    forbids an SDK to read 1, yes or on as true, so a value the SDK (and any
+    other OTel tool on the host) would read as false is refused here instead
+    of meaning true to us."""
+    if not isinstance(value, str):
+        return value
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"must be true or false (OpenTelemetry's words only), got {value!r}")
 
 
 class TracingEnv(EnvSettings):
-    """What the SDK does not read itself, or would let a process's default override."""
+    """What the SDK does not read itself, would let a process's default
+    override, or reads only for itself (not for the instrumentations)."""
 
     otel_traces_exporter: Annotated[str, AfterValidator(one_of(NONE, OTLP, CONSOLE))] = Field(
         NONE, validation_alias="OTEL_TRACES_EXPORTER"
@@ -64,6 +91,11 @@ class TracingEnv(EnvSettings):
     # The SDK reads it too, but a service.name given in code wins over its
     # reading: the process's default name goes in only when this is unset.
     otel_service_name: str = Field("", validation_alias="OTEL_SERVICE_NAME")
+    # The standard switch of the whole SDK: here it also keeps out the
+    # instrumentations and our own spans.
+    otel_sdk_disabled: Annotated[bool, BeforeValidator(_otel_boolean)] = Field(
+        False, validation_alias="OTEL_SDK_DISABLED"
+    )
 
 
 def configure_tracing(
@@ -76,8 +108,15 @@ def configure_tracing(
     process); whether spans are recorded and sent somewhere.
 
     ``processor`` (a test's in-memory exporter) records every span instead.
+    Else, with OTEL_SDK_DISABLED=true, nothing is set up, and
+    :func:`tracing_disabled` tells the hot paths to skip their spans.
     """
     env = TracingEnv.from_env(environ)
+    global _recording, _disabled
+    if processor is None and env.otel_sdk_disabled:
+        # As a provider is, only by a process's first call.
+        _disabled = isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        return False
     if processor is None:
         exporter = env.otel_traces_exporter
         processor = None if exporter == NONE else BatchSpanProcessor(_exporter(exporter))
@@ -87,7 +126,6 @@ def configure_tracing(
     if processor is not None:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
-    global _recording
     if trace.get_tracer_provider() is provider:  # the first call's provider stays
         _recording = processor is not None
     return processor is not None
@@ -102,6 +140,12 @@ def tracing_on() -> bool:
     """Whether this process records spans. Where it does not, a hot path may
     skip making one (they would be dropped) and only pass the context on."""
     return _recording
+
+
+def tracing_disabled() -> bool:
+    """Whether OTEL_SDK_DISABLED turned tracing off entirely: read once, at
+    start, by what would otherwise make a span or carry a context per call."""
+    return _disabled
 
 
 def _exporter(name: str) -> SpanExporter:

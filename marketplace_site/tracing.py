@@ -5,6 +5,7 @@ The maintained instrumentations do the tracing of what they know: Django's
 requests, the gRPC calls to the recommender, the database's statements,
 Celery's tasks (the password reset's e-mail, the digest). The trace context
 also goes where they cannot see: into each outbox row, and on with the event.
+With OTEL_SDK_DISABLED=true none of them is instrumented.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 
-from events.tracing import configure_tracing
+from events.tracing import configure_tracing, tracing_disabled
 
 # Which process this is, by its command line: "manage.py run_relay", "celery worker".
 SERVICES = {"run_relay": "relay", "worker": "worker", "beat": "beat"}
@@ -31,7 +32,8 @@ def service_name(argv: list[str] = sys.argv) -> str:
 def instrument(service: str | None = None) -> None:
     """Once per process, before it serves anything."""
     exporting = configure_tracing(service or service_name())
-    instrument_libraries(details=exporting)
+    if not tracing_disabled():
+        instrument_libraries(details=exporting)
 
 
 def instrument_libraries(*, details: bool = True) -> None:

@@ -12,7 +12,8 @@ than by opentelemetry-instrumentation-grpc's aio server interceptor, which
 fails every stream written with context.write (gRPC health's Watch):
 open-telemetry/opentelemetry-python-contrib#3066. With tracing off, no span
 is made: the caller's context is only attached, so log lines still carry the
-caller's trace id.
+caller's trace id. With tracing disabled (OTEL_SDK_DISABLED) not even that:
+the caller's metadata is not read, and log lines carry "-".
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, StatusCode, set_span_in_context
 from prometheus_client import Histogram
 
-from events.tracing import SpanKind, extracted, tracer, tracing_on
+from events.tracing import SpanKind, extracted, tracer, tracing_disabled, tracing_on
 from recommender.auth import OPEN_PREFIXES, TokenCheck
 
 log = logging.getLogger("recommender.access")
@@ -121,6 +122,9 @@ class CallPolicy:
     that failed or took ``slow_seconds`` or more does, and the others are
     DEBUG lines (formatted only when DEBUG is on). Refused calls are logged
     and measured too.
+
+    ``traced=False`` (by default, when OTEL_SDK_DISABLED is true): calls do
+    not continue their caller's trace; their lines carry "-".
     """
 
     def __init__(
@@ -129,10 +133,12 @@ class CallPolicy:
         every_call: bool = False,
         slow_seconds: float = DEFAULT_SLOW_SECONDS,
         token: TokenCheck | None = None,
+        traced: bool | None = None,
     ) -> None:
         self.every_call = every_call
         self.slow_seconds = slow_seconds
         self.token = token
+        self.traced = not tracing_disabled() if traced is None else traced
         # Label lookups cost more than the observation: one child per (method, code).
         self._latency: dict[tuple[str, str], Any] = {}
 
@@ -201,6 +207,7 @@ class CallPolicy:
         service, _, name = method[1:].rpartition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
         quiet = method.startswith(QUIET_PREFIXES)
+        traced = self.traced
 
         def finish(peer: str, started: float, code: grpc.StatusCode | str) -> None:
             elapsed = time.perf_counter() - started
@@ -229,22 +236,25 @@ class CallPolicy:
             # its connection can be freed, and peer() then reads freed memory in
             # gRPC core (grpc/grpc#29069): any client could crash the server.
             peer = context.peer()
-            # The caller's trace, from its W3C headers (traceparent, tracestate).
-            caller = extracted(dict(context.invocation_metadata() or ()))
             span: Span | None = None
-            if tracing_on():
-                span = tracer.start_span(
-                    method[1:], context=caller, kind=SpanKind.SERVER, attributes=attributes
-                )
-                caller = set_span_in_context(span, caller)
-            token = otel_context.attach(caller)
+            token = None
+            if traced:
+                # The caller's trace, from its W3C headers (traceparent, tracestate).
+                caller = extracted(dict(context.invocation_metadata() or ()))
+                if tracing_on():
+                    span = tracer.start_span(
+                        method[1:], context=caller, kind=SpanKind.SERVER, attributes=attributes
+                    )
+                    caller = set_span_in_context(span, caller)
+                token = otel_context.attach(caller)
 
             def end(exc: BaseException | None) -> None:
                 code = _outcome(context, exc)
                 if span is not None:
                     _traced(span, code, exc)
                 finish(peer, started, code)
-                otel_context.detach(token)
+                if token is not None:
+                    otel_context.detach(token)
                 if span is not None:
                     span.end()
 

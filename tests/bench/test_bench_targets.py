@@ -8,7 +8,7 @@ import pytest
 
 from bench.config import FULL, QUICK
 from bench.hop_events import PeerLog, handlers_free, kill_counts
-from bench.hop_recommender import BARE, DEMO, MTLS, TUTORIAL, recommender_targets
+from bench.hop_recommender import BARE, DEMO, MTLS, TUTORIAL, UNTRACED, recommender_targets
 from bench.stats import Comparison, Floor, Sample, Target
 
 
@@ -41,6 +41,7 @@ def test_recommender_targets_read_the_right_comparisons():
         _comparison("Recommend x16", BARE, "recommender", 0.7, 3, 1),
         _comparison("Recommend x16 mTLS", TUTORIAL + MTLS, DEMO + MTLS, 1.1, 2, 1),
         _comparison("Recommend x1 mTLS", TUTORIAL + MTLS, DEMO + MTLS, 1, 1, 0.9),
+        _comparison("Recommend x16", UNTRACED, DEMO, 0.96, 1, 1),
     ]
     targets = {t.name: t for t in recommender_targets(FULL, comparisons)}
     verdicts = {name: t.met for name, t in targets.items()}
@@ -51,10 +52,12 @@ def test_recommender_targets_read_the_right_comparisons():
         "x16 mTLS: calls/s vs tutorial": True,
         "x16 mTLS: p99 vs tutorial": False,
         "x1 mTLS: p50 vs tutorial": True,
+        "x16, demo store, tracing off: calls/s vs tracing disabled": False,
     }
     assert targets["x16, demo store: calls/s vs bare"].bound == 0.85
     assert targets["x16, demo store: p99 vs bare"].bound == 1.5
     assert targets["x16, 100k books / 1M purchases: calls/s vs bare"].bound == 0.75
+    assert targets["x16, demo store, tracing off: calls/s vs tracing disabled"].bound == 0.97
     # The quick run names the store it measured.
     quick = [t.name for t in recommender_targets(QUICK, comparisons)]
     assert "x16, 10k books / 0.1M purchases: calls/s vs bare" in quick

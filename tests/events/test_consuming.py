@@ -18,6 +18,7 @@ from events.dead_letters import CONSUMER_HEADER, QUEUE_HEADER, REASON_HEADER
 from events.metrics import HANDLED
 from tests.events.publish import envelope_bytes
 from tests.payloads import book_payload, promotion_payload
+from tests.tracing import SPANS
 
 CONSUMER = "worker.promotions"
 QUEUE = "test.worker.promotions"
@@ -318,3 +319,18 @@ def test_with_a_dependency_down_batches_are_held_and_retried_after_growing_waits
 
     outage.up = False  # a new outage waits the first wait again
     assert queue.handle([(4, delivery(4))]).retry_in == 0.5
+
+
+def test_untraced_the_core_makes_no_span_and_decides_the_same():
+    """OTEL_SDK_DISABLED's baseline: no span for an event or a batch, the
+    culprit still found one event at a time."""
+    deliveries = [delivery(n) for n in range(1, 5)]
+    traced = event_queue(Ledger(poison={3})).decide(deliveries)
+    assert {s.name for s in SPANS.get_finished_spans()} == {
+        f"process {PROMOTION_APPLIED}",
+        "apply 4 events",
+    }
+    SPANS.clear()
+    untraced = event_queue(Ledger(poison={3}), traced=False).decide(deliveries)
+    assert SPANS.get_finished_spans() == ()
+    assert [(d.action, d.result) for d in untraced] == [(d.action, d.result) for d in traced]

@@ -21,6 +21,7 @@ from tests.events.broker import AMQP_URL, read_history, take, wait_until
 from tests.grpc_server import ServerThread
 from tests.payloads import promotion_payload, purchase_payload
 from tests.processes import child_env, crashing_relay, manage
+from tests.tracing import SPANS, within
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,6 +103,27 @@ def test_rows_are_published_persistent_with_their_ids_then_marked_sent(run_relay
     assert first.body == bytes(rows[0].envelope)
     wait_until(lambda: sent_count() == 20, what="rows marked sent")
     assert all(m.sent_at and m.attempts == 1 for m in OutboxMessage.objects.all())
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.mark.parametrize("traced", [True, False])
+def test_a_row_goes_out_in_the_trace_it_was_recorded_in(run_relay, catalog_queue, traced):
+    """Traced, in a publish span of that trace; untraced (OTEL_SDK_DISABLED),
+    with no span, the stored context passed on as it is."""
+    with within({"traceparent": TRACEPARENT}):
+        [row] = record(1)
+    run_relay(traced=traced)
+    [message] = take(catalog_queue, expected=1)
+    wait_until(lambda: sent_count() == 1, what="the row marked sent")
+    sent = message.headers["traceparent"]
+    published = [s for s in SPANS.get_finished_spans() if s.name.startswith("publish ")]
+    if traced:
+        [span] = published
+        assert sent == f"00-{TRACEPARENT.split('-')[1]}-{span.context.span_id:016x}-01"
+    else:
+        assert (published, sent) == ([], row.trace_context["traceparent"])
 
 
 def test_a_row_committed_while_idle_goes_out_promptly(run_relay, catalog_queue):

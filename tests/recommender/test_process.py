@@ -146,3 +146,17 @@ def test_with_tracing_off_the_access_log_keeps_the_callers_trace_id(recommender_
         r"rpc method=/bookstore\.recommendations\.v1\.Recommendations/Recommend "
     )
     assert f"[{trace_id}]" in line.string
+
+
+def test_with_tracing_disabled_the_access_log_reads_no_trace(recommender_process):
+    # OTEL_SDK_DISABLED: the caller's metadata is not even read.
+    process, target = recommender_process(OTEL_SDK_DISABLED="true", RECOMMENDER_ACCESS_LOG="every")
+    caller = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    with grpc.insecure_channel(target) as channel, within(caller):
+        pb_grpc.RecommendationsStub(channel).Recommend(
+            pb.RecommendationRequest(category=pb.HISTORY, max_results=1), timeout=5
+        )
+    line = process.wait_for(
+        r"rpc method=/bookstore\.recommendations\.v1\.Recommendations/Recommend "
+    )
+    assert " [-] " in line.string
