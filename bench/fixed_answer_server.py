@@ -41,7 +41,12 @@ async def main() -> None:
     with Store(settings.db_path) as store:
         books = list(itertools.islice(store.books(), ANSWER_SIZE))
     answer = [Recommendation(book, Reason.BOUGHT_TOGETHER) for book in books]
-    running = await start_server(listen=settings.listen, index=FixedAnswer(answer))  # type: ignore[arg-type]
+    # With RECOMMENDER_TLS_* set, over TLS, as the recommender would be.
+    running = await start_server(
+        listen=settings.listen,
+        index=FixedAnswer(answer),  # type: ignore[arg-type]
+        tls=settings.tls,
+    )
     log.info("serving on 127.0.0.1:%d", running.port)
     log.info("ready")
     await until_terminated()

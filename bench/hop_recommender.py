@@ -25,7 +25,7 @@ from bench.grpc_load import METHOD
 from bench.pg import delete_namespace
 from bench.procs import PYTHON, REPO_ROOT, VAR, Child, Driver, HarnessError, base_env
 from bench.sales import Sales
-from bench.stats import Comparison, Sample, Section, Target, interleave, percentile, rotate
+from bench.stats import Comparison, Floor, Sample, Section, Target, interleave, percentile, rotate
 from bookstore.recommendations.v1 import recommendations_pb2 as pb
 from recommender.catalog_file import read_catalog
 from recommender.config import DEMO_CATALOG
@@ -38,6 +38,7 @@ LEARNING = "recommender, learning"
 BARE = "bare server"
 DEMO = "recommender, demo store"
 TUTORIAL = "tutorial server"
+FIXED = "fixed answer"
 MTLS = " (mTLS)"
 UNTRACED = DEMO + ", tracing disabled"
 # What the site's gRPC client sends with every call while tracing is off
@@ -170,19 +171,60 @@ def recommender_targets(mode: Mode, comparisons: list[Comparison]) -> list[Targe
     large = find("Recommend x16", BARE, "recommender")
     vs_tutorial = find("Recommend x16 mTLS", TUTORIAL + MTLS, DEMO + MTLS)
     one = find("Recommend x1 mTLS", TUTORIAL + MTLS, DEMO + MTLS)
+    # The floors: what stays when a part ours cannot do without is taken away.
+    # The fixed answer is our server with no ranking (its per-call policy,
+    # request, answer); the bare server is grpc.aio itself, which the
+    # recommender is built on, against the tutorial's synchronous server.
+    unranked = find("Recommend x16", BARE, FIXED)
+    unranked_tls = find("Recommend x16 mTLS", TUTORIAL + MTLS, FIXED + MTLS)
+    aio_one = find("Recommend x1 mTLS", TUTORIAL + MTLS, BARE + MTLS)
+    no_ranking = "our server with the ranking taken out (the fixed answer) vs bare"
+    no_ranking_tls = "our server with the ranking taken out (the fixed answer) vs the tutorial"
+    bare_aio = "a bare grpc.aio server (no policy, no ranking, its reply made once) vs the tutorial"
     return [
-        Target("x16, demo store: calls/s vs bare", demo.rate_ratio, DEMO_RATE_VS_BARE, True),
-        Target("x16, demo store: p99 vs bare", demo.p99_ratio, DEMO_P99_VS_BARE, False),
+        Target(
+            "x16, demo store: calls/s vs bare",
+            demo.rate_ratio,
+            DEMO_RATE_VS_BARE,
+            True,
+            floor=Floor(unranked.rate_ratio, no_ranking),
+        ),
+        Target(
+            "x16, demo store: p99 vs bare",
+            demo.p99_ratio,
+            DEMO_P99_VS_BARE,
+            False,
+            floor=Floor(unranked.p99_ratio, no_ranking),
+        ),
         Target(
             f"x16, {mode.books // 1000}k books / {mode.purchases / 1e6:g}M purchases:"
             " calls/s vs bare",
             large.rate_ratio,
             LARGE_RATE_VS_BARE,
             True,
+            floor=Floor(unranked.rate_ratio, no_ranking),
         ),
-        Target("x16 mTLS: calls/s vs tutorial", vs_tutorial.rate_ratio, RATE_VS_TUTORIAL, True),
-        Target("x16 mTLS: p99 vs tutorial", vs_tutorial.p99_ratio, LATENCY_VS_TUTORIAL, False),
-        Target("x1 mTLS: p50 vs tutorial", one.p50_ratio, LATENCY_VS_TUTORIAL, False),
+        Target(
+            "x16 mTLS: calls/s vs tutorial",
+            vs_tutorial.rate_ratio,
+            RATE_VS_TUTORIAL,
+            True,
+            floor=Floor(unranked_tls.rate_ratio, no_ranking_tls),
+        ),
+        Target(
+            "x16 mTLS: p99 vs tutorial",
+            vs_tutorial.p99_ratio,
+            LATENCY_VS_TUTORIAL,
+            False,
+            floor=Floor(unranked_tls.p99_ratio, no_ranking_tls),
+        ),
+        Target(
+            "x1 mTLS: p50 vs tutorial",
+            one.p50_ratio,
+            LATENCY_VS_TUTORIAL,
+            False,
+            floor=Floor(aio_one.p50_ratio, bare_aio),
+        ),
         Target(
             "x16, demo store, tracing off: calls/s vs tracing disabled",
             tracing_off.rate_ratio,
@@ -258,6 +300,9 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     )
     tutorial, tutorial_target = start("tutorial", "bench.tutorial_server", demo_store)
     _, bare_tls_target = start("bare-tls", "bench.bare_server", demo_store, certs=certs)
+    _, fixed_tls_target = start(
+        "fixed-answer-tls", "bench.fixed_answer_server", demo_store, certs=certs
+    )
     _, demo_tls_target = start("demo-tls", "recommender", demo_store, certs=certs)
     _, tutorial_tls_target = start("tutorial-tls", "bench.tutorial_server", demo_store, certs=certs)
     # The same recommender on a copy of the store, learning the sales published
@@ -273,7 +318,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
     sales = Sales(namespace=namespace, rate=mode.sales_per_second, books=books, users=users)
     sales.start()
     load = Driver("grpc-load", "bench.grpc_load")
-    x16 = (BARE, "echo server", "fixed answer", "recommender", LEARNING, DEMO, UNTRACED, TUTORIAL)
+    x16 = (BARE, "echo server", FIXED, "recommender", LEARNING, DEMO, UNTRACED, TUTORIAL)
     cpu = {name: CpuUse() for name in x16}
     try:
         # Each side of the tracing target is what its label says.
@@ -316,7 +361,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         as_demo(demo_target, 16, warm, 99)
         as_demo(untraced_target, 16, warm, 99)
         as_tutorial(tutorial_target, 16, warm, 99)
-        for where in (bare_tls_target, tutorial_tls_target, demo_tls_target):
+        for where in (bare_tls_target, tutorial_tls_target, demo_tls_target, fixed_tls_target):
             as_tutorial_tls(where, 16, warm, 99)
         for concurrency in mode.concurrencies:
             seeds = iter(range(1, 1000))
@@ -353,7 +398,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             servers = {
                 BARE: (bare, partial(traced, bare_target)),
                 "echo server": (echo, partial(traced, echo_target)),
-                "fixed answer": (fixed_answer, partial(traced, fixed_target)),
+                FIXED: (fixed_answer, partial(traced, fixed_target)),
                 "recommender": (recommender, partial(traced, target)),
                 LEARNING: (learning, partial(selling, learning_target)),
                 DEMO: (demo, partial(traced, demo_target, how=as_demo)),
@@ -373,9 +418,10 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
             )
             for base, label in [
                 ("echo server", "recommender"),
-                ("echo server", "fixed answer"),
+                ("echo server", FIXED),
                 ("echo server", LEARNING),
                 (BARE, "echo server"),
+                (BARE, FIXED),
                 (BARE, "recommender"),
                 (BARE, DEMO),
                 (BARE, TUTORIAL),
@@ -390,6 +436,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 mode.grpc_rounds,
                 {
                     BARE + MTLS: partial(runner, bare_tls_target, how=as_tutorial_tls),
+                    FIXED + MTLS: partial(runner, fixed_tls_target, how=as_tutorial_tls),
                     TUTORIAL + MTLS: partial(runner, tutorial_tls_target, how=as_tutorial_tls),
                     DEMO + MTLS: partial(runner, demo_tls_target, how=as_tutorial_tls),
                 },
@@ -398,19 +445,31 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 (BARE + MTLS, TUTORIAL + MTLS),
                 (BARE + MTLS, DEMO + MTLS),
                 (TUTORIAL + MTLS, DEMO + MTLS),
+                (TUTORIAL + MTLS, BARE + MTLS),
+                (TUTORIAL + MTLS, FIXED + MTLS),
             ]:
                 pairs = list(zip(tls_samples[base], tls_samples[label], strict=True))
                 section.comparisons.append(Comparison.of(name + " mTLS", base, label, pairs))
-        # One call at a time over mutual TLS: the latency a page sees.
+        # One call at a time over mutual TLS: the latency a page sees; the
+        # bare server's, the least any grpc.aio server's can be.
         seeds1 = iter(range(1, 1000))
-        one_pairs = interleave(
+
+        def one_at_a_time(where: str) -> Callable[[], Sample]:
+            return lambda: as_tutorial_tls(where, 1, mode.grpc_seconds, next(seeds1))
+
+        one = rotate(
             mode.grpc_rounds,
-            lambda: as_tutorial_tls(tutorial_tls_target, 1, mode.grpc_seconds, next(seeds1)),
-            lambda: as_tutorial_tls(demo_tls_target, 1, mode.grpc_seconds, next(seeds1)),
+            {
+                TUTORIAL + MTLS: one_at_a_time(tutorial_tls_target),
+                DEMO + MTLS: one_at_a_time(demo_tls_target),
+                BARE + MTLS: one_at_a_time(bare_tls_target),
+            },
         )
-        section.comparisons.append(
-            Comparison.of("Recommend x1 mTLS", TUTORIAL + MTLS, DEMO + MTLS, one_pairs)
-        )
+        for label in (DEMO + MTLS, BARE + MTLS):
+            pairs = list(zip(one[TUTORIAL + MTLS], one[label], strict=True))
+            section.comparisons.append(
+                Comparison.of("Recommend x1 mTLS", TUTORIAL + MTLS, label, pairs)
+            )
         for label, use in cpu.items():
             section.figures.update(use.figures(f"x16, {label}", "call"))
         # Its consumer connected, no call and no sale: nothing to do.

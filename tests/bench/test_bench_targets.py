@@ -42,6 +42,11 @@ def test_recommender_targets_read_the_right_comparisons():
         _comparison("Recommend x16 mTLS", TUTORIAL + MTLS, DEMO + MTLS, 1.1, 2, 1),
         _comparison("Recommend x1 mTLS", TUTORIAL + MTLS, DEMO + MTLS, 1, 1, 0.9),
         _comparison("Recommend x16", UNTRACED, DEMO, 0.96, 1, 1),
+        # The floors: ours without the ranking, and bare grpc.aio vs the tutorial.
+        _comparison("Recommend x16", BARE, "fixed answer", 0.8, 1.2, 1),
+        _comparison("Recommend x16 mTLS", TUTORIAL + MTLS, "fixed answer" + MTLS, 0.9, 1.1, 1),
+        _comparison("Recommend x16 mTLS", TUTORIAL + MTLS, BARE + MTLS, 0.95, 1.1, 1),
+        _comparison("Recommend x1 mTLS", TUTORIAL + MTLS, BARE + MTLS, 1, 1, 1.2),
     ]
     targets = {t.name: t for t in recommender_targets(FULL, comparisons)}
     verdicts = {name: t.met for name, t in targets.items()}
@@ -58,6 +63,13 @@ def test_recommender_targets_read_the_right_comparisons():
     assert targets["x16, demo store: p99 vs bare"].bound == 1.5
     assert targets["x16, 100k books / 1M purchases: calls/s vs bare"].bound == 0.75
     assert targets["x16, demo store, tracing off: calls/s vs tracing disabled"].bound == 0.97
+    # A missed target names its floor, read from the same run.
+    large = targets["x16, 100k books / 1M purchases: calls/s vs bare"]
+    assert large.floor is not None
+    assert large.floor.value == pytest.approx(0.8)
+    assert "ranking taken out" in large.verdict()
+    assert "out of reach" not in large.verdict()  # 0.8x >= 0.75x: within reach
+    assert targets["x16 mTLS: p99 vs tutorial"].verdict().endswith(": out of reach")
     # The quick run names the store it measured.
     quick = [t.name for t in recommender_targets(QUICK, comparisons)]
     assert "x16, 10k books / 0.1M purchases: calls/s vs bare" in quick
