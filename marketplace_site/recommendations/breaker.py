@@ -49,7 +49,7 @@ class CircuitBreaker:
         self.reset_timeout = reset_timeout
         self._is_failure = is_failure
         self._on_change = on_change
-        self._clock = clock
+        self.clock = clock  # seconds, only ever compared: a test may move its own
         self._lock = threading.Lock()
         self._state = CLOSED
         # Bumped at every change of state: results of calls begun before are ignored.
@@ -75,7 +75,7 @@ class CircuitBreaker:
     def _before(self) -> int:
         with self._lock:
             if self._state == OPEN:
-                if self._clock() - self._opened_at < self.reset_timeout:
+                if self.clock() - self._opened_at < self.reset_timeout:
                     raise BreakerOpen("the recommender failed repeatedly; not calling it")
                 self._change(HALF_OPEN)
             if self._state == HALF_OPEN:
@@ -103,6 +103,6 @@ class CircuitBreaker:
         self._generation += 1
         self._failures = 0
         if state == OPEN:
-            self._opened_at = self._clock()
+            self._opened_at = self.clock()
         if self._on_change is not None:
             self._on_change(old, state)
