@@ -159,7 +159,16 @@ def _exporter(name: str) -> SpanExporter:
 
 def current_trace_id() -> str:
     """The trace id of the work in hand, as logs and stored rows show it ("-": none)."""
-    span_context = trace.get_current_span().get_span_context()
+    return _trace_id(trace.get_current_span())
+
+
+def trace_id_in(carrier: Mapping[str, object] | None) -> str:
+    """The trace id the W3C headers in ``carrier`` name, as logs show it ("-": none)."""
+    return _trace_id(trace.get_current_span(extracted(carrier)))
+
+
+def _trace_id(span: trace.Span) -> str:
+    span_context = span.get_span_context()
     return format_trace_id(span_context.trace_id) if span_context.is_valid else "-"
 
 
