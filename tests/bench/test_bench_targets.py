@@ -46,7 +46,7 @@ def test_recommender_targets_read_the_right_comparisons():
         _comparison("Recommend x16", BARE, "fixed answer", 0.8, 1.2, 1),
         _comparison("Recommend x16 mTLS", TUTORIAL + MTLS, "fixed answer" + MTLS, 0.9, 1.1, 1),
         _comparison("Recommend x16 mTLS", TUTORIAL + MTLS, BARE + MTLS, 0.95, 1.1, 1),
-        _comparison("Recommend x1 mTLS", TUTORIAL + MTLS, BARE + MTLS, 1, 1, 1.2),
+        _comparison("Recommend x1 mTLS", TUTORIAL + MTLS, "fixed answer" + MTLS, 1, 1, 1.2),
     ]
     targets = {t.name: t for t in recommender_targets(FULL, comparisons)}
     verdicts = {name: t.met for name, t in targets.items()}
