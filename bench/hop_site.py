@@ -13,7 +13,13 @@ from pathlib import Path
 
 from bench.config import Mode
 from bench.cpu import CpuUse, Pids, fixed, idle_share, idle_target, metered
-from bench.hop_recommender import TRACE_ID, TRACEPARENT, recommender_store, start_grpc
+from bench.hop_recommender import (
+    OFF_VS_DISABLED,
+    TRACE_ID,
+    TRACEPARENT,
+    recommender_store,
+    start_grpc,
+)
 from bench.procs import (
     PYTHON,
     REPO_ROOT,
@@ -29,8 +35,6 @@ from bench.stats import Comparison, Sample, Section, Target, rotate
 # Issue 18's targets: the page with recommendations against the page without.
 RATE_VS_WITHOUT = 0.9
 P99_VS_WITHOUT = 1.2
-# Issue 17's: tracing off (the default) costs nothing measurable.
-OFF_VS_DISABLED = 0.97
 
 # One per harness process: two runs at once must not share it.
 SITE_DB = VAR / f"site-{os.getpid()}.sqlite3"
@@ -158,13 +162,8 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
                 "load generator": fixed(load.pid),
             }
 
-        served_by = {
-            "bare": "on",
-            "off": "off",
-            "on": "on",
-            "nocache": "nocache",
-            "untraced": "untraced",
-        }
+        # Each round's server, whose CPU it is: the bare view is the "on" site's.
+        served_by = {name: name for name in runners} | {"bare": "on"}
         samples = rotate(
             mode.site_rounds,
             {

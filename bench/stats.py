@@ -170,8 +170,10 @@ class Target:
 
     def describe(self) -> str:
         sign = ">=" if self.at_least else "<="
-        value = "n/a" if math.isnan(self.value) else f"{self._fmt(self.value)}{self.unit}"
-        return f"{value} (target {sign} {self._fmt(self.bound)}{self.unit})"
+        return f"{self._shown(self.value)} (target {sign} {self._fmt(self.bound)}{self.unit})"
+
+    def _shown(self, value: float) -> str:
+        return "n/a" if math.isnan(value) else f"{self._fmt(value)}{self.unit}"
 
     def _fmt(self, value: float) -> str:
         # Counts (no unit) as whole numbers.
@@ -188,11 +190,11 @@ class Target:
         verdict = ("MET " if self.met else "MISSED ") + self.describe()
         if self.met or self.floor is None:
             return verdict
-        best = replace(self, value=self.floor.value, floor=None)
-        reach = "within reach" if best.met else "out of reach"
-        if math.isnan(best.value):
+        floor = self.floor.value
+        reach = "within reach" if replace(self, value=floor).met else "out of reach"
+        if math.isnan(floor):
             reach = "not measured"
-        return f"{verdict}; floor {best.describe().split(' (')[0]}, {self.floor.what}: {reach}"
+        return f"{verdict}; floor {self._shown(floor)}, {self.floor.what}: {reach}"
 
 
 def fmt(value: float) -> str:
