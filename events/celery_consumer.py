@@ -257,6 +257,13 @@ class DomainEventConsumerStep(bootsteps.ConsumerStep):
     """Registered on the Celery app. The app's ``events_consumers_factory``
     setting names (dotted path) a function returning the EventConsumers."""
 
+    # After mingle, which reads the worker's connection until it has been
+    # quiet for a second: events consumed from it by then would keep it from
+    # ever being quiet while they flow, the worker out of its event loop (no
+    # ping answered, no task run) and every batch waiting to be full. Without
+    # this, Celery's order of the steps changes with the hash seed.
+    requires = ("celery.worker.consumer.mingle:Mingle",)
+
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         factory = parent.app.conf.get("events_consumers_factory")
@@ -293,4 +300,7 @@ class DomainEventConsumerStep(bootsteps.ConsumerStep):
     def get_consumers(self, channel: Any) -> list[Consumer]:
         if self.event_consumers is None or self.parking is None:
             return []
-        return self.event_consumers.consumers(channel, self.hub, self.parking)
+        consumers = self.event_consumers.consumers(channel, self.hub, self.parking)
+        # Before they consume: the first deliveries may be applied at once.
+        log.info("events: consuming %s", ", ".join(q.name for c in consumers for q in c.queues))
+        return consumers

@@ -1,4 +1,5 @@
-"""Two shops (two namespaces) and two workers of one shop share one broker.
+"""Two shops (two namespaces) and two workers of one shop share one broker;
+a worker starts with events waiting for it.
 
 The workers are started with the Procfile's own command line, as `make run`
 starts them (gossip, mingle and remote control on), on this one host.
@@ -7,6 +8,7 @@ starts them (gossip, mingle and remote control on), on this one host.
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +19,7 @@ from events.contracts import PROMOTION_APPLIED
 from events.topology import Topology
 from marketplace_site.promotions.models import PromotionStats
 from tests.events.broker import bindings, consumed_by, consumer_count, delete_topology, wait_until
+from tests.events.declare import declare
 from tests.events.publish import envelope_bytes, publish
 from tests.processes import Process, child_env, free_port, procfile_process
 
@@ -35,15 +38,17 @@ def other_shop() -> Iterator[Topology]:
 def start_worker():
     started: list[Process] = []
 
-    def start_worker(topology: Topology, name: str) -> Process:
+    def start_worker(topology: Topology, name: str, *, wait: bool = True, **extra: str) -> Process:
         env = child_env(
             EVENTS_NAMESPACE=topology.namespace,
             EVENTS_DELIVERY_LIMIT=str(topology.delivery_limit),
             WORKER_METRICS_PORT=str(free_port()),
+            **extra,
         )
         process = procfile_process("worker", env, name=name)
         started.append(process)
-        process.wait_for_output(" ready.", timeout=60)
+        if wait:
+            process.wait_for_output(" ready.", timeout=60)
         return process
 
     yield start_worker
@@ -122,3 +127,33 @@ def test_two_shops_and_two_workers_of_one_shop_run_side_by_side_on_one_broker(
             assert other.namespace not in name, (name, worker.name)
     for worker in workers:
         assert worker.proc.poll() is None, worker.text()[-3000:]
+
+
+def test_a_worker_takes_no_event_before_it_has_met_its_neighbours(
+    topology, start_worker, make_promotion
+):
+    """Celery's mingle (the hello to the other workers, at start) reads the
+    worker's connection until it has been quiet for a second. Events consumed
+    from that connection by then would keep it from ever being quiet while
+    they flow: the worker out of its event loop, no ping answered (the
+    deployments' health check), no task run, each batch applied only once
+    full. In the swarm's rolling update a new worker was ready 54 s after it
+    started.
+
+    Celery sorts its steps through sets, so their order changes with the hash
+    seed: under seed 7 the events' step, asking only for the connection,
+    started before mingle."""
+    declare(topology, topology.queue("worker.promotions"))
+    promotion = make_promotion()
+    backlog = [applied(promotion.pk) for _ in range(300)]
+    publish(topology, PROMOTION_APPLIED, *(body for _, body in backlog))
+
+    worker = start_worker(topology, "worker-late", wait=False, PYTHONHASHSEED="7")
+    wait_until(lambda: redemptions(promotion) == 300, what="the backlog applied", timeout=60)
+    text = worker.text()
+    met = re.search(r"mingle: (all alone|sync complete|sync with)", text)
+    consuming = text.find("events: consuming")
+    first_applied = text.find("result=applied")
+    assert met is not None, text[-3000:]
+    assert consuming != -1, text[-3000:]
+    assert met.start() < consuming < first_applied, text[: first_applied + 500]
