@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -187,14 +188,29 @@ def make_build_base(ca_files: list[Path]) -> None:
 
 
 def build(tag: str, pip_index: str | None) -> None:
+    """Every image at once: each mostly waits on its downloads (apt, pip), so
+    side by side they take little more than the longest alone. Each build's
+    output is printed whole when it ends, never interleaved with another's."""
     base_args = ["--build-arg", f"BASE_IMAGE={BASE}", "--build-arg", f"BUILD_IMAGE={BUILD_BASE}"]
-    for service in SERVICES:
-        docker("build", *base_args, "-t", f"bookstore/{service}:{tag}", str(IMAGES / service))
-    if pip_index:
-        base_args += ["--build-arg", f"PIP_INDEX_URL={pip_index}"]
-    docker(
-        "build", *base_args, "-f", "compose/Dockerfile", "-t", f"bookstore/app:{tag}", ".", cwd=REPO
+    builds = {
+        f"bookstore/{service}:{tag}": (*base_args, str(IMAGES / service)) for service in SERVICES
+    }
+    pip_args = ["--build-arg", f"PIP_INDEX_URL={pip_index}"] if pip_index else []
+    builds[f"bookstore/app:{tag}"] = (*base_args, *pip_args, "-f", "compose/Dockerfile", ".")
+    with ThreadPoolExecutor(max_workers=len(builds)) as pool:
+        done = {image: pool.submit(_build, image, args) for image, args in builds.items()}
+    failed = [image for image, outcome in done.items() if not outcome.result()]
+    if failed:
+        raise ImageError(f"failed to build {', '.join(failed)} (its output is above)")
+
+
+def _build(image: str, args: tuple[str, ...]) -> bool:
+    command = ("docker", "build", *args[:-1], "-t", image, args[-1])
+    finished = subprocess.run(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
     )
+    print(f"+ {' '.join(command)}\n{finished.stdout}", flush=True)
+    return finished.returncode == 0
 
 
 def main(argv: list[str] | None = None) -> int:

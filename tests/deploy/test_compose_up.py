@@ -171,6 +171,8 @@ def deployment(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             + "\n\n"
             + deployment.compose("logs", "--no-color", "--timestamps", check=False, timeout=120)
         )
+        # Nothing is kept: killed, not stopped in each service's grace time.
+        deployment.compose("kill", check=False)
         deployment.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
         smtp.stop()
 

@@ -348,7 +348,13 @@ def remove_everything(networks_before: set[str]) -> None:
     step tried whatever the one before it did."""
     docker("stack", "rm", STACK, check=False)
     try:
-        # Removing a stack returns at once; its containers stop in their grace time.
+        # Removing a stack returns at once, and its containers would stop in
+        # their grace time (up to 60 s): nothing here is kept, so they are killed.
+        running = docker(
+            "ps", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}", check=False
+        ).split()
+        if running:
+            docker("kill", *running, check=False)
         waited(
             lambda: (
                 not docker(
