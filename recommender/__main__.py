@@ -13,6 +13,7 @@ from events.log_format import configure_logging
 from events.tracing import configure_tracing
 from recommender.catalog_file import CatalogFileError, read_catalog
 from recommender.config import Settings
+from recommender.malloc import keep_large_blocks_mapped
 from recommender.server import ListenError, serve
 from recommender.store import Store, StoreError
 from recommender.synthetic import write_synthetic_store
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             write_synthetic_store(settings.db_path, books=args.books, purchases=args.purchases)
             print(f"wrote {args.books} books and {args.purchases} purchases to {settings.db_path}")
         else:
+            # Before the index is loaded, which the setting is for.
+            keep_large_blocks_mapped()
             # Its calls are traced by recommender.calls, not an instrumentation.
             configure_tracing("recommender")
             asyncio.run(serve(settings))

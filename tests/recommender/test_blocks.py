@@ -60,6 +60,7 @@ def test_each_key_reads_back_its_list_and_the_garbage_stays_bounded():
         if step % 97 == 0:
             assert {k: read(blocks, k) for k in model} == model
             assert all(list(blocks.items(k)) == (v or []) for k, v in model.items())
+            assert all(list(blocks.last(k, 3)) == (v or [])[-3:] for k, v in model.items())
 
 
 def test_appends_to_the_last_list_grow_it_in_place():

@@ -170,6 +170,26 @@ def test_same_state_same_answer_whatever_the_feed_order():
             ) == backward.recommend(user_id=user_id, category=category, max_results=10)
 
 
+def test_ids_far_apart_or_far_off_rank_as_small_ones_do():
+    # Order kept, so ties break alike: books and customers numbered from 1
+    # up, and the same with ids anywhere in int64 (in the table or beside it).
+    book_id = {b.id: b.id * 10**12 + 3 for b in BOOKS}
+    user_id = {1: 10**15, 2: 2, 3: 3 * 10**15, 4: 10**6 + 4}
+    small = RecommendationIndex.build(BOOKS, PURCHASES)
+    large = RecommendationIndex.build(
+        [replace(b, id=book_id[b.id]) for b in BOOKS],
+        [replace(p, book_id=book_id[p.book_id], user_id=user_id[p.user_id]) for p in PURCHASES],
+    )
+    for user in (1, 2, 3, 4):
+        for category in Category:
+            got = large.recommend(user_id=user_id[user], category=category, max_results=10)
+            expected = small.recommend(user_id=user, category=category, max_results=10)
+            assert [book_id[b] for b in ids(expected)] == ids(got)
+            assert [r.reason for r in expected] == [r.reason for r in got]
+    assert large.book(book_id[5]) == replace(BOOKS[4], id=book_id[5])
+    assert large.book(5) is None
+
+
 def test_unknown_users_are_treated_as_new_customers(index):
     assert ids(index.recommend(user_id=12345, category=SF, max_results=10)) == [5, 6, 7]
 
