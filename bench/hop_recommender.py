@@ -89,6 +89,16 @@ def recommender_store(users: int) -> Path:
     return path
 
 
+# A batch's INFO line (events.consuming): one event by its type and id, or many counted.
+_APPLIED_ONE = re.compile(r"events: \S+ applied [\w.]+ [0-9a-f-]{36}")
+_APPLIED_MANY = re.compile(r"events: \S+ applied (\d+) events")
+
+
+def events_applied(log: str) -> int:
+    """The events a consumer's log says it applied, from its lines per batch."""
+    return len(_APPLIED_ONE.findall(log)) + sum(map(int, _APPLIED_MANY.findall(log)))
+
+
 def start_grpc(
     name: str,
     args: list[str],
@@ -487,7 +497,7 @@ def run(mode: Mode, memory: dict[str, float]) -> Section:
         section.figures["learning: sales published in its rounds"] = float(sales.published)
         # Those still queued when the last round ended are applied after it.
         section.figures["learning: sales applied by the end"] = float(
-            learning.text().count("result=applied")
+            events_applied(learning.text())
         )
     finally:
         sales.close()

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
 
 from bench.config import FULL, QUICK
 from bench.hop_events import PeerLog, handlers_free, kill_counts
-from bench.hop_recommender import BARE, DEMO, MTLS, TUTORIAL, UNTRACED, recommender_targets
+from bench.hop_recommender import (
+    BARE,
+    DEMO,
+    MTLS,
+    TUTORIAL,
+    UNTRACED,
+    events_applied,
+    recommender_targets,
+)
 from bench.stats import Comparison, Floor, Sample, Target
+from tests.events.test_consuming import Ledger, delivery, event_queue
 
 
 def test_a_target_says_met_or_missed_and_an_unmeasured_figure_is_missed():
@@ -136,3 +146,16 @@ def test_the_events_floor_is_the_rate_with_the_handlers_costing_nothing():
     # What the target leaves the handlers: 0.89 / 0.35 - 2.10 ms.
     assert "the workers' 2.52 ms taken away; the target leaves them 0.44 ms" in floor.what
     assert math.isnan(handlers_free({}).value)
+
+
+def test_the_learning_figure_counts_each_event_the_consumers_batch_lines_applied(caplog):
+    """Read from the recommender's log as the core writes it: a line per
+    batch, naming a lone event or counting many."""
+    caplog.set_level(logging.INFO, logger="events.consuming")
+    queue = event_queue(Ledger())
+    for batch in ([delivery(1)], [delivery(n) for n in range(2, 5)]):
+        for one, decision in zip(batch, queue.decide(batch), strict=True):
+            queue.settled(one, decision)
+    log = "\n".join(record.getMessage() for record in caplog.records)
+    assert len(caplog.records) == 2
+    assert events_applied(log) == 4
