@@ -37,25 +37,26 @@ run: $(INSTALLED)
 	$(BIN)/python marketplace_site/manage.py ensure_demo_promotion
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/supervise.py
 
-# Two lines of work side by side, either failing failing the run.
+# Two lines of work side by side; either one failing fails the run.
 # In the background: the deployments on Docker Engine (tests/deploy/:
 # compose, then the swarm stack with its rolling updates, on one engine that
 # the tests start where none runs, and stop), which mostly wait on their
 # containers; then the fault tests (RabbitMQ clusters of their own, stopped,
 # killed and frozen under time limits: beside the deployments' own cluster
-# they ran out of time on two cores). In the foreground: the linters, every
-# other test on SQLite, the database tests again on PostgreSQL, and the
-# benchmark harness once, small (a smoke check that fails only if it breaks).
-# The background's output follows.
+# they ran out of time on two cores). In the foreground: Chromium and axe-core
+# installed where missing (the browser test's), the linters, every other test
+# on SQLite, the database tests again on PostgreSQL, and the benchmark harness
+# once, small (a smoke check that fails only if it breaks). The background's
+# output follows.
 DEPLOY_LOG := test-artifacts/deploy-tests.log
 FAULTS_LOG := test-artifacts/fault-tests.log
-test: $(INSTALLED) chromium axe docker
+test: $(INSTALLED) docker
 	$(BIN)/python scripts/ensure_services.py postgres rabbitmq
 	@mkdir -p $(dir $(DEPLOY_LOG)); \
 	{ $(BIN)/python -m pytest -m docker tests/deploy > $(DEPLOY_LOG) 2>&1; deployed=$$?; \
 	  $(BIN)/python -m pytest -m "not postgres and not docker" tests/faults > $(FAULTS_LOG) 2>&1; faulted=$$?; \
 	  test $$deployed -eq 0 -a $$faulted -eq 0; } & background=$$!; \
-	$(MAKE) --no-print-directory lint \
+	$(MAKE) --no-print-directory chromium axe lint \
 	  && $(BIN)/python -m pytest -m "not postgres and not docker" --ignore=tests/faults \
 	  && DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "not docker" tests/marketplace tests/events \
 	  && $(BIN)/python -m bench --quick; status=$$?; \
