@@ -108,8 +108,7 @@ class IdSlots:
 
     def slot(self, id_: int) -> int:
         """The slot of ``id_``, made if new."""
-        table = self._table
-        found = table[id_] if 0 <= id_ < len(table) else self._others.get(id_, NONE)
+        found = self.get(id_)
         return found if found != NONE else self.add(id_)
 
     def add(self, id_: int) -> int:

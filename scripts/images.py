@@ -192,20 +192,21 @@ def build(tag: str, pip_index: str | None) -> None:
     side by side they take little more than the longest alone. Each build's
     output is printed whole when it ends, never interleaved with another's."""
     base_args = ["--build-arg", f"BASE_IMAGE={BASE}", "--build-arg", f"BUILD_IMAGE={BUILD_BASE}"]
-    builds = {
-        f"bookstore/{service}:{tag}": (*base_args, str(IMAGES / service)) for service in SERVICES
-    }
     pip_args = ["--build-arg", f"PIP_INDEX_URL={pip_index}"] if pip_index else []
-    builds[f"bookstore/app:{tag}"] = (*base_args, *pip_args, "-f", "compose/Dockerfile", ".")
+    # Image -> its `docker build` arguments, the context last.
+    builds = {
+        f"bookstore/{service}:{tag}": [*base_args, str(IMAGES / service)] for service in SERVICES
+    }
+    builds[f"bookstore/app:{tag}"] = [*base_args, *pip_args, "-f", "compose/Dockerfile", "."]
     with ThreadPoolExecutor(max_workers=len(builds)) as pool:
-        done = {image: pool.submit(_build, image, args) for image, args in builds.items()}
+        done = {image: pool.submit(_build, ["-t", image, *args]) for image, args in builds.items()}
     failed = [image for image, outcome in done.items() if not outcome.result()]
     if failed:
         raise ImageError(f"failed to build {', '.join(failed)} (its output is above)")
 
 
-def _build(image: str, args: tuple[str, ...]) -> bool:
-    command = ("docker", "build", *args[:-1], "-t", image, args[-1])
+def _build(args: list[str]) -> bool:
+    command = ["docker", "build", *args]
     finished = subprocess.run(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
     )
