@@ -347,32 +347,24 @@ def remove_everything(networks_before: set[str]) -> None:
     """The stack, its containers and volumes, the secrets, the swarm; each
     step tried whatever the one before it did."""
     docker("stack", "rm", STACK, check=False)
+
+    def containers(*which: str) -> list[str]:
+        """The stack's containers: running ones, or with "-a" all of them."""
+        listed = docker(
+            "ps", "-q", *which, "--filter", f"label=com.docker.stack.namespace={STACK}", check=False
+        )
+        return listed.split()
+
     try:
         # Removing a stack returns at once, and its containers would stop in
         # their grace time (up to 60 s): nothing here is kept, so they are killed.
-        running = docker(
-            "ps", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}", check=False
-        ).split()
+        running = containers()
         if running:
             docker("kill", *running, check=False)
-        waited(
-            lambda: (
-                not docker(
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    f"label=com.docker.stack.namespace={STACK}",
-                    check=False,
-                )
-            ),
-            120,
-            "the stack's containers to go",
-        )
+        waited(lambda: not containers("-a"), 120, "the stack's containers to go")
     finally:
         # A container still there is removed with its volume.
-        left = docker(
-            "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={STACK}", check=False
-        ).split()
+        left = containers("-a")
         if left:
             docker("rm", "--force", "--volumes", *left, check=False)
         volumes = docker("volume", "ls", "--format", "{{.Name}}", check=False).split()
